@@ -1,0 +1,56 @@
+# iptmon — build, test, demo. Every target installs what it needs first.
+SHELL := /bin/bash
+BUN := node_modules/.bin/bun
+VERSION := $(shell sed -n 's/^  "version": "\(.*\)",/\1/p' package.json)
+SRC := $(shell find src -name '*.ts')
+# Hermetic: explicit target, version baked in, no .env/bunfig read at run time.
+BUILD_FLAGS := build --compile --bytecode --minify --define 'IPTMON_VERSION="$(VERSION)"' \
+	--no-compile-autoload-dotenv --no-compile-autoload-bunfig src/cli.ts
+HOST_TARGET := $(if $(filter aarch64 arm64,$(shell uname -m)),bun-linux-arm64,bun-linux-x64)
+
+.PHONY: all build dist test test-unit demo deps tools clean typecheck
+
+all: build
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed
+
+tools:
+	@scripts/ensure-tools
+
+build: dist/iptmon
+
+dist/iptmon: node_modules/.installed $(SRC)
+	@mkdir -p dist
+	$(BUN) $(BUILD_FLAGS) --target=$(HOST_TARGET) --outfile $@
+
+# Binaries for OpenWrt (musl) and plain Linux (glibc), x86_64 and aarch64.
+DIST_BINS := dist/iptmon-x86_64-musl dist/iptmon-aarch64-musl dist/iptmon-x86_64-glibc dist/iptmon-aarch64-glibc
+dist: $(DIST_BINS)
+
+dist/iptmon-x86_64-musl: node_modules/.installed $(SRC)
+	@mkdir -p dist && $(BUN) $(BUILD_FLAGS) --target=bun-linux-x64-musl --outfile $@
+dist/iptmon-aarch64-musl: node_modules/.installed $(SRC)
+	@mkdir -p dist && $(BUN) $(BUILD_FLAGS) --target=bun-linux-arm64-musl --outfile $@
+dist/iptmon-x86_64-glibc: node_modules/.installed $(SRC)
+	@mkdir -p dist && $(BUN) $(BUILD_FLAGS) --target=bun-linux-x64 --outfile $@
+dist/iptmon-aarch64-glibc: node_modules/.installed $(SRC)
+	@mkdir -p dist && $(BUN) $(BUILD_FLAGS) --target=bun-linux-arm64 --outfile $@
+
+typecheck: node_modules/.installed
+	node_modules/.bin/tsc --noEmit -p .
+
+test: tools build
+	@scripts/run-tests
+
+test-unit: node_modules/.installed
+	$(BUN) test test/unit
+
+demo: tools build
+	$(BUN) test/e2e/demo.ts
+
+clean:
+	rm -rf dist *.ipk

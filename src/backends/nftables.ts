@@ -1,0 +1,213 @@
+/**
+ * nftables: `table inet <table>` of iptmon's own (fw4 reloads never touch it),
+ * a named counter per host and direction, and maps from address to counter so
+ * a packet costs one lookup whatever the number of hosts.
+ */
+import type { Config } from "../config.ts";
+import { failure } from "../errors.ts";
+import type { Applied, CountedHost, Host } from "../model.ts";
+import type { Sys } from "../sys.ts";
+import type { ApplyOptions, Backend } from "./backend.ts";
+
+export const COMMENT_PREFIX = "iptmon: ";
+
+const MAPS = [
+  { name: "rx4", type: "ipv4_addr", dir: "rx", family: 4, match: "ip saddr" },
+  { name: "tx4", type: "ipv4_addr", dir: "tx", family: 4, match: "ip daddr" },
+  { name: "rx6", type: "ipv6_addr", dir: "rx", family: 6, match: "ip6 saddr" },
+  { name: "tx6", type: "ipv6_addr", dir: "tx", family: 6, match: "ip6 daddr" },
+] as const;
+
+// Names and keys are already reduced to these characters; this guard makes
+// sure nothing else can ever reach nft syntax.
+const SAFE_NAME = /^[A-Za-z0-9._-]{1,63}$/;
+const SAFE_COMMENT = /^[A-Za-z0-9:._ -]{1,127}$/;
+
+function counterName(dir: "rx" | "tx", name: string): string {
+  if (!SAFE_NAME.test(name)) throw new Error(`unsafe host name reached the nft renderer: ${JSON.stringify(name)}`);
+  return `${dir}_${name}`;
+}
+
+function comment(key: string): string {
+  const c = `${COMMENT_PREFIX}${key}`.slice(0, 127);
+  if (!SAFE_COMMENT.test(c)) throw new Error(`unsafe host key reached the nft renderer: ${JSON.stringify(key)}`);
+  return c;
+}
+
+function familyOf(addr: string): 4 | 6 {
+  return addr.includes(":") ? 6 : 4;
+}
+
+export interface NftOptions {
+  table: string;
+  priority: number;
+}
+
+/**
+ * The nft script that turns `current` into `desired`. Pure. Ordering matters
+ * inside the one transaction: elements go before the counters they name are
+ * deleted, and counters exist before elements name them.
+ */
+export function renderNft(current: Applied, desired: Host[], o: NftOptions, opts: ApplyOptions): string {
+  const t = `inet ${o.table}`;
+  const out: string[] = [];
+  const rebuild = opts.rebuild || !current.present;
+  if (rebuild) {
+    out.push(`table ${t} {`);
+    for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
+    out.push(`\tchain forward { type filter hook forward priority ${o.priority}; policy accept; }`);
+    out.push("}");
+    out.push(`flush chain ${t} forward`);
+    for (const m of MAPS) out.push(`add rule ${t} forward counter name ${m.match} map @${m.name}`);
+    // Refilled whole, so elements someone added by hand cannot pin a counter.
+    for (const m of MAPS) out.push(`flush map ${t} ${m.name}`);
+  }
+
+  const cur = new Map(current.hosts.map((h) => [h.key, h]));
+  const curOwner = new Map<string, string>(); // address -> counter suffix (name)
+  if (!rebuild) for (const h of current.hosts) for (const a of h.addresses) curOwner.set(a, h.name);
+  const want = new Map<string, string>();
+  for (const h of desired) for (const a of h.addresses) want.set(a, h.name);
+
+  const delElems: string[] = [];
+  const addElems: string[] = [];
+  for (const [a, owner] of curOwner) {
+    if (want.get(a) !== owner) delElems.push(a);
+  }
+  for (const [a, name] of want) {
+    if (curOwner.get(a) !== name) addElems.push(a);
+  }
+
+  const keepCounters = new Set<string>();
+  const addCounters: { host: Host; from: CountedHost | undefined }[] = [];
+  for (const h of desired) {
+    const c = cur.get(h.key);
+    if (c && c.name === h.name) keepCounters.add(h.name);
+    else addCounters.push({ host: h, from: c });
+  }
+  // A name reused by another key in the same run is deleted and re-created.
+  const delCounters = current.hosts.filter((h) => !keepCounters.has(h.name)).map((h) => h.name);
+  const stray = rebuild ? current.strayCounters ?? [] : [];
+
+  for (const m of MAPS) {
+    const els = delElems.filter((a) => familyOf(a) === m.family);
+    if (els.length) out.push(`delete element ${t} ${m.name} { ${els.join(", ")} }`);
+  }
+  for (const n of delCounters) for (const dir of ["rx", "tx"] as const) out.push(`delete counter ${t} ${counterName(dir, n)}`);
+  for (const n of stray) out.push(`delete counter ${t} ${n}`);
+  for (const { host, from } of addCounters) {
+    for (const dir of ["rx", "tx"] as const) {
+      // A renamed host carries its numbers over to the new counters.
+      const c = from?.[dir] ?? { packets: 0, bytes: 0 };
+      out.push(`add counter ${t} ${counterName(dir, host.name)} { packets ${c.packets} bytes ${c.bytes}; comment "${comment(host.key)}"; }`);
+    }
+  }
+  for (const m of MAPS) {
+    const els = addElems.filter((a) => familyOf(a) === m.family);
+    if (els.length) out.push(`add element ${t} ${m.name} { ${els.map((a) => `${a} : "${counterName(m.dir, want.get(a)!)}"`).join(", ")} }`);
+  }
+  return out.length ? `${out.join("\n")}\n` : "";
+}
+
+interface NftJsonCounter {
+  name: string;
+  table: string;
+  family: string;
+  comment?: string;
+  packets: number;
+  bytes: number;
+}
+interface NftJsonMap {
+  name: string;
+  table: string;
+  family: string;
+  elem?: [string, string][];
+}
+
+/** Parses `nft -j list table inet <table>` into hosts. Pure. */
+export function parseNftJson(text: string, table: string): Applied {
+  const doc = JSON.parse(text) as { nftables?: Record<string, unknown>[] };
+  const counters = new Map<string, NftJsonCounter>();
+  const owners = new Map<string, string>(); // counter name -> addresses owner
+  const addrs = new Map<string, string[]>(); // rx counter name -> addresses
+  let present = false;
+  for (const obj of doc.nftables ?? []) {
+    if ("table" in obj) {
+      const tb = obj.table as { name: string; family: string };
+      if (tb.name === table && tb.family === "inet") present = true;
+    } else if ("counter" in obj) {
+      const c = obj.counter as NftJsonCounter;
+      if (c.table === table && c.family === "inet") counters.set(c.name, c);
+    } else if ("map" in obj) {
+      const m = obj.map as NftJsonMap;
+      if (m.table !== table || m.family !== "inet" || !m.name.startsWith("rx")) continue;
+      for (const e of m.elem ?? []) {
+        if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "string") continue;
+        owners.set(e[0], e[1]);
+        const list = addrs.get(e[1]) ?? [];
+        list.push(e[0]);
+        addrs.set(e[1], list);
+      }
+    }
+  }
+  const hosts: CountedHost[] = [];
+  const known = new Set<string>();
+  for (const [name, rx] of counters) {
+    if (!name.startsWith("rx_") || !rx.comment?.startsWith(COMMENT_PREFIX)) continue;
+    const hostName = name.slice(3);
+    const tx = counters.get(`tx_${hostName}`);
+    if (!tx) continue;
+    known.add(name).add(`tx_${hostName}`);
+    hosts.push({
+      key: rx.comment.slice(COMMENT_PREFIX.length),
+      name: hostName,
+      addresses: addrs.get(name) ?? [],
+      rx: { packets: rx.packets, bytes: rx.bytes },
+      tx: { packets: tx.packets, bytes: tx.bytes },
+    });
+  }
+  const strayCounters = [...counters.keys()].filter((n) => !known.has(n));
+  return { present, hosts, strayCounters };
+}
+
+export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backend {
+  const o: NftOptions = { table: cfg.table, priority };
+  const nft = (args: string[], input?: string) => sys.run(cfg.nft, args, input);
+  const fail = (verb: string, r: { code: number; stderr: string }) => {
+    if (r.code === 127) return failure(`cannot ${verb}: ${cfg.nft} not found`, "install nftables or choose --backend iptables");
+    return failure(`cannot ${verb}: ${r.stderr.trim().split("\n")[0] || `nft exited with ${r.code}`}`);
+  };
+  const backend: Backend = {
+    name: "nftables",
+    read() {
+      const r = nft(["-j", "list", "table", "inet", o.table]);
+      if (r.code !== 0) {
+        if (/No such file or directory/.test(r.stderr)) return { present: false, hosts: [] };
+        throw fail(`read table inet ${o.table}`, r);
+      }
+      return parseNftJson(r.stdout, o.table);
+    },
+    render: (current, desired, opts) => renderNft(current, desired, o, opts),
+    apply(current, desired, opts) {
+      const script = renderNft(current, desired, o, opts);
+      if (script === "") return;
+      const r = nft(["-f", "-"], script);
+      if (r.code !== 0) throw fail(`apply ruleset to table inet ${o.table}`, r);
+    },
+    check(current, desired, opts) {
+      const r = nft(["-c", "-f", "-"], renderNft(current, desired, o, opts));
+      if (r.code !== 0) throw fail(`check ruleset for table inet ${o.table}`, r);
+    },
+    remove() {
+      // add+delete in one transaction: idempotent even when the table is gone.
+      const r = nft(["-f", "-"], `add table inet ${o.table}\ndelete table inet ${o.table}\n`);
+      if (r.code !== 0) throw fail(`remove table inet ${o.table}`, r);
+    },
+  };
+  return backend;
+}
+
+/** Whether nft works here (for `backend auto`). */
+export function nftWorks(sys: Sys, cfg: Config): boolean {
+  return sys.run(cfg.nft, ["list", "tables"]).code === 0;
+}

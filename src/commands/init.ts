@@ -1,0 +1,42 @@
+/** `iptmon init`: (re)build accounting for every known host. */
+import { runInit } from "../core.ts";
+import type { Sys } from "../sys.ts";
+import type { Command } from "./command.ts";
+
+/**
+ * dnsmasq runs `init` (with --leasefile-ro) expecting the lease database on
+ * stdout. That is not iptmon's job: answer nothing rather than rebuild.
+ */
+function calledByDnsmasq(sys: Sys): boolean {
+  const comm = sys.readFile(`/proc/${process.ppid}/comm`);
+  return comm?.trim() === "dnsmasq";
+}
+
+export const initCommand: Command = {
+  command: "init",
+  describe: "rebuild accounting for every known host (idempotent; counters are kept)",
+  run(_args, app) {
+    if (calledByDnsmasq(app.sys)) return 0;
+    runInit(app.runtime(), "apply");
+    return 0;
+  },
+};
+
+export const printCommand: Command = {
+  command: "print",
+  describe: "show the ruleset init would apply, applying nothing",
+  run(_args, app) {
+    app.out(runInit(app.runtime(), "print").script);
+    return 0;
+  },
+};
+
+export const checkCommand: Command = {
+  command: "check",
+  describe: "render the ruleset init would apply and have the kernel's parser check it",
+  run(_args, app) {
+    runInit(app.runtime(), "check");
+    app.out("ruleset ok\n");
+    return 0;
+  },
+};

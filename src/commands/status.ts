@@ -1,0 +1,15 @@
+import { readHosts } from "../core.ts";
+import { buildStatus, formatStatus } from "../status.ts";
+import type { Command } from "./command.ts";
+
+export const statusCommand: Command = {
+  command: "status",
+  describe: "show every host with its counters (rx: received from the host, tx: sent to it)",
+  builder: (y) => y.option("json", { type: "boolean", describe: "machine-readable output" }),
+  run(args, app) {
+    const rt = app.runtime();
+    const s = buildStatus(rt.backend.name, readHosts(rt).hosts);
+    app.out(args.json ? `${JSON.stringify(s)}\n` : formatStatus(s));
+    return 0;
+  },
+};

@@ -1,0 +1,100 @@
+/**
+ * The pipeline every command shares: load → plan → render/apply, under one
+ * lock. Backends and exporters plug in below; nothing here knows nft syntax.
+ */
+import type { Backend } from "./backends/backend.ts";
+import type { Config } from "./config.ts";
+import { failure } from "./errors.ts";
+import { loadLan } from "./lan.ts";
+import type { Applied, CountedHost, Host } from "./model.ts";
+import { planEvent, planInit, type HostEvent, type Knowledge } from "./plan.ts";
+import { loadLeases, loadNeighbours, loadStatic } from "./sources/load.ts";
+import type { Sys } from "./sys.ts";
+
+export interface Runtime {
+  sys: Sys;
+  cfg: Config;
+  backend: Backend;
+  warn(message: string): void;
+}
+
+export function withLock<T>(rt: Runtime, fn: () => T): T {
+  let release: () => void;
+  try {
+    release = rt.sys.lock(rt.cfg.lockfile, rt.sys.env.IPTMON_LOCK_TIMEOUT_MS ? Number(rt.sys.env.IPTMON_LOCK_TIMEOUT_MS) : 30_000);
+  } catch (e) {
+    throw failure(`cannot take lock ${rt.cfg.lockfile}: ${(e as Error).message}`, "another iptmon is still running");
+  }
+  try {
+    return fn();
+  } finally {
+    release();
+  }
+}
+
+/** Everything iptmon can know about hosts. */
+export function loadKnowledge(rt: Runtime): Knowledge {
+  const { sys, cfg } = rt;
+  const st = loadStatic(sys, cfg);
+  const lan = loadLan(sys, cfg);
+  const leases = loadLeases(sys, st.leasefile, sys.now());
+  for (const w of [...st.warnings, ...lan.warnings, ...leases.warnings, ...cfg.warnings]) rt.warn(w);
+  return {
+    configHosts: cfg.hosts,
+    staticLeases: st.staticLeases,
+    hostsEntries: st.hostsEntries,
+    leases: leases.leases,
+    neighbours: loadNeighbours(sys, cfg),
+    domain: st.domain,
+    lan,
+  };
+}
+
+export interface InitResult {
+  hosts: Host[];
+  script: string;
+}
+
+/** Plans a full rebuild; `mode` says whether to apply it, check it, or only render it. */
+export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitResult {
+  const go = () => {
+    const current = rt.backend.read();
+    const desired = planInit(loadKnowledge(rt), current);
+    const opts = { rebuild: true };
+    const script = rt.backend.render(current, desired, opts);
+    if (mode === "apply") rt.backend.apply(current, desired, opts);
+    if (mode === "check") rt.backend.check(current, desired, opts);
+    return { hosts: desired, script };
+  };
+  return mode === "apply" ? withLock(rt, go) : go();
+}
+
+/**
+ * One host event. When iptmon's objects are missing (a firewall flush), the
+ * event rebuilds everything rather than leave every other host uncounted.
+ */
+export function runEvent(rt: Runtime, ev: HostEvent): Host[] | null {
+  return withLock(rt, () => {
+    const current = rt.backend.read();
+    const k = loadKnowledge(rt);
+    if (!current.present) {
+      const base = planInit(k, current);
+      const desired = planEvent({ present: true, hosts: base.map((h) => ({ ...h, rx: zero(), tx: zero() })) }, ev, k) ?? base;
+      rt.backend.apply(current, desired, { rebuild: true });
+      return desired;
+    }
+    const desired = planEvent(current, ev, k);
+    if (desired) rt.backend.apply(current, desired, { rebuild: false });
+    return desired;
+  });
+}
+
+const zero = () => ({ packets: 0, bytes: 0 });
+
+export function runStop(rt: Runtime): void {
+  withLock(rt, () => rt.backend.remove());
+}
+
+export function readHosts(rt: Runtime): Applied & { hosts: CountedHost[] } {
+  return rt.backend.read();
+}

@@ -1,0 +1,19 @@
+/**
+ * A problem the user can fix (bad input, bad config, a missing tool). Shown as
+ * one line, "cannot <verb> <object>: <cause>", plus an optional hint. Anything
+ * else thrown is a bug and shows its stack only with --verbose.
+ */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    /** 2: bad input or usage (nothing was changed); 1: runtime failure. */
+    readonly exitCode: 1 | 2 = 2,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = "UserError";
+  }
+}
+
+export const badInput = (message: string, hint?: string) => new UserError(message, 2, hint);
+export const failure = (message: string, hint?: string) => new UserError(message, 1, hint);

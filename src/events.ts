@@ -1,0 +1,61 @@
+/**
+ * Host events as dnsmasq (`--dhcp-script`) and OpenWrt hotplug deliver them,
+ * validated into one shape. Everything here is untrusted input.
+ */
+import { parseAddress, parseDuid, parseMac } from "./addr.ts";
+import { badInput } from "./errors.ts";
+import type { HostEvent } from "./plan.ts";
+
+export type DnsmasqAction = "add" | "old" | "del" | "arp-add" | "arp-del";
+export const DNSMASQ_ACTIONS: readonly DnsmasqAction[] = ["add", "old", "del", "arp-add", "arp-del"];
+
+type Env = Record<string, string | undefined>;
+
+const show = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+
+/**
+ * dnsmasq drops a hostname it finds illegal from the arguments, but still
+ * passes the raw bytes in DNSMASQ_SUPPLIED_HOSTNAME; naming reduces them later.
+ * A lease that lost its name to a newer client (DNSMASQ_OLD_HOSTNAME) has none.
+ */
+function dnsmasqHostname(arg: string | undefined, env: Env): string | null {
+  if (arg !== undefined && arg !== "") return arg;
+  if (env.DNSMASQ_OLD_HOSTNAME !== undefined) return null;
+  return env.DNSMASQ_SUPPLIED_HOSTNAME || null;
+}
+
+export function parseDnsmasqEvent(action: DnsmasqAction, who: string, ip: string, hostname: string | undefined, env: Env): HostEvent {
+  const addr = parseAddress(ip);
+  if (!addr) throw badInput(`cannot handle ${action}: not an IP address: ${show(ip)}`);
+  const neigh = action.startsWith("arp-");
+  const ev: HostEvent = {
+    action: action === "del" || action === "arp-del" ? "del" : "add",
+    source: neigh ? "neigh" : "dhcp",
+    key: "",
+    address: addr.text,
+  };
+  if (!neigh) ev.hostname = dnsmasqHostname(hostname, env);
+  const mac = parseMac(who);
+  if (mac) ev.key = mac;
+  else if (addr.family === 6 && !neigh) {
+    // DHCPv6: dnsmasq passes the client's DUID where a MAC would be.
+    const duid = parseDuid(who);
+    if (!duid) throw badInput(`cannot handle ${action}: not a MAC address or DUID: ${show(who)}`);
+    ev.duid = duid;
+    const envMac = env.DNSMASQ_MAC ? parseMac(env.DNSMASQ_MAC) : null;
+    if (envMac) ev.key = envMac;
+  } else throw badInput(`cannot handle ${action}: not a MAC address: ${show(who)}`);
+  return ev;
+}
+
+/** OpenWrt hotplug: subsystem dhcp (add/update/remove) or neigh (add/remove). */
+export function parseHotplugEvent(subsystem: "dhcp" | "neigh", env: Env): HostEvent {
+  const action = env.ACTION ?? "";
+  const map: Record<string, DnsmasqAction> =
+    subsystem === "dhcp" ? { add: "add", update: "old", remove: "del" } : { add: "arp-add", remove: "arp-del" };
+  const a = map[action];
+  if (!a) throw badInput(`cannot handle hotplug ${subsystem}: unknown ACTION ${show(action)}`, `expected ${Object.keys(map).join(", ")}`);
+  if (!env.MACADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: MACADDR is not set`);
+  if (!env.IPADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: IPADDR is not set`);
+  return parseDnsmasqEvent(a, env.MACADDR, env.IPADDR, env.HOSTNAME, {});
+}

@@ -1,0 +1,72 @@
+/** Entry point: `main(argv, sys)` returns the exit code; nothing here exits the process. */
+import yargs from "yargs";
+import { createApp, type GlobalArgs } from "./app.ts";
+import type { Command } from "./commands/command.ts";
+import { dnsmasqCommands, tftpCommand } from "./commands/dnsmasq.ts";
+import { hotplugCommand } from "./commands/hotplug.ts";
+import { checkCommand, initCommand, printCommand } from "./commands/init.ts";
+import { statusCommand } from "./commands/status.ts";
+import { stopCommand } from "./commands/stop.ts";
+import { UserError } from "./errors.ts";
+import type { Sys } from "./sys.ts";
+
+declare const IPTMON_VERSION: string | undefined;
+export const VERSION = typeof IPTMON_VERSION === "string" ? IPTMON_VERSION : "dev";
+
+export const COMMANDS: Command[] = [
+  initCommand,
+  stopCommand,
+  statusCommand,
+  printCommand,
+  checkCommand,
+  hotplugCommand,
+  ...dnsmasqCommands,
+  tftpCommand,
+];
+
+export async function main(argv: string[], sys: Sys): Promise<number> {
+  let code = 0;
+  let verbose = argv.includes("--verbose") || argv.includes("-v");
+  const report = (e: unknown): number => {
+    if (e instanceof UserError) {
+      sys.stderr(`iptmon: ${e.message}\n`);
+      if (e.hint) sys.stderr(`hint: ${e.hint}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error;
+    sys.stderr(`iptmon: internal error: ${err?.message ?? String(e)}\n`);
+    if (verbose && err?.stack) sys.stderr(`${err.stack}\n`);
+    else sys.stderr("hint: run again with --verbose for details\n");
+    return 1;
+  };
+  const y = yargs(argv)
+    .scriptName("iptmon")
+    .usage("$0 <command> [options]\n\nPer-host bandwidth accounting (rx: received from the host, tx: sent to it).")
+    .option("config", { type: "string", describe: "config file (default /etc/config/iptmon, or $IPTMON_CONFIG)" })
+    .option("backend", { choices: ["auto", "nftables", "iptables"] as const, describe: "override the config's backend" })
+    .option("verbose", { alias: "v", type: "boolean", describe: "warnings, and stack traces of internal errors" })
+    .version(VERSION)
+    .strict()
+    .demandCommand(1, "a command is required")
+    .recommendCommands()
+    .exitProcess(false)
+    .wrap(Math.min(100, process.stdout.columns || 80))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UserError(msg ?? "bad usage", 2, "see iptmon --help");
+    })
+    .help();
+  for (const c of COMMANDS) {
+    y.command(c.command, c.describe, c.builder ?? ((b) => b), async (a) => {
+      const g = a as GlobalArgs;
+      verbose = Boolean(g.verbose);
+      code = await c.run(a as Parameters<Command["run"]>[0], createApp(sys, g));
+    });
+  }
+  try {
+    await y.parseAsync();
+  } catch (e) {
+    return report(e);
+  }
+  return code;
+}

@@ -1,0 +1,85 @@
+/** The host model: what iptmon wants counted, and what the kernel holds. */
+import { parseAddress } from "./addr.ts";
+
+export interface Host {
+  /** A MAC (`aa:bb:…`), `duid:<hex>` for a DHCPv6 client with no MAC known, or `host:<name>` for a static host. */
+  key: string;
+  /** Unique, reduced to [A-Za-z0-9._-], at most 63 characters. */
+  name: string;
+  /** Canonical texts, IPv4 first, each in exactly one host. */
+  addresses: string[];
+}
+
+export interface Counter {
+  packets: number;
+  bytes: number;
+}
+
+export interface CountedHost extends Host {
+  rx: Counter;
+  tx: Counter;
+}
+
+/** What a backend found in the kernel. */
+export interface Applied {
+  /** False when iptmon's table/chains do not exist at all. */
+  present: boolean;
+  hosts: CountedHost[];
+  /** Objects in iptmon's own table that belong to no host (removed on init). */
+  strayCounters?: string[];
+}
+
+export const NAME_MAX = 63;
+
+/** The MAC of a host key, or null for DUID and static keys. */
+export function macOf(key: string): string | null {
+  return key.includes(":") && !key.startsWith("duid:") && !key.startsWith("host:") ? key : null;
+}
+
+/**
+ * Reduces an untrusted name (a DHCP hostname, a hosts-file entry) to what
+ * may appear in a counter name: [A-Za-z0-9._-], no domain suffix, at most 63
+ * characters. Anything else becomes `-`. Null when nothing usable is left.
+ */
+export function sanitizeName(raw: string | null | undefined, domain: string | null): string | null {
+  if (!raw) return null;
+  let s = raw.replace(/[^A-Za-z0-9._-]+/g, "-");
+  s = s.replace(/\.+$/, "");
+  if (domain) {
+    const suffix = `.${domain.replace(/^\.+/, "")}`.toLowerCase();
+    if (s.toLowerCase().endsWith(suffix) && s.length > suffix.length) s = s.slice(0, -suffix.length);
+  }
+  s = s.replace(/^[-.]+|[-.]+$/g, "").slice(0, NAME_MAX).replace(/[-.]+$/, "");
+  return s === "" ? null : s;
+}
+
+/** The name of a host known by nothing but its addresses. */
+export function nameFromAddresses(addresses: string[]): string {
+  const first = addresses[0] ?? "unknown";
+  return first.replaceAll(":", "-").replace(/^-+|-+$/g, "").slice(0, NAME_MAX) || "unknown";
+}
+
+/** Makes `base` unique against `taken` (lower-cased names): `android`, `android-2`, … */
+export function uniqueName(base: string, taken: Set<string>): string {
+  if (!taken.has(base.toLowerCase())) return base;
+  for (let i = 2; ; i++) {
+    const suffix = `-${i}`;
+    const candidate = `${base.slice(0, NAME_MAX - suffix.length)}${suffix}`;
+    if (!taken.has(candidate.toLowerCase())) return candidate;
+  }
+}
+
+/** IPv4 before IPv6, then by numeric value. */
+export function sortAddresses(addrs: Iterable<string>): string[] {
+  const parsed = [...new Set(addrs)].map((t) => parseAddress(t)!);
+  parsed.sort((a, b) => {
+    if (a.family !== b.family) return a.family - b.family;
+    for (let i = 0; i < a.bytes.length; i++) if (a.bytes[i] !== b.bytes[i]) return a.bytes[i]! - b.bytes[i]!;
+    return 0;
+  });
+  return parsed.map((a) => a.text);
+}
+
+export function sortHosts<T extends Host>(hosts: T[]): T[] {
+  return hosts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}

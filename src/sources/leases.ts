@@ -1,0 +1,75 @@
+/** dnsmasq's lease file (OpenWrt: /tmp/dhcp.leases). */
+import { parseAddress, parseDuid, parseMac } from "../addr.ts";
+
+export interface Lease {
+  /** Seconds since the epoch; 0 for an infinite lease. */
+  expires: number;
+  mac: string | null;
+  /** The client DUID of a DHCPv6 lease. */
+  duid: string | null;
+  /** A DHCPv6 lease's IAID in decimal; a temporary address (IA_TA) has a "T" prefix. */
+  iaid: string | null;
+  /** Canonical text from parseAddress. */
+  address: string;
+  family: 4 | 6;
+  /** null for `*`: no name, or one dnsmasq found illegal. */
+  hostname: string | null;
+}
+
+/** A field quoted for a warning: escaped, and cut short (it may come from a hostile client). */
+const show = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
+
+/**
+ * Reads every lease; a line that does not parse becomes a warning and is
+ * skipped, so one bad line cannot hide the other hosts.
+ *
+ * IPv4 lines are `<expiry> <mac> <ipv4> <hostname|*> <client-id|*>`; after a
+ * `duid <server-duid>` line come IPv6 lines `<expiry> <iaid> <ipv6> <hostname|*>
+ * <client-duid|*>`. The address tells the two apart.
+ */
+export function parseLeases(text: string): { leases: Lease[]; warnings: string[] } {
+  const leases: Lease[] = [];
+  const warnings: string[] = [];
+  const lines = text.split("\n");
+  for (let n = 0; n < lines.length; n++) {
+    const fields = lines[n]!.split(/[\t\v\f\r ]+/).filter((f) => f !== "");
+    if (fields.length === 0 || fields[0] === "duid") continue;
+    const warn = (cause: string) => warnings.push(`lease file line ${n + 1}: ${cause}, skipped`);
+    if (fields.length !== 5) {
+      warn(`expected 5 fields, found ${fields.length}`);
+      continue;
+    }
+    const [expiry, id, addr, name, client] = fields as [string, string, string, string, string];
+    if (!/^\d{1,12}$/.test(expiry)) {
+      warn(`bad expiry time ${show(expiry)}`);
+      continue;
+    }
+    const address = parseAddress(addr);
+    if (!address) {
+      warn(`bad address ${show(addr)}`);
+      continue;
+    }
+    const hostname = name === "*" ? null : name;
+    if (address.family === 4) {
+      // dnsmasq writes non-Ethernet hardware as `<type>-<hex>`; such a host has no MAC to count by.
+      const mac = parseMac(id);
+      if (!mac) {
+        warn(`not an Ethernet MAC address ${show(id)}`);
+        continue;
+      }
+      leases.push({ expires: Number(expiry), mac, duid: null, iaid: null, address: address.text, family: 4, hostname });
+    } else {
+      if (!/^T?\d{1,10}$/.test(id)) {
+        warn(`bad IAID ${show(id)}`);
+        continue;
+      }
+      const duid = client === "*" ? null : parseDuid(client);
+      if (client !== "*" && !duid) {
+        warn(`bad client DUID ${show(client)}`);
+        continue;
+      }
+      leases.push({ expires: Number(expiry), mac: null, duid, iaid: id, address: address.text, family: 6, hostname });
+    }
+  }
+  return { leases, warnings };
+}

@@ -1,0 +1,94 @@
+/**
+ * Load: every file iptmon reads (leases, hosts files, UCI dhcp, dnsmasq's
+ * generated conf) and the neighbour table become one typed picture. Unreadable
+ * or odd third-party files are warnings, never fatal: they are not ours.
+ */
+import type { Config } from "../config.ts";
+import { failure } from "../errors.ts";
+import type { Sys } from "../sys.ts";
+import { parseUci } from "../uci.ts";
+import { parseDnsmasqConf } from "./dnsmasqconf.ts";
+import { parseHostsFile, type HostsEntry } from "./hostsfile.ts";
+import { parseLeases, type Lease } from "./leases.ts";
+import { isUsableNeighbour, parseNeighbours, type Neighbour } from "./neigh.ts";
+import { parseOdhcpdState, type Odhcpd6Lease } from "./odhcpd.ts";
+import { readDnsmasqSettings, readStaticLeases, type StaticLease } from "./ucidhcp.ts";
+import { DEFAULTS } from "../defaults.ts";
+
+export interface StaticSources {
+  staticLeases: StaticLease[];
+  hostsEntries: HostsEntry[];
+  leasefile: string;
+  domain: string | null;
+  warnings: string[];
+}
+
+export function loadStatic(sys: Sys, cfg: Config): StaticSources {
+  const warnings: string[] = [];
+  let staticLeases: StaticLease[] = [];
+  let uciLeasefile: string | null = null;
+  let uciDomain: string | null = null;
+  const addn: string[] = [];
+  const dhcpText = sys.readFile(cfg.dhcpConfig);
+  if (dhcpText !== null) {
+    try {
+      const pkg = parseUci(dhcpText, cfg.dhcpConfig);
+      const r = readStaticLeases(pkg);
+      staticLeases = r.leases;
+      warnings.push(...r.warnings);
+      const d = readDnsmasqSettings(pkg);
+      uciLeasefile = d.leasefile;
+      uciDomain = d.domain;
+      addn.push(...d.addnHosts);
+    } catch (e) {
+      warnings.push(`${(e as Error).message} (static leases ignored)`);
+    }
+  }
+  let confLeasefile: string | null = null;
+  let confDomain: string | null = null;
+  for (const f of sys.listDir(cfg.dnsmasqConfDir) ?? []) {
+    if (!f.startsWith("dnsmasq.conf")) continue;
+    const text = sys.readFile(`${cfg.dnsmasqConfDir}/${f}`);
+    if (text === null) continue;
+    const c = parseDnsmasqConf(text);
+    confLeasefile ??= c.leasefile;
+    confDomain ??= c.domain;
+    addn.push(...c.addnHosts);
+  }
+  const files = [...cfg.hostsfiles];
+  for (const dir of cfg.hostsdirs) for (const f of sys.listDir(dir) ?? []) files.push(`${dir}/${f}`);
+  for (const f of addn) files.push(f);
+  const hostsEntries: HostsEntry[] = [];
+  for (const f of new Set(files)) {
+    const text = sys.readFile(f);
+    if (text !== null) hostsEntries.push(...parseHostsFile(text));
+  }
+  return {
+    staticLeases,
+    hostsEntries,
+    leasefile: cfg.leasefile ?? uciLeasefile ?? confLeasefile ?? DEFAULTS.leasefile,
+    domain: cfg.domain ?? uciDomain ?? confDomain,
+    warnings,
+  };
+}
+
+export function loadLeases(sys: Sys, path: string, now: number): { leases: Lease[]; warnings: string[] } {
+  const text = sys.readFile(path);
+  if (text === null) return { leases: [], warnings: [] };
+  const r = parseLeases(text);
+  // expiry 0 means an infinite lease
+  return { leases: r.leases.filter((l) => l.expires === 0 || l.expires >= now), warnings: r.warnings.map((w) => `${path}: ${w}`) };
+}
+
+export function loadOdhcpd(sys: Sys, path: string): Odhcpd6Lease[] {
+  if (!path) return [];
+  const text = sys.readFile(path);
+  return text === null ? [] : parseOdhcpdState(text);
+}
+
+export function loadNeighbours(sys: Sys, cfg: Config): Neighbour[] {
+  const r = sys.run(cfg.ip, ["neigh", "show"]);
+  if (r.code === 127) throw failure(`cannot read the neighbour table: ${cfg.ip} not found`, "install ip (ip-full or busybox ip)");
+  if (r.code !== 0) return [];
+  return parseNeighbours(r.stdout).filter(isUsableNeighbour);
+}

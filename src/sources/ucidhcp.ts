@@ -1,0 +1,66 @@
+/** What iptmon needs from the UCI `dhcp` package (/etc/config/dhcp). */
+import { parseAddress, parseMac } from "../addr.ts";
+import type { UciPackage, UciSection, UciValue } from "../uci.ts";
+
+export interface StaticLease {
+  /** Valid MACs only, lower case; may be empty (a host matched by name or DUID). */
+  macs: string[];
+  /** Canonical address, or null when unset, `ignore`, or invalid (warned). */
+  address: string | null;
+  name: string | null;
+  /** Line of the `config host` statement. */
+  line: number;
+}
+
+const items = (v: UciValue | undefined): string[] => (v === undefined ? [] : Array.isArray(v.value) ? v.value : [v.value]);
+
+/** A single-valued option: the first item of a list, null when unset or empty. */
+function readString(section: UciSection, option: string): string | null {
+  return items(section.options.get(option))[0] || null;
+}
+
+const show = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
+
+/** The `config host` sections (static leases). Bad values are warned about and skipped. */
+export function readStaticLeases(pkg: UciPackage): { leases: StaticLease[]; warnings: string[] } {
+  const leases: StaticLease[] = [];
+  const warnings: string[] = [];
+  for (const section of pkg.sections) {
+    if (section.type !== "host") continue;
+    const warn = (line: number, cause: string) =>
+      warnings.push(`${pkg.file}:${line}: host ${section.name ?? "(unnamed)"}: ${cause}`);
+
+    // OpenWrt allows several MACs in one option, separated by spaces, as well as a list.
+    const macOption = section.options.get("mac");
+    const macs: string[] = [];
+    for (const word of items(macOption).flatMap((m) => m.split(/[\t\n\v\f\r ]+/)).filter((w) => w !== "")) {
+      const mac = parseMac(word);
+      if (!mac) warn(macOption!.line, `ignoring invalid MAC ${show(word)}`);
+      else if (!macs.includes(mac)) macs.push(mac);
+    }
+
+    const ipOption = section.options.get("ip");
+    let address: string | null = null;
+    for (const ip of items(ipOption)) {
+      // `option ip ignore` tells dnsmasq to ignore the client: not an address, not a mistake.
+      if (ip === "" || ip === "ignore") continue;
+      const parsed = parseAddress(ip);
+      if (!parsed) warn(ipOption!.line, `ignoring invalid address ${show(ip)}`);
+      else address ??= parsed.text;
+    }
+
+    leases.push({ macs, address, name: readString(section, "name"), line: section.line });
+  }
+  return { leases, warnings };
+}
+
+/** Settings of the first `config dnsmasq` section; nulls and [] where unset (defaults are decided elsewhere). */
+export function readDnsmasqSettings(pkg: UciPackage): { leasefile: string | null; domain: string | null; addnHosts: string[] } {
+  const section = pkg.sections.find((s) => s.type === "dnsmasq");
+  if (!section) return { leasefile: null, domain: null, addnHosts: [] };
+  return {
+    leasefile: readString(section, "leasefile"),
+    domain: readString(section, "domain"),
+    addnHosts: items(section.options.get("addnhosts")).filter((p) => p !== ""),
+  };
+}

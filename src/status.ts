@@ -1,0 +1,81 @@
+/** `iptmon status`: the hosts and their counters, for people and for scripts. */
+import type { BackendName } from "./config.ts";
+import { macOf, type CountedHost } from "./model.ts";
+
+export interface StatusHost {
+  name: string;
+  mac: string | null;
+  key: string;
+  addresses: string[];
+  rx_bytes: number;
+  rx_packets: number;
+  tx_bytes: number;
+  tx_packets: number;
+}
+
+export interface Status {
+  backend: BackendName;
+  hosts: StatusHost[];
+}
+
+export function buildStatus(backend: BackendName, hosts: CountedHost[]): Status {
+  return {
+    backend,
+    hosts: [...hosts]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((h) => ({
+        name: h.name,
+        mac: macOf(h.key),
+        key: h.key,
+        addresses: h.addresses,
+        rx_bytes: h.rx.bytes,
+        rx_packets: h.rx.packets,
+        tx_bytes: h.tx.bytes,
+        tx_packets: h.tx.packets,
+      })),
+  };
+}
+
+export function humanBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}
+
+/** A plain-text table with a totals row; rx = received from the host (its upload). */
+export function formatStatus(s: Status): string {
+  const head = ["HOST", "MAC", "ADDRESSES", "RX (upload)", "RX PKTS", "TX (download)", "TX PKTS"];
+  const rows = s.hosts.map((h) => [
+    h.name,
+    h.mac ?? h.key,
+    h.addresses.join(" ") || "-",
+    humanBytes(h.rx_bytes),
+    String(h.rx_packets),
+    humanBytes(h.tx_bytes),
+    String(h.tx_packets),
+  ]);
+  const sum = (f: (h: StatusHost) => number) => s.hosts.reduce((a, h) => a + f(h), 0);
+  const total = [
+    `TOTAL (${s.hosts.length} host${s.hosts.length === 1 ? "" : "s"})`,
+    "",
+    "",
+    humanBytes(sum((h) => h.rx_bytes)),
+    String(sum((h) => h.rx_packets)),
+    humanBytes(sum((h) => h.tx_bytes)),
+    String(sum((h) => h.tx_packets)),
+  ];
+  const all = [head, ...rows, total];
+  const width = head.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
+  const right = new Set([3, 4, 5, 6]);
+  const line = (r: string[]) =>
+    r
+      .map((cell, c) => (right.has(c) ? cell.padStart(width[c]!) : cell.padEnd(width[c]!)))
+      .join("  ")
+      .trimEnd();
+  return `backend: ${s.backend}\n${[line(head), ...rows.map(line), line(total)].join("\n")}\n`;
+}

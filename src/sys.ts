@@ -1,0 +1,146 @@
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The process boundary. Everything that touches the outside world goes through
+ * here, so unit tests hand `main` a fake and end-to-end tests use the real one.
+ */
+export interface Sys {
+  /** Spawns a command with an argument array (never a shell). Missing binary: code 127. */
+  run(cmd: string, args: string[], input?: string): RunResult;
+  /** File contents, or null when the file does not exist. */
+  readFile(path: string): string | null;
+  /** Names in a directory, or null when it does not exist. */
+  listDir(path: string): string[] | null;
+  /** Atomic replace (write to a temporary name, then rename). */
+  writeFile(path: string, data: string): void;
+  removeFile(path: string): void;
+  env: Record<string, string | undefined>;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Seconds since the epoch. */
+  now(): number;
+  /** Takes an exclusive lock; returns its release. Throws when it cannot be had in time. */
+  lock(path: string, timeoutMs: number): () => void;
+  fetch(url: string, init: RequestInit & { timeoutMs: number }): Promise<{ status: number; body: string }>;
+}
+
+function decode(b: Uint8Array | undefined | null): string {
+  return b ? new TextDecoder().decode(b) : "";
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * An O_EXCL lock file holding the owner's pid. A lock whose owner died is
+ * taken over, so a crashed run never wedges later events.
+ */
+function takeLock(path: string, timeoutMs: number): () => void {
+  mkdirSync(dirname(path), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(path, "wx", 0o600);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => {
+        try {
+          unlinkSync(path);
+        } catch {
+          // already gone: nothing to release
+        }
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    let owner = NaN;
+    try {
+      owner = Number.parseInt(readFileSync(path, "utf8"), 10);
+    } catch {
+      continue; // released between our open and read
+    }
+    if (Number.isInteger(owner) && !pidAlive(owner)) {
+      // Rename-then-unlink so two waiters cannot both remove a fresh lock.
+      const stale = `${path}.stale.${process.pid}`;
+      try {
+        renameSync(path, stale);
+        const again = Number.parseInt(readFileSync(stale, "utf8"), 10);
+        if (again === owner) unlinkSync(stale);
+        else renameSync(stale, path);
+      } catch {
+        // someone else handled it
+      }
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`lock ${path} held by pid ${owner}`);
+    Bun.sleepSync(5);
+  }
+}
+
+export const realSys: Sys = {
+  run(cmd, args, input) {
+    try {
+      const p = Bun.spawnSync([cmd, ...args], {
+        stdin: input === undefined ? "ignore" : new TextEncoder().encode(input),
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      return { code: p.exitCode ?? 1, stdout: decode(p.stdout), stderr: decode(p.stderr) };
+    } catch (e) {
+      return { code: 127, stdout: "", stderr: `${cmd}: ${(e as Error).message}` };
+    }
+  },
+  readFile(path) {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return null;
+      throw e;
+    }
+  },
+  listDir(path) {
+    if (!existsSync(path)) return null;
+    try {
+      return readdirSync(path).sort();
+    } catch {
+      return null;
+    }
+  },
+  writeFile(path, data) {
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = `${path}.tmp.${process.pid}`;
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  },
+  removeFile(path) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // absent is the goal
+    }
+  },
+  env: process.env,
+  stdout: (t) => void process.stdout.write(t),
+  stderr: (t) => void process.stderr.write(t),
+  now: () => Math.floor(Date.now() / 1000),
+  lock: takeLock,
+  async fetch(url, init) {
+    const { timeoutMs, ...rest } = init;
+    const res = await fetch(url, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
+    return { status: res.status, body: await res.text() };
+  },
+};

@@ -1,0 +1,48 @@
+/** A Sys for unit tests: files in a map, commands answered from a table, output captured. */
+import type { RunResult, Sys } from "../../src/sys.ts";
+
+export interface FakeSys extends Sys {
+  files: Map<string, string>;
+  /** Keyed by "cmd arg1 arg2 …"; a function sees the input. */
+  commands: Map<string, RunResult | ((input?: string) => RunResult)>;
+  calls: { cmd: string; args: string[]; input?: string }[];
+  out: string;
+  err: string;
+}
+
+export function fakeSys(opts: { files?: Record<string, string>; commands?: Record<string, RunResult | ((input?: string) => RunResult)>; env?: Record<string, string>; now?: number } = {}): FakeSys {
+  const files = new Map(Object.entries(opts.files ?? {}));
+  const commands = new Map(Object.entries(opts.commands ?? {}));
+  const sys: FakeSys = {
+    files,
+    commands,
+    calls: [],
+    out: "",
+    err: "",
+    run(cmd, args, input) {
+      sys.calls.push({ cmd, args, input });
+      const r = commands.get([cmd, ...args].join(" "));
+      if (r === undefined) return { code: 127, stdout: "", stderr: `${cmd}: not found in fake` };
+      return typeof r === "function" ? r(input) : r;
+    },
+    readFile: (p) => files.get(p) ?? null,
+    listDir(p) {
+      const prefix = `${p.replace(/\/$/, "")}/`;
+      const names = [...files.keys()].filter((f) => f.startsWith(prefix)).map((f) => f.slice(prefix.length).split("/")[0]!);
+      return names.length ? [...new Set(names)].sort() : null;
+    },
+    writeFile: (p, d) => void files.set(p, d),
+    removeFile: (p) => void files.delete(p),
+    env: opts.env ?? {},
+    stdout: (t) => void (sys.out += t),
+    stderr: (t) => void (sys.err += t),
+    now: () => opts.now ?? 1_800_000_000,
+    lock: () => () => {},
+    fetch: async () => {
+      throw new Error("no network in unit tests");
+    },
+  };
+  return sys;
+}
+
+export const ok = (stdout = ""): RunResult => ({ code: 0, stdout, stderr: "" });
