@@ -5,7 +5,8 @@
 import type { Backend } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { failure } from "./errors.ts";
-import { loadLan } from "./lan.ts";
+import { parseAddress } from "./addr.ts";
+import { loadLan, notLanReason } from "./lan.ts";
 import type { Applied, CountedHost, Host } from "./model.ts";
 import { planEvent, planInit, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLeases, loadNeighbours, loadStatic } from "./sources/load.ts";
@@ -85,8 +86,15 @@ export function runEvent(rt: Runtime, ev: HostEvent): Host[] | null {
     }
     const desired = planEvent(current, ev, k);
     if (desired) rt.backend.apply(current, desired, { rebuild: false });
+    else rt.warn(`nothing to change for ${ev.address}: ${explainIgnored(k, ev)}`);
     return desired;
   });
+}
+
+function explainIgnored(k: Knowledge, ev: HostEvent): string {
+  const a = parseAddress(ev.address);
+  const why = a ? notLanReason(k.lan, a) : null;
+  return why ?? (ev.action === "del" ? "not tracked for that host" : "ignored by config");
 }
 
 const zero = () => ({ packets: 0, bytes: 0 });

@@ -108,7 +108,7 @@ export const realSys: Sys = {
       return readFileSync(path, "utf8");
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return null;
+      if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return null;
       throw e;
     }
   },

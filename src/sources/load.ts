@@ -57,7 +57,12 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
   }
   const files = [...cfg.hostsfiles];
   for (const dir of cfg.hostsdirs) for (const f of sys.listDir(dir) ?? []) files.push(`${dir}/${f}`);
-  for (const f of addn) files.push(f);
+  // OpenWrt's addn-hosts names the directory /tmp/hosts as well as files.
+  for (const f of addn) {
+    const inDir = sys.listDir(f);
+    if (inDir) for (const g of inDir) files.push(`${f.replace(/\/$/, "")}/${g}`);
+    else files.push(f);
+  }
   const hostsEntries: HostsEntry[] = [];
   for (const f of new Set(files)) {
     const text = sys.readFile(f);
