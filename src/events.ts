@@ -17,11 +17,13 @@ const show = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…
  * dnsmasq drops a hostname it finds illegal from the arguments, but still
  * passes the raw bytes in DNSMASQ_SUPPLIED_HOSTNAME; naming reduces them later.
  * A lease that lost its name to a newer client (DNSMASQ_OLD_HOSTNAME) has none.
+ * Otherwise a missing name says nothing (a replayed `old` of a lease whose
+ * name dnsmasq refused): the host keeps the name it has.
  */
-function dnsmasqHostname(arg: string | undefined, env: Env): string | null {
+function dnsmasqHostname(arg: string | undefined, env: Env): string | null | undefined {
   if (arg !== undefined && arg !== "") return arg;
   if (env.DNSMASQ_OLD_HOSTNAME !== undefined) return null;
-  return env.DNSMASQ_SUPPLIED_HOSTNAME || null;
+  return env.DNSMASQ_SUPPLIED_HOSTNAME || undefined;
 }
 
 export function parseDnsmasqEvent(action: DnsmasqAction, who: string, ip: string, hostname: string | undefined, env: Env): HostEvent {

@@ -49,7 +49,14 @@ class Lookup {
   readonly hostsName = new Map<string, string>();
   readonly leaseName = new Map<string, string>();
 
-  constructor(readonly k: Knowledge) {
+  /**
+   * The name a host has in the kernel, used when no source names it any more
+   * (a hostname dnsmasq refused and left out of its lease file).
+   */
+  readonly currentName: Map<string, string>;
+
+  constructor(readonly k: Knowledge, current: Applied) {
+    this.currentName = new Map(current.hosts.map((h) => [h.key, h.name]));
     const add = (key: string, a: string) => this.staticAddrs.set(key, [...(this.staticAddrs.get(key) ?? []), a]);
     for (const h of k.configHosts) {
       const key = h.mac ?? (h.name ? staticKey(h.name, k.domain) : null);
@@ -107,6 +114,7 @@ class Lookup {
       this.staticLeaseName.get(key) ??
       addresses.map((a) => this.hostsName.get(a)).find((n) => n !== undefined) ??
       (key.startsWith("host:") ? key.slice(5) : null) ??
+      this.currentName.get(key) ??
       nameFromAddresses(addresses)
     );
   }
@@ -156,7 +164,7 @@ function assignNames(hosts: { key: string; base: string; addresses: string[] }[]
 
 /** Every known host, from leases, neighbours, static leases, hosts files and config. */
 export function planInit(k: Knowledge, current: Applied): Host[] {
-  const L = new Lookup(k);
+  const L = new Lookup(k, current);
   const owner = new Map<string, string>();
   const claim = (key: string | null, text: string | null) => {
     if (!key || !text || L.ignored.has(key)) return;
@@ -185,7 +193,7 @@ export function planInit(k: Knowledge, current: Applied): Host[] {
  * event says. Returns null when the event concerns nothing iptmon tracks.
  */
 export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Host[] | null {
-  const L = new Lookup(k);
+  const L = new Lookup(k, current);
   const ev = { ...event };
   if (!ev.key) {
     const n = k.neighbours.find((x) => x.address === parseAddress(ev.address)?.text && x.mac);
@@ -223,8 +231,8 @@ export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Hos
       const a = L.lanOk(s);
       if (a) take(a, false);
     }
-    // A neighbour event carries no name: it never renames a host it finds.
-    if (!(existing && ev.source === "neigh")) {
+    // An event that says nothing of the name never renames a host it finds.
+    if (!(existing && (ev.source === "neigh" || ev.hostname === undefined))) {
       const dhcpName = ev.source === "dhcp" && ev.hostname !== undefined ? ev.hostname : L.leaseName.get(ev.key);
       const base = L.baseName(ev.key, sortAddresses(target.addresses), dhcpName);
       if (!keepsName(target.name, base)) target.name = undefined;
