@@ -1,7 +1,7 @@
 /** The dnsmasq `--dhcp-script` interface: `iptmon ACTION MAC IP [HOSTNAME]`. */
 import { runEvent } from "../core.ts";
 import { DNSMASQ_ACTIONS, parseDnsmasqEvent, type DnsmasqAction } from "../events.ts";
-import type { Command } from "./command.ts";
+import type { Args, Command } from "./command.ts";
 
 function eventCommand(action: DnsmasqAction): Command {
   return {
@@ -30,3 +30,16 @@ export const tftpCommand: Command = {
   describe: false as unknown as string,
   run: () => 0,
 };
+
+/**
+ * `ACTION MAC IP [HOSTNAME]` exactly as dnsmasq passes it (no options, 3 or 4
+ * arguments): handled without the option parser. Anything else goes through
+ * yargs, which also gives usage errors.
+ */
+export function fastDnsmasqArgs(argv: string[]): { command: Command; args: Args } | null {
+  const [action, mac, ip, hostname, ...rest] = argv;
+  const i = DNSMASQ_ACTIONS.indexOf(action as DnsmasqAction);
+  if (i < 0 || mac === undefined || ip === undefined || rest.length > 0) return null;
+  if ([mac, ip].some((a) => a.startsWith("-"))) return null;
+  return { command: dnsmasqCommands[i]!, args: { _: [action!], mac, ip, hostname } };
+}
