@@ -1,0 +1,281 @@
+import { describe, expect, test } from "bun:test";
+import type { RunResult } from "../../src/sys.ts";
+import { main } from "../../src/main.ts";
+import { fakeSys, ok, type FakeSys } from "../helpers/fakesys.ts";
+
+const NFT_CONFIG = "config iptmon 'global'\n\toption backend 'nftables'\n";
+const IP_ADDR = "4: br-lan: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\n    inet 192.168.1.1/24 brd 192.168.1.255 scope global br-lan\n    inet6 fd00::1/64 scope global\n";
+const NO_TABLE: RunResult = { code: 1, stdout: "", stderr: "Error: No such file or directory\nlist table inet iptmon\n" };
+
+/** A router with nft and ip, no iptmon table yet; `applied` collects what `nft -f -` got. */
+function router(o: { config?: string; env?: Record<string, string>; commands?: Record<string, RunResult | ((input?: string) => RunResult)> } = {}) {
+  const applied: string[] = [];
+  const sys = fakeSys({
+    files: { "/etc/config/iptmon": o.config ?? NFT_CONFIG },
+    env: o.env ?? {},
+    commands: {
+      "ip addr show dev br-lan": ok(IP_ADDR),
+      "ip neigh show": ok(""),
+      "nft list tables": ok(),
+      "nft -j list table inet iptmon": NO_TABLE,
+      "nft -f -": (input) => {
+        applied.push(input ?? "");
+        return ok();
+      },
+      "nft -c -f -": ok(),
+      ...o.commands,
+    },
+  });
+  return { sys, applied };
+}
+
+const commandLines = (sys: FakeSys) => sys.calls.map((c) => [c.cmd, ...c.args].join(" "));
+const nftApplies = (sys: FakeSys) => commandLines(sys).filter((c) => c === "nft -f -");
+/** User-facing errors are one line, plus at most one `hint:` line; never a stack. */
+function expectShortError(err: string) {
+  const lines = err.trimEnd().split("\n");
+  expect(lines[0]).toStartWith("iptmon: ");
+  expect(lines.length).toBeLessThanOrEqual(2);
+  if (lines[1] !== undefined) expect(lines[1]).toStartWith("hint: ");
+  expect(err).not.toMatch(/^\s+at /m);
+}
+
+describe("main: usage errors exit 2", () => {
+  test("no command", async () => {
+    const { sys } = router();
+    expect(await main([], sys)).toBe(2);
+    expect(sys.err).toContain("a command is required");
+    expectShortError(sys.err);
+    expect(sys.calls).toEqual([]);
+  });
+
+  test("an unknown command", async () => {
+    const { sys } = router();
+    expect(await main(["frobnicate"], sys)).toBe(2);
+    expect(sys.err).toContain("frobnicate");
+    expectShortError(sys.err);
+    expect(sys.calls).toEqual([]);
+  });
+
+  test("an unknown option", async () => {
+    const { sys } = router();
+    expect(await main(["status", "--colour"], sys)).toBe(2);
+    expectShortError(sys.err);
+  });
+
+  test("`add` with a bad MAC: exit 2, nothing applied", async () => {
+    const { sys, applied } = router();
+    expect(await main(["add", "zz:zz:zz:zz:zz:zz", "192.168.1.5", "laptop"], sys)).toBe(2);
+    expect(sys.err).toContain("not a MAC address");
+    expectShortError(sys.err);
+    expect(nftApplies(sys)).toEqual([]);
+    expect(applied).toEqual([]);
+  });
+
+  test("`add` with a bad IP: exit 2, nothing applied", async () => {
+    const { sys } = router();
+    expect(await main(["add", "02:00:00:00:00:05", "192.168.1.500"], sys)).toBe(2);
+    expect(sys.err).toContain("not an IP address");
+    expect(nftApplies(sys)).toEqual([]);
+  });
+
+  test("`add` with too few arguments", async () => {
+    const { sys } = router();
+    expect(await main(["add", "02:00:00:00:00:05"], sys)).toBe(2);
+    expectShortError(sys.err);
+    expect(nftApplies(sys)).toEqual([]);
+  });
+
+  test("hotplug with no ACTION in the environment", async () => {
+    const { sys } = router({ env: { MACADDR: "02:00:00:00:00:05", IPADDR: "192.168.1.5" } });
+    expect(await main(["hotplug", "dhcp"], sys)).toBe(2);
+    expect(sys.err).toContain("unknown ACTION");
+    expect(nftApplies(sys)).toEqual([]);
+  });
+
+  test("hotplug of an unknown subsystem", async () => {
+    const { sys } = router();
+    expect(await main(["hotplug", "wifi"], sys)).toBe(2);
+    expect(sys.err).toStartWith("iptmon: ");
+    expect(sys.err).toContain("wifi");
+    expect(sys.err).not.toMatch(/^\s+at /m);
+    expect(sys.calls).toEqual([]);
+  });
+
+  test("`--config` naming a missing file", async () => {
+    const { sys } = router();
+    expect(await main(["status", "--config", "/missing"], sys)).toBe(2);
+    expect(sys.err).toContain("/missing");
+    expectShortError(sys.err);
+    expect(sys.calls).toEqual([]);
+  });
+
+  test("IPTMON_CONFIG naming a missing file", async () => {
+    const { sys } = router({ env: { IPTMON_CONFIG: "/missing/iptmon" } });
+    expect(await main(["init"], sys)).toBe(2);
+    expect(sys.err).toContain("/missing/iptmon");
+    expect(nftApplies(sys)).toEqual([]);
+  });
+
+  test("a bad config value: exit 2 naming file and line, nothing applied", async () => {
+    const { sys } = router({ config: "config iptmon\n\toption backend 'nftables'\n\toption ipv6 'maybe'\n" });
+    expect(await main(["init"], sys)).toBe(2);
+    expect(sys.err).toContain("/etc/config/iptmon:3");
+    expect(nftApplies(sys)).toEqual([]);
+  });
+});
+
+describe("main: backends", () => {
+  test("`--backend iptables` fails with a short message, not a crash", async () => {
+    // The iptables backend may or may not exist in this build; either way this
+    // fake has no iptables, so it must fail cleanly.
+    const { sys } = router();
+    const code = await main(["init", "--backend", "iptables"], sys);
+    expect(code).not.toBe(0);
+    expect(sys.err).toMatch(/iptables/);
+    expect(sys.err).not.toContain("internal error");
+    expectShortError(sys.err);
+    expect(nftApplies(sys)).toEqual([]);
+  });
+
+  test("nft missing (backend nftables): exit 1, `not found` and a hint", async () => {
+    const { sys } = router({ commands: {} });
+    for (const k of [...sys.commands.keys()]) if (k.startsWith("nft ")) sys.commands.delete(k);
+    expect(await main(["init"], sys)).toBe(1);
+    expect(sys.err).toContain("nft not found");
+    expect(sys.err).toContain("hint: ");
+    expectShortError(sys.err);
+  });
+
+  test("nft missing (backend auto): exit 1 with a short message", async () => {
+    const { sys } = router({ config: "" });
+    for (const k of [...sys.commands.keys()]) if (k.startsWith("nft ")) sys.commands.delete(k);
+    expect(await main(["init"], sys)).toBe(1);
+    expect(sys.err).toContain("nft");
+    expectShortError(sys.err);
+  });
+
+  test("`--backend nftables` overrides the config", async () => {
+    const { sys } = router({ config: "config iptmon\n\toption backend 'iptables'\n" });
+    expect(await main(["status", "--json", "--backend", "nftables"], sys)).toBe(0);
+    expect(JSON.parse(sys.out)).toEqual({ backend: "nftables", hosts: [] });
+  });
+});
+
+describe("main: internal errors", () => {
+  const garbled = () => router({ commands: { "nft -j list table inet iptmon": ok("{this is not json") } });
+
+  test("show one line and no stack without --verbose; exit 1", async () => {
+    const { sys } = garbled();
+    expect(await main(["init"], sys)).toBe(1);
+    expect(sys.err).toStartWith("iptmon: internal error: ");
+    expect(sys.err).toContain("hint: run again with --verbose");
+    expectShortError(sys.err);
+    expect(nftApplies(sys)).toEqual([]);
+  });
+
+  test("show the stack with --verbose", async () => {
+    const { sys } = garbled();
+    expect(await main(["init", "--verbose"], sys)).toBe(1);
+    expect(sys.err).toStartWith("iptmon: internal error: ");
+    expect(sys.err).toMatch(/^\s+at /m);
+  });
+});
+
+describe("main: commands that work", () => {
+  test("`tftp 1 2 3` (dnsmasq after a transfer): exit 0, touches nothing", async () => {
+    const { sys } = router();
+    expect(await main(["tftp", "1", "2", "3"], sys)).toBe(0);
+    expect(sys.calls).toEqual([]);
+    expect(sys.err).toBe("");
+  });
+
+  test("`add` applies one transaction for the new host", async () => {
+    const { sys, applied } = router();
+    expect(await main(["add", "02:00:00:00:00:05", "192.168.1.5", "laptop"], sys)).toBe(0);
+    expect(applied).toHaveLength(1);
+    // the table was missing, so the event rebuilt it
+    expect(applied[0]).toStartWith("table inet iptmon {\n");
+    expect(applied[0]).toContain('add counter inet iptmon rx_laptop { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:05"; }');
+    expect(applied[0]).toContain('add element inet iptmon rx4 { 192.168.1.5 : "rx_laptop" }');
+    expect(sys.err).toBe("");
+  });
+
+  test("a numeric hostname stays a string (`0123`, not 123)", async () => {
+    const { sys, applied } = router();
+    expect(await main(["add", "02:00:00:00:00:05", "192.168.1.5", "0123"], sys)).toBe(0);
+    expect(applied[0]).toContain("rx_0123 ");
+  });
+
+  test("a hostile hostname from dnsmasq never reaches nft raw", async () => {
+    const { sys, applied } = router({ env: { DNSMASQ_SUPPLIED_HOSTNAME: 'x"; flush ruleset; $(reboot) *' } });
+    expect(await main(["add", "02:00:00:00:00:05", "192.168.1.5"], sys)).toBe(0);
+    expect(applied[0]).toContain("rx_x-flush-ruleset-reboot ");
+    expect(applied[0]).not.toContain("flush ruleset");
+  });
+
+  test("an event for a non-LAN address applies nothing; the reason only with --verbose", async () => {
+    const table = { commands: { "nft -j list table inet iptmon": ok('{"nftables": [{"table": {"family": "inet", "name": "iptmon", "handle": 1}}]}') } };
+    const quiet = router(table);
+    expect(await main(["arp-add", "02:00:00:00:00:09", "198.51.100.1"], quiet.sys)).toBe(0);
+    expect(nftApplies(quiet.sys)).toEqual([]);
+    expect(quiet.sys.err).toBe("");
+    const loud = router(table);
+    expect(await main(["--verbose", "arp-add", "02:00:00:00:00:09", "198.51.100.1"], loud.sys)).toBe(0);
+    expect(nftApplies(loud.sys)).toEqual([]);
+    expect(loud.sys.err).toContain("198.51.100.1 is outside the LAN subnets");
+  });
+
+  test("any event while the table is missing (a firewall flush) rebuilds it", async () => {
+    const { sys, applied } = router();
+    expect(await main(["arp-add", "02:00:00:00:00:09", "198.51.100.1"], sys)).toBe(0);
+    expect(applied).toHaveLength(1);
+    expect(applied[0]).toStartWith("table inet iptmon {\n");
+    expect(applied[0]).not.toContain("198.51.100.1");
+  });
+
+  test("hotplug dhcp add from the environment", async () => {
+    const { sys, applied } = router({ env: { ACTION: "add", MACADDR: "02:00:00:00:00:05", IPADDR: "192.168.1.5", HOSTNAME: "tv" } });
+    expect(await main(["hotplug", "dhcp"], sys)).toBe(0);
+    expect(applied[0]).toContain('add element inet iptmon rx4 { 192.168.1.5 : "rx_tv" }');
+  });
+
+  test("`print` writes the script and applies nothing", async () => {
+    const { sys } = router();
+    expect(await main(["print"], sys)).toBe(0);
+    expect(sys.out).toStartWith("table inet iptmon {\n");
+    expect(nftApplies(sys)).toEqual([]);
+  });
+
+  test("`check` has nft check the script and applies nothing", async () => {
+    const { sys } = router();
+    expect(await main(["check"], sys)).toBe(0);
+    expect(commandLines(sys)).toContain("nft -c -f -");
+    expect(nftApplies(sys)).toEqual([]);
+    expect(sys.out).toBe("ruleset ok\n");
+  });
+
+  test("`stop` removes iptmon's table and nothing else", async () => {
+    const { sys, applied } = router();
+    expect(await main(["stop"], sys)).toBe(0);
+    expect(applied).toEqual(["add table inet iptmon\ndelete table inet iptmon\n"]);
+  });
+
+  test("`status --json` reads the kernel once and prints the hosts", async () => {
+    const table = {
+      nftables: [
+        { table: { family: "inet", name: "iptmon", handle: 1 } },
+        { counter: { family: "inet", name: "rx_tv", table: "iptmon", handle: 2, comment: "iptmon: 02:00:00:00:00:05", packets: 3, bytes: 300 } },
+        { counter: { family: "inet", name: "tx_tv", table: "iptmon", handle: 3, comment: "iptmon: 02:00:00:00:00:05", packets: 4, bytes: 400 } },
+        { map: { family: "inet", name: "rx4", table: "iptmon", type: "ipv4_addr", handle: 4, map: "counter", elem: [["192.168.1.5", "rx_tv"]] } },
+      ],
+    };
+    const { sys } = router({ commands: { "nft -j list table inet iptmon": ok(JSON.stringify(table)) } });
+    expect(await main(["status", "--json"], sys)).toBe(0);
+    expect(JSON.parse(sys.out)).toEqual({
+      backend: "nftables",
+      hosts: [{ name: "tv", mac: "02:00:00:00:00:05", key: "02:00:00:00:00:05", addresses: ["192.168.1.5"], rx_bytes: 300, rx_packets: 3, tx_bytes: 400, tx_packets: 4 }],
+    });
+    expect(commandLines(sys).filter((c) => c.startsWith("nft -j"))).toHaveLength(1);
+  });
+});
