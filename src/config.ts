@@ -47,6 +47,9 @@ export const GLOBAL_OPTIONS = {
   ip6tables_restore: { kind: "path" },
   iptables_save: { kind: "path" },
   ip6tables_save: { kind: "path" },
+  // exporters (src/exporters/): how often cron runs `iptmon push`, and which crontab
+  push_interval: { kind: "int", min: 1, max: 60 },
+  crontab: { kind: "path" },
 } as const satisfies Record<string, Spec>;
 
 export const HOST_OPTIONS = {
@@ -133,6 +136,30 @@ function readSection(file: string, sec: UciSection, specs: Record<string, Spec>,
 /** Option specs added by other modules (exporters) for their own sections. */
 export const SECTION_SPECS = new Map<string, Record<string, Spec>>();
 
+// Exporters' sections: validated here, read by src/exporters/*.ts.
+const TIMEOUT: Spec = { kind: "int", min: 1, max: 300 };
+SECTION_SPECS.set("influxdb", {
+  enabled: { kind: "bool" },
+  url: { kind: "string" },
+  version: { kind: "string", choices: ["1", "2"] },
+  database: { kind: "string" },
+  retention_policy: { kind: "string" },
+  username: { kind: "string" },
+  password: { kind: "string" },
+  org: { kind: "string" },
+  bucket: { kind: "string" },
+  token: { kind: "string" },
+  timeout: TIMEOUT,
+  measurement: { kind: "name" },
+});
+SECTION_SPECS.set("collectd", {
+  enabled: { kind: "bool" },
+  socket: { kind: "path" },
+  hostname: { kind: "string" },
+  timeout: TIMEOUT,
+});
+SECTION_SPECS.set("prometheus", { enabled: { kind: "bool" } });
+
 export function loadConfig(sys: Sys, file: string, explicit: boolean): Config {
   const text = sys.readFile(file);
   if (text === null && explicit) throw badInput(`cannot read config ${file}: no such file`, "pass an existing file with --config or IPTMON_CONFIG");
@@ -143,13 +170,17 @@ export function parseConfig(text: string, file: string, present = true): Config 
   const pkg = parseUci(text, file);
   const warnings: string[] = [];
   let global = new Map<string, string | string[]>();
+  let globalSection: UciSection | undefined;
   let seenGlobal = false;
   const hosts: HostConfig[] = [];
   const sections: UciSection[] = [];
   for (const sec of pkg.sections) {
     if (sec.type === "iptmon") {
       if (seenGlobal) warnings.push(`${file}:${sec.line}: a second 'config iptmon' section (ignored)`);
-      else global = readSection(file, sec, GLOBAL_OPTIONS, warnings);
+      else {
+        global = readSection(file, sec, GLOBAL_OPTIONS, warnings);
+        globalSection = sec;
+      }
       seenGlobal = true;
     } else if (sec.type === "host") {
       try {
@@ -159,8 +190,13 @@ export function parseConfig(text: string, file: string, present = true): Config 
         warnings.push(`${(e as Error).message} (section skipped)`);
       }
     } else if (SECTION_SPECS.has(sec.type)) {
-      readSection(file, sec, SECTION_SPECS.get(sec.type)!, warnings);
-      sections.push(sec);
+      // A bad exporter section must not stop host accounting: skip it, warn.
+      try {
+        readSection(file, sec, SECTION_SPECS.get(sec.type)!, warnings);
+        sections.push(sec);
+      } catch (e) {
+        warnings.push(`${(e as Error).message} (section skipped)`);
+      }
     } else {
       warnings.push(`${file}:${sec.line}: unknown section type '${sec.type}' (ignored)`);
     }
@@ -170,7 +206,7 @@ export function parseConfig(text: string, file: string, present = true): Config 
   const lanSubnets: Subnet[] = [];
   for (const s of list("lan_subnet") ?? []) {
     const n = parseSubnet(s);
-    if (!n) throw badInput(`cannot read ${file}: option 'lan_subnet' is not a subnet: '${s}'`, "use address/prefix, e.g. 192.168.1.0/24");
+    if (!n) throw badInput(`cannot read ${file}:${globalSection?.options.get("lan_subnet")?.line ?? 0}: option 'lan_subnet' is not a subnet: '${s}'`, "use address/prefix, e.g. 192.168.1.0/24");
     lanSubnets.push(n);
   }
   const lanIfs = list("lan_interface");

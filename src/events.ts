@@ -55,7 +55,7 @@ export function parseHotplugEvent(subsystem: "dhcp" | "neigh", env: Env): HostEv
   const action = env.ACTION ?? "";
   const map: Record<string, DnsmasqAction> =
     subsystem === "dhcp" ? { add: "add", update: "old", remove: "del" } : { add: "arp-add", remove: "arp-del" };
-  const a = map[action];
+  const a = Object.hasOwn(map, action) ? map[action] : undefined;
   if (!a) throw badInput(`cannot handle hotplug ${subsystem}: unknown ACTION ${show(action)}`, `expected ${Object.keys(map).join(", ")}`);
   if (!env.MACADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: MACADDR is not set`);
   if (!env.IPADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: IPADDR is not set`);

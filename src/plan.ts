@@ -114,7 +114,8 @@ class Lookup {
       this.staticLeaseName.get(key) ??
       addresses.map((a) => this.hostsName.get(a)).find((n) => n !== undefined) ??
       (key.startsWith("host:") ? key.slice(5) : null) ??
-      this.currentName.get(key) ??
+      // null: the lease lost its name (to a newer client), so the old one goes.
+      (dhcpName === null ? null : this.currentName.get(key)) ??
       nameFromAddresses(addresses)
     );
   }

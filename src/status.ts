@@ -40,7 +40,9 @@ export function humanBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
   let v = n;
   let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
+  // Step up on the rounded value, so 1048575 shows as 1.00 MiB, not 1024 KiB.
+  const shown = (x: number) => Number(x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0));
+  while (i < units.length - 1 && (i === 0 ? v >= 1024 : shown(v) >= 1024)) {
     v /= 1024;
     i++;
   }

@@ -69,15 +69,6 @@ export function renderNft(current: Applied, desired: Host[], o: NftOptions, opts
   const want = new Map<string, string>();
   for (const h of desired) for (const a of h.addresses) want.set(a, h.name);
 
-  const delElems: string[] = [];
-  const addElems: string[] = [];
-  for (const [a, owner] of curOwner) {
-    if (want.get(a) !== owner) delElems.push(a);
-  }
-  for (const [a, name] of want) {
-    if (curOwner.get(a) !== name) addElems.push(a);
-  }
-
   const keepCounters = new Set<string>();
   const addCounters: { host: Host; from: CountedHost | undefined }[] = [];
   for (const h of desired) {
@@ -85,9 +76,20 @@ export function renderNft(current: Applied, desired: Host[], o: NftOptions, opts
     if (c && c.name === h.name) keepCounters.add(h.name);
     else addCounters.push({ host: h, from: c });
   }
-  // A name reused by another key in the same run is deleted and re-created.
+  // A name reused by another key in the same run is deleted and re-created,
+  // so every element naming it is deleted first and added again after.
   const delCounters = current.hosts.filter((h) => !keepCounters.has(h.name)).map((h) => h.name);
+  const recreated = new Set(delCounters);
   const stray = rebuild ? current.strayCounters ?? [] : [];
+
+  const delElems: string[] = [];
+  const addElems: string[] = [];
+  for (const [a, owner] of curOwner) {
+    if (want.get(a) !== owner || recreated.has(owner)) delElems.push(a);
+  }
+  for (const [a, name] of want) {
+    if (curOwner.get(a) !== name || recreated.has(name)) addElems.push(a);
+  }
 
   for (const m of MAPS) {
     const els = delElems.filter((a) => familyOf(a) === m.family);

@@ -36,10 +36,12 @@ export const tftpCommand: Command = {
  * arguments): handled without the option parser. Anything else goes through
  * yargs, which also gives usage errors.
  */
+const GLOBAL_FLAGS = /^(-v|--verbose|--help|--version|--config(=.*)?|--backend(=.*)?)$/;
+
 export function fastDnsmasqArgs(argv: string[]): { command: Command; args: Args } | null {
   const [action, mac, ip, hostname, ...rest] = argv;
   const i = DNSMASQ_ACTIONS.indexOf(action as DnsmasqAction);
   if (i < 0 || mac === undefined || ip === undefined || rest.length > 0) return null;
-  if ([mac, ip].some((a) => a.startsWith("-"))) return null;
+  if ([mac, ip].some((a) => a.startsWith("-")) || (hostname !== undefined && GLOBAL_FLAGS.test(hostname))) return null;
   return { command: dnsmasqCommands[i]!, args: { _: [action!], mac, ip, hostname } };
 }

@@ -344,3 +344,7 @@ describe("loadConfig", () => {
     expect(c.file).toBe("/x/iptmon");
   });
 });
+
+test("a bad lan_subnet names file and line", () => {
+  expect(() => parseConfig("config iptmon\n\toption backend 'auto'\n\tlist lan_subnet '10.1.2.3/33'\n", "/etc/config/iptmon")).toThrow("/etc/config/iptmon:3: option 'lan_subnet'");
+});

@@ -169,3 +169,19 @@ describe("parseHotplugEvent", () => {
     expect(userError(() => parseHotplugEvent("neigh", { ACTION: "x", MACADDR: MAC, IPADDR: "192.168.1.5" })).hint).toBe("expected add, remove");
   });
 });
+
+describe("hotplug ACTION names that are object properties", () => {
+  for (const action of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {
+    test(`ACTION=${action} is an unknown action (exit 2)`, () => {
+      let err: unknown;
+      try {
+        parseHotplugEvent("dhcp", { ACTION: action, MACADDR: "02:00:00:00:00:01", IPADDR: "192.168.1.5" });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as UserError).exitCode).toBe(2);
+      expect((err as UserError).message).toContain("unknown ACTION");
+    });
+  }
+});

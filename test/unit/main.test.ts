@@ -279,3 +279,22 @@ describe("main: commands that work", () => {
     expect(commandLines(sys).filter((c) => c.startsWith("nft -j"))).toHaveLength(1);
   });
 });
+
+describe("dnsmasq-style events with global flags", () => {
+  test("--verbose after the arguments is a flag, not a hostname", async () => {
+    const sys = fakeSys({
+      commands: {
+        "nft list tables": ok(),
+        "ip addr show dev br-lan": ok("    inet 192.168.1.1/24 brd 192.168.1.255 scope global br-lan\n"),
+        "ip neigh show": ok(),
+        "nft -j list table inet iptmon": { code: 1, stdout: "", stderr: "Error: No such file or directory\n" },
+        "nft -f -": ok(),
+      },
+    });
+    const code = await main(["add", "02:00:00:00:00:01", "192.168.1.5", "--verbose"], sys);
+    expect(code).toBe(0);
+    const script = sys.calls.find((c) => c.cmd === "nft" && c.args[0] === "-f")?.input ?? "";
+    expect(script).toContain("rx_192.168.1.5");
+    expect(script).not.toContain("verbose");
+  });
+});

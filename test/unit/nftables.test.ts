@@ -433,3 +433,15 @@ describe("createNftBackend", () => {
     expect(sys.calls[0]!.input).toContain("add counter inet iptmon rx_phone");
   });
 });
+
+describe("renderNft: a counter name taken over by another key", () => {
+  test("its elements are deleted before the counter and added again after", () => {
+    const old = counted({ key: "02:00:00:00:00:02", name: "phone", addresses: ["192.168.1.12"] }, { packets: 5, bytes: 500 });
+    const next: Host = { key: "02:00:00:00:00:03", name: "phone", addresses: ["192.168.1.12"] };
+    const lines = renderNft(present([old]), [next], O, EVENT).trim().split("\n");
+    const idx = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    expect(idx(/^delete element inet iptmon rx4 \{ 192\.168\.1\.12 \}$/)).toBeGreaterThanOrEqual(0);
+    expect(idx(/^delete element/)).toBeLessThan(idx(/^delete counter inet iptmon rx_phone$/));
+    expect(idx(/^add counter inet iptmon rx_phone \{ packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:03"; \}$/)).toBeLessThan(idx(/^add element inet iptmon rx4 \{ 192\.168\.1\.12 : "rx_phone" \}$/));
+  });
+});

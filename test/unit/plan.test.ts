@@ -488,3 +488,12 @@ describe("planEvent", () => {
     expect(byKey(hosts, M2)?.addresses).toEqual(["192.168.1.12", "fd00::12"]);
   });
 });
+
+test("a lease that lost its name (hostname null) drops it; a nameless replay (undefined) keeps it", () => {
+  const lan = { subnets: [parseSubnet("192.168.1.0/24")!], own: new Set<string>(), ipv6: true, warnings: [] };
+  const k: Knowledge = { configHosts: [], staticLeases: [], hostsEntries: [], leases: [], neighbours: [], domain: null, lan };
+  const current: Applied = { present: true, hosts: [{ key: "02:00:00:00:00:02", name: "phone", addresses: ["192.168.1.12"], rx: { packets: 1, bytes: 1 }, tx: { packets: 1, bytes: 1 } }] };
+  const ev = (hostname: string | null | undefined): HostEvent => ({ action: "add", source: "dhcp", key: "02:00:00:00:00:02", address: "192.168.1.12", hostname });
+  expect(planEvent(current, ev(null), k)?.[0]?.name).toBe("192.168.1.12");
+  expect(planEvent(current, ev(undefined), k)?.[0]?.name).toBe("phone");
+});

@@ -119,3 +119,9 @@ describe("formatStatus", () => {
     expect(empty[2]!.split(/\s{2,}/)).toEqual(["TOTAL (0 hosts)", "0 B", "0", "0 B", "0"]);
   });
 });
+
+test("humanBytes steps up a unit when rounding reaches 1024", () => {
+  expect(humanBytes(1048575)).toBe("1.00 MiB");
+  expect(humanBytes(1023)).toBe("1023 B");
+  expect(humanBytes(1024 * 1023)).toBe("1023 KiB");
+});
