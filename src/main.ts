@@ -1,9 +1,12 @@
 /** Entry point: `main(argv, sys)` returns the exit code; nothing here exits the process. */
 import { createApp, type GlobalArgs } from "./app.ts";
 import type { Command } from "./commands/command.ts";
+import { cronCommand } from "./commands/cron.ts";
 import { dnsmasqCommands, fastDnsmasqArgs, tftpCommand } from "./commands/dnsmasq.ts";
 import { hotplugCommand } from "./commands/hotplug.ts";
 import { checkCommand, initCommand, printCommand } from "./commands/init.ts";
+import { metricsCommand } from "./commands/metrics.ts";
+import { pushCommand } from "./commands/push.ts";
 import { statusCommand } from "./commands/status.ts";
 import { stopCommand } from "./commands/stop.ts";
 import { UserError } from "./errors.ts";
@@ -21,6 +24,9 @@ export const COMMANDS: Command[] = [
   hotplugCommand,
   ...dnsmasqCommands,
   tftpCommand,
+  metricsCommand,
+  pushCommand,
+  cronCommand,
 ];
 
 export async function main(argv: string[], sys: Sys): Promise<number> {

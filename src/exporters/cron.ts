@@ -1,0 +1,70 @@
+/**
+ * The crontab line that runs `iptmon push`: exactly one while a push target
+ * is enabled, none otherwise. Lines are ours by their trailing marker; every
+ * other line is left exactly as it was.
+ */
+import { resolve } from "node:path";
+import type { Config } from "../config.ts";
+import { DEFAULTS } from "../defaults.ts";
+import type { Sys } from "../sys.ts";
+import { enabledPushSections, pushIntervalMinutes } from "./push.ts";
+
+export const DEFAULT_CRONTAB = "/etc/crontabs/root";
+export const IPTMON_BIN = "/usr/sbin/iptmon";
+export const CRON_MARKER = "# iptmon";
+
+const OURS = /\s#\s*iptmon\s*$/;
+
+const shQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
+
+/** `*\/N * * * * /usr/sbin/iptmon push # iptmon`; a config other than the default is passed on. */
+export function cronLine(intervalMin: number, configFile: string): string {
+  const config = configFile === DEFAULTS.config ? "" : ` --config ${shQuote(configFile)}`;
+  return `*/${intervalMin} * * * * ${IPTMON_BIN}${config} push ${CRON_MARKER}`;
+}
+
+/**
+ * The crontab with `want` as its only iptmon line (null: none), or null when
+ * nothing changes. The first iptmon line is replaced in place, later ones go.
+ */
+export function updateCrontab(current: string | null, want: string | null): string | null {
+  const text = current ?? "";
+  const lines = text === "" ? [] : text.replace(/\n$/, "").split("\n");
+  const out: string[] = [];
+  let placed = false;
+  let touched = false;
+  for (const l of lines) {
+    if (!OURS.test(l)) out.push(l);
+    else if (want !== null && !placed) {
+      out.push(want);
+      placed = true;
+      touched ||= l !== want;
+    } else touched = true;
+  }
+  if (want !== null && !placed) {
+    out.push(want);
+    touched = true;
+  }
+  // cron wants the last line terminated; a file we do not change keeps its form.
+  return touched ? (out.length ? `${out.join("\n")}\n` : "") : null;
+}
+
+export function crontabPath(cfg: Config): string {
+  const v = cfg.options.get("crontab");
+  return typeof v === "string" ? v : DEFAULT_CRONTAB;
+}
+
+export interface CronResult {
+  crontab: string;
+  line: string | null;
+  changed: boolean;
+}
+
+/** `sync`: the line when a push target is enabled, none otherwise. `remove`: none. */
+export function syncCron(sys: Sys, cfg: Config, action: "sync" | "remove"): CronResult {
+  const crontab = crontabPath(cfg);
+  const line = action === "sync" && enabledPushSections(cfg).length > 0 ? cronLine(pushIntervalMinutes(cfg), resolve(cfg.file)) : null;
+  const next = updateCrontab(sys.readFile(crontab), line);
+  if (next !== null) sys.writeFile(crontab, next);
+  return { crontab, line, changed: next !== null };
+}
