@@ -76,19 +76,33 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
  */
 export function runEvent(rt: Runtime, ev: HostEvent): Host[] | null {
   return withLock(rt, () => {
-    const current = rt.backend.read();
     const k = loadKnowledge(rt);
+    // An event for a MAC reads only the maps; objects laid out by an older
+    // iptmon (null) are re-declared around the change.
+    const quick = ev.key ? rt.backend.readForEvent?.() : undefined;
+    const rebuild = quick === null;
+    let current = quick ?? rt.backend.read();
     if (!current.present) {
       const base = planInit(k, current);
       const desired = planEvent({ present: true, hosts: base.map((h) => ({ ...h, rx: zero(), tx: zero() })) }, ev, k) ?? base;
       rt.backend.apply(current, desired, { rebuild: true });
       return desired;
     }
-    const desired = planEvent(current, ev, k);
-    if (desired) rt.backend.apply(current, desired, { rebuild: false });
+    let desired = planEvent(current, ev, k);
+    if (desired && current.partial && renamesHost(current, desired)) {
+      // A renamed host carries its numbers over: for that, read them.
+      current = rt.backend.read();
+      desired = planEvent(current, ev, k);
+    }
+    if (desired) rt.backend.apply(current, desired, { rebuild });
     else rt.warn(`nothing to change for ${ev.address}: ${explainIgnored(k, ev)}`);
     return desired;
   });
+}
+
+function renamesHost(current: Applied, desired: Host[]): boolean {
+  const names = new Map(current.hosts.map((h) => [h.key, h.name]));
+  return desired.some((h) => names.has(h.key) && names.get(h.key) !== h.name);
 }
 
 function explainIgnored(k: Knowledge, ev: HostEvent): string {

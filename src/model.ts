@@ -27,6 +27,8 @@ export interface Applied {
   hosts: CountedHost[];
   /** Objects in iptmon's own table that belong to no host (removed on init). */
   strayCounters?: string[];
+  /** Counters were not read (all zero here): fine unless a host is renamed. */
+  partial?: boolean;
 }
 
 export const NAME_MAX = 63;

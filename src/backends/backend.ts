@@ -14,6 +14,11 @@ export interface Backend {
   readonly name: BackendName;
   /** Every host iptmon has in the kernel, with its counters, in one read per family. */
   read(): Applied;
+  /**
+   * Optional cheaper read for one event: hosts, keys and addresses, but
+   * counters left at zero (`partial`). Null when it cannot tell (then `read`).
+   */
+  readForEvent?(): Applied | null;
   /** Pure: the input(s) that bring the kernel from `current` to `desired`. */
   render(current: Applied, desired: Host[], opts: ApplyOptions): string;
   /** Brings the kernel from `current` to `desired` in one transaction per family. */

@@ -5,7 +5,7 @@
  */
 import type { Config } from "../config.ts";
 import { failure } from "../errors.ts";
-import type { Applied, CountedHost, Host } from "../model.ts";
+import { macOf, type Applied, type CountedHost, type Host } from "../model.ts";
 import type { Sys } from "../sys.ts";
 import type { ApplyOptions, Backend } from "./backend.ts";
 
@@ -17,6 +17,13 @@ const MAPS = [
   { name: "rx6", type: "ipv6_addr", dir: "rx", family: 6, match: "ip6 saddr" },
   { name: "tx6", type: "ipv6_addr", dir: "tx", family: 6, match: "ip6 daddr" },
 ] as const;
+
+/**
+ * MAC → rx counter, used by no rule: it lets an event find a host by MAC
+ * from the maps alone, without listing every counter (the slow part of a
+ * read at thousands of hosts).
+ */
+const KEYS_MAP = "keys";
 
 // Names and keys are already reduced to these characters; this guard makes
 // sure nothing else can ever reach nft syntax.
@@ -55,12 +62,13 @@ export function renderNft(current: Applied, desired: Host[], o: NftOptions, opts
   if (rebuild) {
     out.push(`table ${t} {`);
     for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
+    out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
     out.push(`\tchain forward { type filter hook forward priority ${o.priority}; policy accept; }`);
     out.push("}");
     out.push(`flush chain ${t} forward`);
     for (const m of MAPS) out.push(`add rule ${t} forward counter name ${m.match} map @${m.name}`);
     // Refilled whole, so elements someone added by hand cannot pin a counter.
-    for (const m of MAPS) out.push(`flush map ${t} ${m.name}`);
+    for (const m of [...MAPS, { name: KEYS_MAP }]) out.push(`flush map ${t} ${m.name}`);
   }
 
   const cur = new Map(current.hosts.map((h) => [h.key, h]));
@@ -68,6 +76,10 @@ export function renderNft(current: Applied, desired: Host[], o: NftOptions, opts
   if (!rebuild) for (const h of current.hosts) for (const a of h.addresses) curOwner.set(a, h.name);
   const want = new Map<string, string>();
   for (const h of desired) for (const a of h.addresses) want.set(a, h.name);
+  const curKey = new Map<string, string>(); // MAC -> name
+  if (!rebuild) for (const h of current.hosts) if (macOf(h.key)) curKey.set(h.key, h.name);
+  const wantKey = new Map<string, string>();
+  for (const h of desired) if (macOf(h.key)) wantKey.set(h.key, h.name);
 
   const keepCounters = new Set<string>();
   const addCounters: { host: Host; from: CountedHost | undefined }[] = [];
@@ -90,11 +102,14 @@ export function renderNft(current: Applied, desired: Host[], o: NftOptions, opts
   for (const [a, name] of want) {
     if (curOwner.get(a) !== name || recreated.has(name)) addElems.push(a);
   }
+  const delKeys = [...curKey].filter(([k, n]) => wantKey.get(k) !== n || recreated.has(n)).map(([k]) => k);
+  const addKeys = [...wantKey].filter(([k, n]) => curKey.get(k) !== n || recreated.has(n)).map(([k]) => k);
 
   for (const m of MAPS) {
     const els = delElems.filter((a) => familyOf(a) === m.family);
     if (els.length) out.push(`delete element ${t} ${m.name} { ${els.join(", ")} }`);
   }
+  if (delKeys.length) out.push(`delete element ${t} ${KEYS_MAP} { ${delKeys.join(", ")} }`);
   for (const n of delCounters) for (const dir of ["rx", "tx"] as const) out.push(`delete counter ${t} ${counterName(dir, n)}`);
   for (const n of stray) out.push(`delete counter ${t} ${n}`);
   for (const { host, from } of addCounters) {
@@ -108,6 +123,7 @@ export function renderNft(current: Applied, desired: Host[], o: NftOptions, opts
     const els = addElems.filter((a) => familyOf(a) === m.family);
     if (els.length) out.push(`add element ${t} ${m.name} { ${els.map((a) => `${a} : "${counterName(m.dir, want.get(a)!)}"`).join(", ")} }`);
   }
+  if (addKeys.length) out.push(`add element ${t} ${KEYS_MAP} { ${addKeys.map((k) => `${k} : "${counterName("rx", wantKey.get(k)!)}"`).join(", ")} }`);
   return out.length ? `${out.join("\n")}\n` : "";
 }
 
@@ -172,6 +188,41 @@ export function parseNftJson(text: string, table: string): Applied {
   return { present, hosts, strayCounters };
 }
 
+/**
+ * Parses `nft -j list maps inet`: hosts with names, addresses and MAC keys,
+ * no counters. A host known only by a DUID or static name gets a key that
+ * matches no event (`?<name>`): events for such keys use the full read.
+ * Null when the keys map is missing (a table made by an older iptmon).
+ */
+export function parseNftMapsJson(text: string, table: string): Applied | null {
+  const doc = JSON.parse(text) as { nftables?: Record<string, unknown>[] };
+  const addrs = new Map<string, string[]>(); // rx counter name -> addresses
+  const keyOf = new Map<string, string>(); // rx counter name -> MAC
+  let maps = 0;
+  let keys = false;
+  for (const obj of doc.nftables ?? []) {
+    if (!("map" in obj)) continue;
+    const m = obj.map as NftJsonMap;
+    if (m.table !== table || m.family !== "inet") continue;
+    if (m.name === KEYS_MAP) keys = true;
+    else if (m.name.startsWith("rx")) maps++;
+    else continue;
+    for (const e of m.elem ?? []) {
+      if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "string") continue;
+      if (m.name === KEYS_MAP) keyOf.set(e[1], e[0]);
+      else addrs.set(e[1], [...(addrs.get(e[1]) ?? []), e[0]]);
+    }
+  }
+  if (maps === 0) return { present: false, hosts: [], partial: true };
+  if (!keys) return null;
+  const zero = () => ({ packets: 0, bytes: 0 });
+  const hosts: CountedHost[] = [...addrs].map(([counter, addresses]) => {
+    const name = counter.slice(3);
+    return { key: keyOf.get(counter) ?? `?${name}`, name, addresses, rx: zero(), tx: zero() };
+  });
+  return { present: true, hosts, partial: true };
+}
+
 export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backend {
   const o: NftOptions = { table: cfg.table, priority };
   const nft = (args: string[], input?: string) => sys.run(cfg.nft, args, input);
@@ -188,6 +239,11 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backe
         throw fail(`read table inet ${o.table}`, r);
       }
       return parseNftJson(r.stdout, o.table);
+    },
+    readForEvent() {
+      const r = nft(["-j", "list", "maps", "inet"]);
+      if (r.code !== 0) throw fail(`read maps of table inet ${o.table}`, r);
+      return parseNftMapsJson(r.stdout, o.table);
     },
     render: (current, desired, opts) => renderNft(current, desired, o, opts),
     apply(current, desired, opts) {

@@ -40,6 +40,8 @@ describe("golden rulesets", () => {
           "ip neigh show": ok(read(dir, "ip-neigh.txt") ?? ""),
           "nft list tables": ok(),
           "nft -j list table inet iptmon": current ? ok(current) : { code: 1, stdout: "", stderr: "Error: No such file or directory\n" },
+          // Same JSON: the maps in it are what `list maps` prints.
+          "nft -j list maps inet": ok(current ?? '{"nftables": []}'),
           "nft -f -": (input) => {
             applied += input ?? "";
             return ok();
