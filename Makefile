@@ -54,3 +54,9 @@ demo: tools build
 
 clean:
 	rm -rf dist *.ipk
+
+# OpenWrt packages from the musl binaries and files/ (scripts/mkipk.ts):
+# dist/iptmon_<version>-<release>_<arch>.ipk for x86_64 and aarch64_*.
+.PHONY: ipk
+ipk: dist
+	$(BUN) scripts/mkipk.ts --out dist
