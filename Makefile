@@ -4,7 +4,7 @@ BUN := node_modules/.bin/bun
 VERSION := $(shell sed -n 's/^  "version": "\(.*\)",/\1/p' package.json)
 SRC := $(shell find src -name '*.ts')
 # Hermetic: explicit target, version baked in, no .env/bunfig read at run time.
-BUILD_FLAGS := build --compile --bytecode --minify --define 'IPTMON_VERSION="$(VERSION)"' \
+BUILD_FLAGS := build --compile --bytecode --format=esm --minify --define 'IPTMON_VERSION="$(VERSION)"' \
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig src/cli.ts
 HOST_TARGET := $(if $(filter aarch64 arm64,$(shell uname -m)),bun-linux-arm64,bun-linux-x64)
 
@@ -23,7 +23,7 @@ tools:
 
 build: dist/iptmon
 
-dist/iptmon: node_modules/.installed $(SRC)
+dist/iptmon: node_modules/.installed $(SRC) Makefile
 	@mkdir -p dist
 	$(BUN) $(BUILD_FLAGS) --target=$(HOST_TARGET) --outfile $@
 

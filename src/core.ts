@@ -10,6 +10,7 @@ import { loadLan, notLanReason } from "./lan.ts";
 import type { Applied, CountedHost, Host } from "./model.ts";
 import { planEvent, planInit, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLeases, loadNeighbours, loadStatic } from "./sources/load.ts";
+import type { Lease } from "./sources/leases.ts";
 import type { Sys } from "./sys.ts";
 
 export interface Runtime {
@@ -38,13 +39,21 @@ export function loadKnowledge(rt: Runtime): Knowledge {
   const { sys, cfg } = rt;
   const st = loadStatic(sys, cfg);
   const lan = loadLan(sys, cfg);
-  const leases = loadLeases(sys, st.leasefile, sys.now());
-  for (const w of [...st.warnings, ...lan.warnings, ...leases.warnings, ...cfg.warnings]) rt.warn(w);
+  for (const w of [...st.warnings, ...lan.warnings, ...cfg.warnings]) rt.warn(w);
+  let leases: Lease[] | undefined;
   return {
     configHosts: cfg.hosts,
     staticLeases: st.staticLeases,
     hostsEntries: st.hostsEntries,
-    leases: leases.leases,
+    // Read on first use: an event that names its host never needs the file.
+    get leases() {
+      if (!leases) {
+        const r = loadLeases(sys, st.leasefile, sys.now());
+        for (const w of r.warnings) rt.warn(w);
+        leases = r.leases;
+      }
+      return leases;
+    },
     neighbours: loadNeighbours(sys, cfg),
     domain: st.domain,
     lan,

@@ -47,7 +47,8 @@ class Lookup {
   readonly staticAddrs = new Map<string, string[]>();
   readonly staticLeaseName = new Map<string, string>();
   readonly hostsName = new Map<string, string>();
-  readonly leaseName = new Map<string, string>();
+  private leaseNames: Map<string, string> | undefined;
+  private neighbourMac: Map<string, string> | undefined;
 
   /**
    * The name a host has in the kernel, used when no source names it any more
@@ -86,12 +87,20 @@ class Lookup {
         }
       }
     }
-    // Newest lease first: its hostname is the current one.
-    for (const l of [...k.leases].sort((a, b) => b.expires - a.expires)) {
-      const name = sanitizeName(l.hostname, k.domain);
-      const key = l.mac ?? this.keyOfV6Lease(l);
-      if (name && !this.leaseName.has(key)) this.leaseName.set(key, name);
+  }
+
+  /** DHCP hostnames by host key; built on first use, since most events never ask. */
+  get leaseName(): Map<string, string> {
+    if (!this.leaseNames) {
+      this.leaseNames = new Map();
+      // Newest lease first: its hostname is the current one.
+      for (const l of [...this.k.leases].sort((a, b) => b.expires - a.expires)) {
+        const name = sanitizeName(l.hostname, this.k.domain);
+        const key = l.mac ?? this.keyOfV6Lease(l);
+        if (name && !this.leaseNames.has(key)) this.leaseNames.set(key, name);
+      }
     }
+    return this.leaseNames;
   }
 
   lanOk(text: string): string | null {
@@ -101,9 +110,11 @@ class Lookup {
 
   /** A DHCPv6 lease is keyed by the MAC that uses its address, if any is known. */
   keyOfV6Lease(l: Lease): string {
-    const n = this.k.neighbours.find((x) => x.address === l.address && x.mac);
-    if (n?.mac) return n.mac;
-    return keyForDuid(l.duid ?? "unknown");
+    if (!this.neighbourMac) {
+      this.neighbourMac = new Map();
+      for (const n of this.k.neighbours) if (n.mac && !this.neighbourMac.has(n.address)) this.neighbourMac.set(n.address, n.mac);
+    }
+    return this.neighbourMac.get(l.address) ?? keyForDuid(l.duid ?? "unknown");
   }
 
   /** Name, in order: iptmon's config, the DHCP hostname, UCI static lease, hosts files, the address. */
@@ -202,9 +213,15 @@ export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Hos
   }
   const address = L.lanOk(ev.address);
   if (!address) return null;
-  const hosts = new Map<string, { key: string; addresses: Set<string>; name?: string; base?: string }>();
-  for (const h of current.hosts) hosts.set(h.key, { key: h.key, addresses: new Set(h.addresses), name: h.name });
-  const ownerOf = (a: string) => [...hosts.values()].find((h) => h.addresses.has(a));
+  type Entry = { key: string; addresses: Set<string>; name?: string; base?: string; touched?: boolean };
+  const hosts = new Map<string, Entry>();
+  const owner = new Map<string, Entry>();
+  for (const h of current.hosts) {
+    const e: Entry = { key: h.key, addresses: new Set(h.addresses), name: h.name };
+    hosts.set(h.key, e);
+    for (const a of h.addresses) owner.set(a, e);
+  }
+  const ownerOf = (a: string) => owner.get(a);
 
   if (L.ignored.has(ev.key)) {
     if (!hosts.delete(ev.key)) return null;
@@ -214,12 +231,15 @@ export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Hos
       if (o && o.key !== ev.key) {
         if (!force) return;
         o.addresses.delete(a);
+        o.touched = true;
         if (o.addresses.size === 0) hosts.delete(o.key);
       }
       target.addresses.add(a);
+      owner.set(a, target);
     };
     const existing = hosts.get(ev.key);
-    const target = existing ?? { key: ev.key, addresses: new Set<string>() };
+    const target: Entry = existing ?? { key: ev.key, addresses: new Set<string>() };
+    target.touched = true;
     hosts.set(ev.key, target);
     take(address, true);
     // SLAAC addresses reach dnsmasq's arp events minutes late, so a lease
@@ -245,6 +265,7 @@ export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Hos
     const statics = new Set((L.staticAddrs.get(ev.key) ?? []).map((s) => L.lanOk(s)));
     if (statics.has(address)) return null;
     h.addresses.delete(address);
+    h.touched = true;
     if (h.addresses.size === 0) hosts.delete(ev.key);
   }
 
@@ -257,7 +278,7 @@ export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Hos
       name = uniqueName(h.base ?? nameFromAddresses(sortAddresses(h.addresses)), taken);
       taken.add(name.toLowerCase());
     }
-    out.push({ key: h.key, name, addresses: sortAddresses(h.addresses) });
+    out.push({ key: h.key, name, addresses: h.touched ? sortAddresses(h.addresses) : [...h.addresses] });
   }
   return sortHosts(out);
 }

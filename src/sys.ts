@@ -18,6 +18,8 @@ export interface Sys {
   readFile(path: string): string | null;
   /** Names in a directory, or null when it does not exist. */
   listDir(path: string): string[] | null;
+  /** Whether a file or directory exists. */
+  exists(path: string): boolean;
   /** Atomic replace (write to a temporary name, then rename). */
   writeFile(path: string, data: string): void;
   removeFile(path: string): void;
@@ -120,6 +122,7 @@ export const realSys: Sys = {
       return null;
     }
   },
+  exists: (path) => existsSync(path),
   writeFile(path, data) {
     mkdirSync(dirname(path), { recursive: true });
     const tmp = `${path}.tmp.${process.pid}`;
@@ -144,3 +147,12 @@ export const realSys: Sys = {
     return { status: res.status, body: await res.text() };
   },
 };
+
+/** The path of a program as the spawner would find it on PATH, or null. */
+export function findProgram(sys: Sys, name: string): string | null {
+  if (name.includes("/")) return sys.exists(name) ? name : null;
+  for (const dir of (sys.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+    if (dir && sys.exists(`${dir}/${name}`)) return `${dir}/${name}`;
+  }
+  return null;
+}

@@ -3,17 +3,17 @@ import { DEFAULTS } from "../defaults.ts";
 import type { Sys } from "../sys.ts";
 import type { Backend } from "./backend.ts";
 import { createIptBackend } from "./iptables.ts";
-import { createNftBackend, nftWorks } from "./nftables.ts";
+import { createNftBackend, nftAvailable } from "./nftables.ts";
 
 /**
  * The backend named by --backend, else by the config. `auto` prefers
- * nftables wherever `nft list tables` works (fw4, plain Linux) and falls back
+ * nftables wherever nft is installed (fw4, plain Linux) and falls back
  * to iptables (fw3 routers); the iptables backend reports missing tools itself.
  */
 export function selectBackend(sys: Sys, cfg: Config, override: BackendChoice | undefined): Backend {
   const choice = override ?? cfg.backend;
   if (choice === "nftables") return createNftBackend(sys, cfg, DEFAULTS.nftPriority);
   if (choice === "iptables") return createIptBackend(sys, cfg);
-  if (nftWorks(sys, cfg)) return createNftBackend(sys, cfg, DEFAULTS.nftPriority);
+  if (nftAvailable(sys, cfg)) return createNftBackend(sys, cfg, DEFAULTS.nftPriority);
   return createIptBackend(sys, cfg);
 }

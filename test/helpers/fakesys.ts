@@ -31,6 +31,12 @@ export function fakeSys(opts: { files?: Record<string, string>; commands?: Recor
       const names = [...files.keys()].filter((f) => f.startsWith(prefix)).map((f) => f.slice(prefix.length).split("/")[0]!);
       return names.length ? [...new Set(names)].sort() : null;
     },
+    // A program exists when the fake answers for it.
+    exists(p) {
+      if (files.has(p) || [...files.keys()].some((f) => f.startsWith(`${p}/`))) return true;
+      const prog = p.split("/").pop()!;
+      return [...commands.keys()].some((c) => c === prog || c.startsWith(`${prog} `));
+    },
     writeFile: (p, d) => void files.set(p, d),
     removeFile: (p) => void files.delete(p),
     env: opts.env ?? {},
