@@ -84,6 +84,10 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
  * event rebuilds everything rather than leave every other host uncounted.
  */
 export function runEvent(rt: Runtime, ev: HostEvent): Host[] | null {
+  if (!rt.cfg.enabled) {
+    rt.warn(`ignoring the event: iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
+    return null;
+  }
   return withLock(rt, () => {
     const k = loadKnowledge(rt);
     // An event for a MAC reads only the maps; objects laid out by an older

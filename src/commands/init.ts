@@ -17,7 +17,12 @@ export const initCommand: Command = {
   describe: "rebuild accounting for every known host (idempotent; counters are kept)",
   run(_args, app) {
     if (calledByDnsmasq(app.sys)) return 0;
-    runInit(app.runtime(), "apply");
+    const rt = app.runtime();
+    if (!rt.cfg.enabled) {
+      app.sys.stderr(`iptmon: disabled (option enabled '0' in ${rt.cfg.file}): nothing built; 'iptmon stop' removes what exists\n`);
+      return 0;
+    }
+    runInit(rt, "apply");
     return 0;
   },
 };

@@ -298,3 +298,22 @@ describe("dnsmasq-style events with global flags", () => {
     expect(script).not.toContain("verbose");
   });
 });
+
+describe("option enabled '0'", () => {
+  const disabled = () =>
+    fakeSys({
+      files: { "/etc/config/iptmon": "config iptmon\n\toption enabled '0'\n\toption backend 'nftables'\n" },
+      commands: { "nft -f -": ok(), "nft -j list table inet iptmon": ok('{"nftables": []}'), "nft -j list maps inet": ok('{"nftables": []}') },
+    });
+  test("events change nothing", async () => {
+    const sys = disabled();
+    expect(await main(["add", "02:00:00:00:00:01", "192.168.1.5", "laptop"], sys)).toBe(0);
+    expect(sys.calls.filter((c) => c.cmd === "nft")).toEqual([]);
+  });
+  test("init builds nothing and says why", async () => {
+    const sys = disabled();
+    expect(await main(["init"], sys)).toBe(0);
+    expect(sys.calls.filter((c) => c.cmd === "nft")).toEqual([]);
+    expect(sys.err).toContain("disabled");
+  });
+});
