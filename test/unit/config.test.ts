@@ -2,19 +2,11 @@ import { describe, expect, test } from "bun:test";
 import { GLOBAL_OPTIONS, loadConfig, parseBool, parseConfig } from "../../src/config.ts";
 import { DEFAULTS } from "../../src/defaults.ts";
 import { UserError } from "../../src/errors.ts";
+import { userError } from "../helpers/builders.ts";
 import { fakeSys } from "../helpers/fakesys.ts";
 
 const FILE = "/etc/config/iptmon";
 
-function userError(f: () => unknown): UserError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return e as UserError;
-  }
-  throw new Error("expected a UserError, nothing was thrown");
-}
 
 /** A config with a `config iptmon` section; the first option is on line 3. */
 const global = (...lines: string[]) => `# iptmon\nconfig iptmon 'global'\n${lines.map((l) => `\t${l}\n`).join("")}`;

@@ -1,20 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { UserError } from "../../src/errors.ts";
+import { userError } from "../helpers/builders.ts";
 import { DNSMASQ_ACTIONS, parseDnsmasqEvent, parseHotplugEvent } from "../../src/events.ts";
 
 const MAC = "02:00:00:00:00:05";
 const DUID = "00:01:00:01:2c:00:00:00:02:00:00:00:00:01";
 
-/** The UserError `f` throws; fails the test when it throws nothing or something else. */
-function userError(f: () => unknown): UserError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return e as UserError;
-  }
-  throw new Error("expected a UserError, nothing was thrown");
-}
 
 describe("parseDnsmasqEvent: actions", () => {
   test("every dnsmasq action is known", () => {

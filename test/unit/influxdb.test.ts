@@ -12,18 +12,10 @@ import {
 import { listPushTargets } from "../../src/exporters/push.ts";
 import { main } from "../../src/main.ts";
 import type { StatusHost } from "../../src/status.ts";
+import { statusHost } from "../helpers/builders.ts";
 import { fakeSys, ok, type FakeSys } from "../helpers/fakesys.ts";
 
-const host = (name: string, mac: string | null, n = 1): StatusHost => ({
-  name,
-  mac,
-  key: mac ?? `host:${name}`,
-  addresses: [],
-  rx_bytes: 1000 * n,
-  rx_packets: 10 * n,
-  tx_bytes: 2000 * n,
-  tx_packets: 20 * n,
-});
+const host = statusHost;
 
 const HOSTILE = ['quo"te', "back\\slash", "new\nline", "$(x)", "com,ma", "sp ace", "eq=ual", "ünïcode", "x".repeat(300), "trail\\", "a\\,b", " ,= "];
 

@@ -2,18 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { renderPrometheus, escapeLabelValue } from "../../src/exporters/prometheus.ts";
 import { main } from "../../src/main.ts";
 import type { Status, StatusHost } from "../../src/status.ts";
+import { statusHost } from "../helpers/builders.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
 
-const host = (name: string, mac: string | null, n = 1): StatusHost => ({
-  name,
-  mac,
-  key: mac ?? `host:${name}`,
-  addresses: [],
-  rx_bytes: 1000 * n,
-  rx_packets: 10 * n,
-  tx_bytes: 2000 * n,
-  tx_packets: 20 * n,
-});
+const host = statusHost;
 
 const HOSTILE = ['quo"te', "back\\slash", "new\nline", "$(x)", "com,ma", "sp ace", "eq=ual", "ünïcode", "x".repeat(300), '\\"\n\\n'];
 

@@ -1,0 +1,27 @@
+/** Small builders and matchers shared by unit tests. */
+import { expect } from "bun:test";
+import { UserError } from "../../src/errors.ts";
+import type { StatusHost } from "../../src/status.ts";
+
+/** The UserError `f` throws; fails the test when it throws nothing or something else. */
+export function userError(f: () => unknown): UserError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(UserError);
+    return e as UserError;
+  }
+  throw new Error("expected a UserError, nothing was thrown");
+}
+
+/** A status host with counters scaled by `n`. */
+export const statusHost = (name: string, mac: string | null, n = 1): StatusHost => ({
+  name,
+  mac,
+  key: mac ?? `host:${name}`,
+  addresses: [],
+  rx_bytes: 1000 * n,
+  rx_packets: 10 * n,
+  tx_bytes: 2000 * n,
+  tx_packets: 20 * n,
+});
