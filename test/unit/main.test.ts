@@ -6,10 +6,41 @@ import { fakeSys, ok, type FakeSys } from "../helpers/fakesys.ts";
 const NFT_CONFIG = "config iptmon 'global'\n\toption backend 'nftables'\n";
 const IP_ADDR = "4: br-lan: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\n    inet 192.168.1.1/24 brd 192.168.1.255 scope global br-lan\n    inet6 fd00::1/64 scope global\n";
 const NO_TABLE: RunResult = { code: 1, stdout: "", stderr: "Error: No such file or directory\nlist table inet iptmon\n" };
+const METAINFO = { metainfo: { version: "1.0.6", release_name: "Lester Gooch #5", json_schema_version: 1 } };
+/** iptmon's table as `nft -j list table` prints it right after an init with no hosts. */
+const EMPTY_TABLE = JSON.stringify({
+  nftables: [
+    METAINFO,
+    { table: { family: "inet", name: "iptmon", handle: 1 } },
+    ...[["rx4", "ipv4_addr"], ["tx4", "ipv4_addr"], ["rx6", "ipv6_addr"], ["tx6", "ipv6_addr"], ["keys", "ether_addr"]].map(([name, type], i) => ({
+      map: { family: "inet", name, table: "iptmon", type, handle: i + 2, map: "counter" },
+    })),
+  ],
+});
+
+type Answer = RunResult | ((input?: string) => RunResult);
+/**
+ * `nft -j list maps inet` prints the same map objects as `list table` does (no
+ * table: none), so the fake derives its answer from the `list table` one.
+ */
+function mapsFrom(listTable: Answer): Answer {
+  return () => {
+    const r = typeof listTable === "function" ? listTable() : listTable;
+    if (r.code !== 0) return ok(JSON.stringify({ nftables: [METAINFO] }));
+    let doc: { nftables: Record<string, unknown>[] };
+    try {
+      doc = JSON.parse(r.stdout);
+    } catch {
+      return r; // garbled stays garbled
+    }
+    return ok(JSON.stringify({ nftables: doc.nftables.filter((o) => "metainfo" in o || "map" in o) }));
+  };
+}
 
 /** A router with nft and ip, no iptmon table yet; `applied` collects what `nft -f -` got. */
-function router(o: { config?: string; env?: Record<string, string>; commands?: Record<string, RunResult | ((input?: string) => RunResult)> } = {}) {
+function router(o: { config?: string; env?: Record<string, string>; commands?: Record<string, Answer> } = {}) {
   const applied: string[] = [];
+  const listTable = o.commands?.["nft -j list table inet iptmon"] ?? NO_TABLE;
   const sys = fakeSys({
     files: { "/etc/config/iptmon": o.config ?? NFT_CONFIG },
     env: o.env ?? {},
@@ -17,7 +48,8 @@ function router(o: { config?: string; env?: Record<string, string>; commands?: R
       "ip addr show dev br-lan": ok(IP_ADDR),
       "ip neigh show": ok(""),
       "nft list tables": ok(),
-      "nft -j list table inet iptmon": NO_TABLE,
+      "nft -j list table inet iptmon": listTable,
+      "nft -j list maps inet": mapsFrom(listTable),
       "nft -f -": (input) => {
         applied.push(input ?? "");
         return ok();
@@ -215,7 +247,7 @@ describe("main: commands that work", () => {
   });
 
   test("an event for a non-LAN address applies nothing; the reason only with --verbose", async () => {
-    const table = { commands: { "nft -j list table inet iptmon": ok('{"nftables": [{"table": {"family": "inet", "name": "iptmon", "handle": 1}}]}') } };
+    const table = { commands: { "nft -j list table inet iptmon": ok(EMPTY_TABLE) } };
     const quiet = router(table);
     expect(await main(["arp-add", "02:00:00:00:00:09", "198.51.100.1"], quiet.sys)).toBe(0);
     expect(nftApplies(quiet.sys)).toEqual([]);
@@ -224,6 +256,20 @@ describe("main: commands that work", () => {
     expect(await main(["--verbose", "arp-add", "02:00:00:00:00:09", "198.51.100.1"], loud.sys)).toBe(0);
     expect(nftApplies(loud.sys)).toEqual([]);
     expect(loud.sys.err).toContain("198.51.100.1 is outside the LAN subnets");
+    // an event for a MAC reads the maps only
+    expect(commandLines(loud.sys).filter((c) => c.startsWith("nft -j"))).toEqual(["nft -j list maps inet"]);
+  });
+
+  test("an event on a table of an older iptmon (no keys map) reads it whole and re-declares it", async () => {
+    const old = JSON.parse(EMPTY_TABLE) as { nftables: { map?: { name: string } }[] };
+    const noKeys = JSON.stringify({ nftables: old.nftables.filter((o) => o.map?.name !== "keys") });
+    const { sys, applied } = router({ commands: { "nft -j list table inet iptmon": ok(noKeys) } });
+    expect(await main(["add", "02:00:00:00:00:05", "192.168.1.5", "tv"], sys)).toBe(0);
+    expect(commandLines(sys).filter((c) => c.startsWith("nft -j"))).toEqual(["nft -j list maps inet", "nft -j list table inet iptmon"]);
+    expect(applied).toHaveLength(1);
+    expect(applied[0]).toStartWith("table inet iptmon {\n");
+    expect(applied[0]).toContain("\tmap keys { type ether_addr : counter; }\n");
+    expect(applied[0]).toContain('add element inet iptmon keys { 02:00:00:00:00:05 : "rx_tv" }\n');
   });
 
   test("any event while the table is missing (a firewall flush) rebuilds it", async () => {
@@ -288,6 +334,7 @@ describe("dnsmasq-style events with global flags", () => {
         "ip addr show dev br-lan": ok("    inet 192.168.1.1/24 brd 192.168.1.255 scope global br-lan\n"),
         "ip neigh show": ok(),
         "nft -j list table inet iptmon": { code: 1, stdout: "", stderr: "Error: No such file or directory\n" },
+        "nft -j list maps inet": ok(JSON.stringify({ nftables: [METAINFO] })),
         "nft -f -": ok(),
       },
     });

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { parseSubnet } from "../../src/addr.ts";
-import { COMMENT_PREFIX, createNftBackend, parseNftJson, renderNft, type NftOptions } from "../../src/backends/nftables.ts";
+import { COMMENT_PREFIX, createNftBackend, parseNftJson, parseNftMapsJson, renderNft, type NftOptions } from "../../src/backends/nftables.ts";
 import { parseConfig } from "../../src/config.ts";
 import { UserError } from "../../src/errors.ts";
-import { sanitizeName, type Applied, type CountedHost, type Host } from "../../src/model.ts";
+import { macOf, sanitizeName, type Applied, type CountedHost, type Host } from "../../src/model.ts";
 import { planEvent, planInit, type Knowledge } from "../../src/plan.ts";
 import type { Lease } from "../../src/sources/leases.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
@@ -25,26 +25,31 @@ const NAS: Host = { key: "host:nas", name: "nas", addresses: ["fd00::32"] };
 const NAME = "[A-Za-z0-9._-]{1,63}";
 const V4 = "\\d{1,3}(?:\\.\\d{1,3}){3}";
 const V6 = "[0-9a-f]*:[0-9a-f:]*";
-const KEY = `(?:[0-9a-f]{2}(?::[0-9a-f]{2}){5}|duid:[0-9a-f]{1,100}|host:${NAME})`;
+const MAC = "[0-9a-f]{2}(?::[0-9a-f]{2}){5}";
+const KEY = `(?:${MAC}|duid:[0-9a-f]{1,100}|host:${NAME})`;
 const T = "inet iptmon";
 const list = (item: string) => `${item}(?:, ${item})*`;
 const WHITELIST = [
   `table ${T} \\{`,
   "\\tmap (?:rx|tx)4 \\{ type ipv4_addr : counter; \\}",
   "\\tmap (?:rx|tx)6 \\{ type ipv6_addr : counter; \\}",
+  "\\tmap keys \\{ type ether_addr : counter; \\}",
   "\\tchain forward \\{ type filter hook forward priority -1; policy accept; \\}",
   "\\}",
   `flush chain ${T} forward`,
   `add rule ${T} forward counter name (?:ip saddr map @rx4|ip daddr map @tx4|ip6 saddr map @rx6|ip6 daddr map @tx6)`,
-  `flush map ${T} (?:rx|tx)[46]`,
+  `flush map ${T} (?:(?:rx|tx)[46]|keys)`,
   `delete element ${T} (?:rx|tx)4 \\{ ${list(V4)} \\}`,
   `delete element ${T} (?:rx|tx)6 \\{ ${list(V6)} \\}`,
+  `delete element ${T} keys \\{ ${list(MAC)} \\}`,
   `delete counter ${T} (?:rx|tx)_${NAME}`,
   `add counter ${T} (?:rx|tx)_${NAME} \\{ packets \\d+ bytes \\d+; comment "iptmon: ${KEY}"; \\}`,
   `add element ${T} rx4 \\{ ${list(`${V4} : "rx_${NAME}"`)} \\}`,
   `add element ${T} tx4 \\{ ${list(`${V4} : "tx_${NAME}"`)} \\}`,
   `add element ${T} rx6 \\{ ${list(`${V6} : "rx_${NAME}"`)} \\}`,
   `add element ${T} tx6 \\{ ${list(`${V6} : "tx_${NAME}"`)} \\}`,
+  // the keys map names a host's rx counter only
+  `add element ${T} keys \\{ ${list(`${MAC} : "rx_${NAME}"`)} \\}`,
 ].map((s) => new RegExp(`^${s}$`));
 
 function expectWhitelisted(script: string) {
@@ -64,6 +69,7 @@ describe("renderNft", () => {
         "\tmap tx4 { type ipv4_addr : counter; }",
         "\tmap rx6 { type ipv6_addr : counter; }",
         "\tmap tx6 { type ipv6_addr : counter; }",
+        "\tmap keys { type ether_addr : counter; }",
         "\tchain forward { type filter hook forward priority -1; policy accept; }",
         "}",
         "flush chain inet iptmon forward",
@@ -75,6 +81,7 @@ describe("renderNft", () => {
         "flush map inet iptmon tx4",
         "flush map inet iptmon rx6",
         "flush map inet iptmon tx6",
+        "flush map inet iptmon keys",
         'add counter inet iptmon rx_laptop { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:01"; }',
         'add counter inet iptmon tx_laptop { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:01"; }',
         'add counter inet iptmon rx_phone { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:02"; }',
@@ -83,6 +90,7 @@ describe("renderNft", () => {
         'add element inet iptmon tx4 { 192.168.1.101 : "tx_laptop", 192.168.1.102 : "tx_phone" }',
         'add element inet iptmon rx6 { fd00::aaaa : "rx_laptop", fd00::1:65 : "rx_laptop" }',
         'add element inet iptmon tx6 { fd00::aaaa : "tx_laptop", fd00::1:65 : "tx_laptop" }',
+        'add element inet iptmon keys { 02:00:00:00:00:01 : "rx_laptop", 02:00:00:00:00:02 : "rx_phone" }',
         "",
       ].join("\n"),
     );
@@ -112,6 +120,8 @@ describe("renderNft", () => {
     expect(script).not.toContain("delete counter");
     // the maps were flushed, so every element is added again
     expect(script).toContain('add element inet iptmon rx4 { 192.168.1.101 : "rx_laptop", 192.168.1.102 : "rx_phone" }');
+    expect(script).toContain('add element inet iptmon keys { 02:00:00:00:00:01 : "rx_laptop", 02:00:00:00:00:02 : "rx_phone" }\n');
+    expect(script).not.toContain("delete element");
   });
 
   test("a rebuild deletes stray counters in iptmon's table; an event leaves them", () => {
@@ -127,6 +137,7 @@ describe("renderNft", () => {
       'add counter inet iptmon tx_phone { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:02"; }',
       'add element inet iptmon rx4 { 192.168.1.102 : "rx_phone" }',
       'add element inet iptmon tx4 { 192.168.1.102 : "tx_phone" }',
+      'add element inet iptmon keys { 02:00:00:00:00:02 : "rx_phone" }',
       "",
     ]);
   });
@@ -138,6 +149,7 @@ describe("renderNft", () => {
       "delete element inet iptmon tx4 { 192.168.1.101 }",
       "delete element inet iptmon rx6 { fd00::aaaa, fd00::1:65 }",
       "delete element inet iptmon tx6 { fd00::aaaa, fd00::1:65 }",
+      "delete element inet iptmon keys { 02:00:00:00:00:01 }",
       "delete counter inet iptmon rx_laptop",
       "delete counter inet iptmon tx_laptop",
       "",
@@ -155,12 +167,14 @@ describe("renderNft", () => {
     expect(script.split("\n")).toEqual([
       "delete element inet iptmon rx4 { 192.168.1.102 }",
       "delete element inet iptmon tx4 { 192.168.1.102 }",
+      "delete element inet iptmon keys { 02:00:00:00:00:02 }",
       "delete counter inet iptmon rx_phone",
       "delete counter inet iptmon tx_phone",
       'add counter inet iptmon rx_newphone { packets 10 bytes 12345; comment "iptmon: 02:00:00:00:00:02"; }',
       'add counter inet iptmon tx_newphone { packets 20 bytes 67890; comment "iptmon: 02:00:00:00:00:02"; }',
       'add element inet iptmon rx4 { 192.168.1.102 : "rx_newphone" }',
       'add element inet iptmon tx4 { 192.168.1.102 : "tx_newphone" }',
+      'add element inet iptmon keys { 02:00:00:00:00:02 : "rx_newphone" }',
       "",
     ]);
   });
@@ -175,10 +189,21 @@ describe("renderNft", () => {
     expect(lines.indexOf("delete element inet iptmon rx6 { fd00::1:65 }")).toBeGreaterThanOrEqual(0);
     expect(lines.indexOf('add element inet iptmon rx6 { fd00::1:65 : "rx_phone" }')).toBeGreaterThan(lines.indexOf("delete element inet iptmon rx6 { fd00::1:65 }"));
     expect(script).not.toContain("counter inet iptmon");
+    expect(script).not.toContain("element inet iptmon keys");
   });
 
-  test("a static host's key goes into the comment", () => {
-    expect(renderNft(ABSENT, [NAS], O, REBUILD)).toContain('add counter inet iptmon rx_nas { packets 0 bytes 0; comment "iptmon: host:nas"; }');
+  test("a static host's key goes into the comment, and no MAC into the keys map", () => {
+    const script = renderNft(ABSENT, [NAS], O, REBUILD);
+    expect(script).toContain('add counter inet iptmon rx_nas { packets 0 bytes 0; comment "iptmon: host:nas"; }');
+    expect(script).not.toContain("element inet iptmon keys");
+  });
+
+  test("a DUID host has no keys element; a MAC host next to it has one", () => {
+    const duid: Host = { key: "duid:000200000ab1", name: "tablet", addresses: ["fd00::77"] };
+    const script = renderNft(present([counted(PHONE)]), [PHONE, duid], O, EVENT);
+    expect(script).toContain('add counter inet iptmon rx_tablet { packets 0 bytes 0; comment "iptmon: duid:000200000ab1"; }');
+    expect(script).not.toContain("element inet iptmon keys");
+    expect(renderNft(present([counted(PHONE), counted(duid)]), [duid], O, EVENT)).toContain("delete element inet iptmon keys { 02:00:00:00:00:02 }\n");
   });
 
   test.each([
@@ -299,18 +324,59 @@ describe("renderNft: hostile hostnames (property test)", () => {
     expect(rendered).toBeGreaterThan(150);
   });
 
+  test("the same events against the maps-only (partial) read: whitelisted, and no `?name` key ever reaches nft", () => {
+    const hosts = planInit(k, ABSENT);
+    // What `nft -j list maps inet` prints for that state.
+    const maps = (name: string, family: 4 | 6, dir: "rx" | "tx") => ({
+      map: {
+        family: "inet",
+        table: "iptmon",
+        name,
+        elem: hosts.flatMap((h) => h.addresses.filter((a) => (a.includes(":") ? 6 : 4) === family).map((a) => [a, `${dir}_${h.name}`])),
+      },
+    });
+    const keys = { map: { family: "inet", table: "iptmon", name: "keys", elem: hosts.filter((h) => macOf(h.key)).map((h) => [h.key, `rx_${h.name}`]) } };
+    const cur = parseNftMapsJson(JSON.stringify({ nftables: [maps("rx4", 4, "rx"), maps("tx4", 4, "tx"), maps("rx6", 6, "rx"), maps("tx6", 6, "tx"), keys] }), "iptmon")!;
+    expect(cur.partial).toBe(true);
+    expect(cur.hosts.map((h) => h.key).sort()).toEqual(hosts.map((h) => (macOf(h.key) ? h.key : `?${h.name}`)).sort());
+    const macHosts = hosts.filter((h) => macOf(h.key));
+    const r2 = prng(7);
+    let rendered = 0;
+    for (let i = 0; i < 200; i++) {
+      const target = macHosts[Math.floor(r2() * macHosts.length)]!;
+      const ev = { action: i % 4 === 3 ? ("del" as const) : ("add" as const), source: "dhcp" as const, key: i % 3 === 0 ? mac(3000 + i) : target.key, address: target.addresses[0]!, hostname: hostileName(r2) };
+      const desired = planEvent(cur, ev, k);
+      if (!desired) continue;
+      const script = renderNft(cur, desired, O, EVENT);
+      expectWhitelisted(script);
+      expect(script).not.toContain("?");
+      rendered++;
+    }
+    expect(rendered).toBeGreaterThan(100);
+  });
+
   test("the whitelist itself rejects an injected statement", () => {
     expect(() => expectWhitelisted('add counter inet iptmon rx_a { packets 0 bytes 0; comment "iptmon: x"; }; flush ruleset\n')).toThrow(/whitelist/);
     expect(() => expectWhitelisted("flush ruleset\n")).toThrow(/whitelist/);
   });
 });
 
+/*
+ * test/fixtures/core, captured from nft 1.0.6 in a network namespace:
+ * test/golden/init-basic/expected.nft applied (laptop's counters created with
+ * packets 12 bytes 3456 / packets 34 bytes 56789), then three counters iptmon
+ * did not make: `handmade` (no comment), `rx_nocomment` (comment "someone
+ * else") and `tx_nocomment`, and a foreign `table inet other` holding
+ * `counter rx_ghost { comment "iptmon: 02:00:00:00:00:99"; }`, a map rx4
+ * { 192.168.1.200 : "rx_ghost" } and a map keys { 02:00:00:00:00:99 : "rx_ghost" };
+ * then `nft -j list table inet iptmon` (nft-list.json) and `nft -j list maps
+ * inet` (nft-maps.json). The `-nokeys` pair is the same with the table laid out
+ * by iptmon before the keys map (init-basic/expected.nft of commit 6573b3b).
+ */
+const fixture = (name: string) => readFileSync(`${import.meta.dir}/../fixtures/core/${name}`, "utf8");
+
 describe("parseNftJson", () => {
-  // Captured from nft 1.0.6: test/golden/init-basic/expected.nft applied in a
-  // network namespace (laptop's counters created with non-zero values), plus
-  // three counters iptmon did not make: `handmade` (no comment), `rx_nocomment`
-  // (another comment) and `tx_nocomment`; then `nft -j list table inet iptmon`.
-  const json = readFileSync(`${import.meta.dir}/../fixtures/core/nft-list.json`, "utf8");
+  const json = fixture("nft-list.json");
   const zero = { packets: 0, bytes: 0 };
   const EXPECTED: CountedHost[] = [
     { key: "02:00:00:00:00:05", name: "192.168.1.105", addresses: ["192.168.1.105"], rx: zero, tx: zero },
@@ -376,9 +442,75 @@ describe("parseNftJson", () => {
   });
 });
 
+describe("parseNftMapsJson", () => {
+  const maps = fixture("nft-maps.json");
+  const zero = { packets: 0, bytes: 0 };
+  const byName = (x: Host, y: Host) => x.name.localeCompare(y.name);
+  const sortAddrs = <H extends Host>(h: H) => ({ ...h, addresses: [...h.addresses].sort() });
+
+  test("the same hosts as the full listing of that kernel: names, addresses, MAC keys; counters zero", () => {
+    const full = parseNftJson(fixture("nft-list.json"), "iptmon");
+    const a = parseNftMapsJson(maps, "iptmon")!;
+    expect(a.present).toBe(true);
+    expect(a.partial).toBe(true);
+    expect(a.strayCounters).toBeUndefined();
+    const expected = full.hosts.map((h) => ({ ...h, key: h.key === "host:nas" ? "?nas" : h.key, rx: zero, tx: zero }));
+    expect(a.hosts.map(sortAddrs).sort(byName)).toEqual(expected.map(sortAddrs).sort(byName));
+  });
+
+  test("a host the keys map does not name (static, DUID) gets `?<name>`, which no event key can equal", () => {
+    const a = parseNftMapsJson(maps, "iptmon")!;
+    expect(a.hosts.find((h) => h.name === "nas")).toEqual({ key: "?nas", name: "nas", addresses: ["192.168.1.50", "fd00::32"], rx: zero, tx: zero });
+    expect(a.hosts.find((h) => h.name === "laptop")?.key).toBe("02:00:00:00:00:01");
+    const duid = {
+      nftables: [
+        { map: { family: "inet", name: "rx4", table: "iptmon", type: "ipv4_addr", handle: 2, map: "counter" } },
+        { map: { family: "inet", name: "rx6", table: "iptmon", type: "ipv6_addr", handle: 4, map: "counter", elem: [["fd00::77", "rx_tablet"]] } },
+        { map: { family: "inet", name: "tx6", table: "iptmon", type: "ipv6_addr", handle: 5, map: "counter", elem: [["fd00::77", "tx_tablet"]] } },
+        { map: { family: "inet", name: "keys", table: "iptmon", type: "ether_addr", handle: 6, map: "counter" } },
+      ],
+    };
+    expect(parseNftMapsJson(JSON.stringify(duid), "iptmon")).toEqual({ present: true, hosts: [{ key: "?tablet", name: "tablet", addresses: ["fd00::77"], rx: zero, tx: zero }], partial: true });
+  });
+
+  test("another table's maps are ignored, its keys map included", () => {
+    const a = parseNftMapsJson(maps, "iptmon")!;
+    expect(a.hosts.map((h) => h.name)).not.toContain("ghost");
+    expect(a.hosts.flatMap((h) => h.addresses)).not.toContain("192.168.1.200");
+    // ...and read as that table's own, they are its hosts
+    expect(parseNftMapsJson(maps, "other")?.hosts).toEqual([{ key: "02:00:00:00:00:99", name: "ghost", addresses: ["192.168.1.200"], rx: zero, tx: zero }]);
+  });
+
+  test("null when iptmon's maps exist but the keys map does not (a table of an older iptmon), even if another table has one", () => {
+    const old = fixture("nft-maps-nokeys.json");
+    expect(old).toContain('"name": "keys", "table": "other"');
+    expect(parseNftMapsJson(old, "iptmon")).toBeNull();
+  });
+
+  test("absent when iptmon has no rx map: nothing listed, or only another table's maps", () => {
+    const ABSENT_PARTIAL = { present: false, hosts: [], partial: true };
+    expect(parseNftMapsJson('{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}', "iptmon")).toEqual(ABSENT_PARTIAL);
+    expect(parseNftMapsJson("{}", "iptmon")).toEqual(ABSENT_PARTIAL);
+    expect(parseNftMapsJson(maps, "acct")).toEqual(ABSENT_PARTIAL);
+  });
+
+  test("an empty table of this layout is present with no hosts", () => {
+    const m = (name: string, type: string, handle: number) => ({ map: { family: "inet", name, table: "iptmon", type, handle, map: "counter" } });
+    const doc = { nftables: [m("rx4", "ipv4_addr", 2), m("tx4", "ipv4_addr", 3), m("rx6", "ipv6_addr", 4), m("tx6", "ipv6_addr", 5), m("keys", "ether_addr", 6)] };
+    expect(parseNftMapsJson(JSON.stringify(doc), "iptmon")).toEqual({ present: true, hosts: [], partial: true });
+  });
+
+  test("round trip: the partial state rendered against itself is empty", () => {
+    const a = parseNftMapsJson(maps, "iptmon")!;
+    expect(renderNft(a, a.hosts.map(({ key, name, addresses }) => ({ key, name, addresses })), O, EVENT)).toBe("");
+  });
+});
+
 describe("createNftBackend", () => {
   const cfg = parseConfig("config iptmon\n\toption backend 'nftables'\n", "/etc/config/iptmon");
   const LIST = "nft -j list table inet iptmon";
+  const MAPS = "nft -j list maps inet";
+  const commandLines = (sys: ReturnType<typeof fakeSys>) => sys.calls.map((c) => [c.cmd, ...c.args].join(" "));
 
   test("read: a missing table is `not present`, not an error", () => {
     const sys = fakeSys({ commands: { [LIST]: { code: 1, stdout: "", stderr: "Error: No such file or directory\nlist table inet iptmon\n" } } });
@@ -386,8 +518,28 @@ describe("createNftBackend", () => {
   });
 
   test("read: parses nft's JSON", () => {
-    const sys = fakeSys({ commands: { [LIST]: ok(readFileSync(`${import.meta.dir}/../fixtures/core/nft-list.json`, "utf8")) } });
+    const sys = fakeSys({ commands: { [LIST]: ok(fixture("nft-list.json")) } });
     expect(createNftBackend(sys, cfg, -1).read().hosts).toHaveLength(8);
+  });
+
+  test("readForEvent: one `nft -j list maps inet`, parsed without counters", () => {
+    const sys = fakeSys({ commands: { [MAPS]: ok(fixture("nft-maps.json")) } });
+    const a = createNftBackend(sys, cfg, -1).readForEvent!();
+    expect(commandLines(sys)).toEqual([MAPS]);
+    expect(a?.partial).toBe(true);
+    expect(a?.hosts).toHaveLength(8);
+  });
+
+  test("readForEvent: null for a table without the keys map; absent with no table", () => {
+    expect(createNftBackend(fakeSys({ commands: { [MAPS]: ok(fixture("nft-maps-nokeys.json")) } }), cfg, -1).readForEvent!()).toBeNull();
+    const empty = '{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}';
+    expect(createNftBackend(fakeSys({ commands: { [MAPS]: ok(empty) } }), cfg, -1).readForEvent!()).toEqual({ present: false, hosts: [], partial: true });
+  });
+
+  test("readForEvent: nft failing is a short user error; missing nft says `not found`", () => {
+    const denied = fakeSys({ commands: { [MAPS]: { code: 1, stdout: "", stderr: "Error: Operation not permitted\n" } } });
+    expect(() => createNftBackend(denied, cfg, -1).readForEvent!()).toThrow("cannot read maps of table inet iptmon: Error: Operation not permitted");
+    expect(() => createNftBackend(fakeSys(), cfg, -1).readForEvent!()).toThrow("cannot read maps of table inet iptmon: nft not found");
   });
 
   test("a missing nft binary is a user error saying `not found`", () => {
@@ -443,5 +595,24 @@ describe("renderNft: a counter name taken over by another key", () => {
     expect(idx(/^delete element inet iptmon rx4 \{ 192\.168\.1\.12 \}$/)).toBeGreaterThanOrEqual(0);
     expect(idx(/^delete element/)).toBeLessThan(idx(/^delete counter inet iptmon rx_phone$/));
     expect(idx(/^add counter inet iptmon rx_phone \{ packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:03"; \}$/)).toBeLessThan(idx(/^add element inet iptmon rx4 \{ 192\.168\.1\.12 : "rx_phone" \}$/));
+    // the keys map names the counter too: the old MAC goes first, the new one comes after
+    expect(idx(/^delete element inet iptmon keys \{ 02:00:00:00:00:02 \}$/)).toBeGreaterThanOrEqual(0);
+    expect(idx(/^delete element inet iptmon keys/)).toBeLessThan(idx(/^delete counter inet iptmon rx_phone$/));
+    expect(idx(/^add element inet iptmon keys \{ 02:00:00:00:00:03 : "rx_phone" \}$/)).toBeGreaterThan(idx(/^add counter inet iptmon rx_phone /));
+  });
+
+  test("the same MAC re-pointed when its name is handed to another key", () => {
+    // 02 gives up `phone` (renamed to `old-phone`) and 03 takes it over.
+    const cur = present([counted({ key: "02:00:00:00:00:02", name: "phone", addresses: ["192.168.1.12"] }), counted({ key: "02:00:00:00:00:03", name: "phone-2", addresses: ["192.168.1.13"] })]);
+    const desired: Host[] = [
+      { key: "02:00:00:00:00:02", name: "old-phone", addresses: ["192.168.1.12"] },
+      { key: "02:00:00:00:00:03", name: "phone", addresses: ["192.168.1.13"] },
+    ];
+    const lines = renderNft(cur, desired, O, EVENT).trim().split("\n");
+    expect(lines.filter((l) => l.includes(" keys "))).toEqual([
+      "delete element inet iptmon keys { 02:00:00:00:00:02, 02:00:00:00:00:03 }",
+      'add element inet iptmon keys { 02:00:00:00:00:02 : "rx_old-phone", 02:00:00:00:00:03 : "rx_phone" }',
+    ]);
+    expect(lines.indexOf("delete element inet iptmon keys { 02:00:00:00:00:02, 02:00:00:00:00:03 }")).toBeLessThan(lines.indexOf("delete counter inet iptmon rx_phone"));
   });
 });

@@ -1,0 +1,258 @@
+/**
+ * core.runEvent: which read an event makes. An event for a MAC reads only the
+ * maps (`nft -j list maps inet`); a rename, a table without the keys map and
+ * a DHCPv6 event known only by its DUID read the whole table. The kernel is
+ * the fake's answers, captured from nft (see nftables.test.ts for how).
+ */
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import type { Backend } from "../../src/backends/backend.ts";
+import { createNftBackend } from "../../src/backends/nftables.ts";
+import { parseConfig } from "../../src/config.ts";
+import { runEvent, type Runtime } from "../../src/core.ts";
+import type { Applied, Host } from "../../src/model.ts";
+import type { HostEvent } from "../../src/plan.ts";
+import type { RunResult } from "../../src/sys.ts";
+import { fakeSys, ok } from "../helpers/fakesys.ts";
+
+const fixture = (name: string) => readFileSync(`${import.meta.dir}/../fixtures/core/${name}`, "utf8");
+
+const CONFIG = "config iptmon 'global'\n\toption backend 'nftables'\n";
+const IP_ADDR = "4: br-lan: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500\n    inet 192.168.1.1/24 brd 192.168.1.255 scope global br-lan\n    inet6 fd00::1/64 scope global\n";
+const LIST = "nft -j list table inet iptmon";
+const MAPS = "nft -j list maps inet";
+const NO_TABLE: RunResult = { code: 1, stdout: "", stderr: "Error: No such file or directory\nlist table inet iptmon\n" };
+const NO_MAPS = ok('{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}');
+
+/** The kernel of the fixtures: init-basic's hosts, laptop at 12/3456 rx and 34/56789 tx. */
+const CURRENT = { list: ok(fixture("nft-list.json")), maps: ok(fixture("nft-maps.json")) };
+/** The same hosts in a table laid out before the keys map. */
+const NO_KEYS = { list: ok(fixture("nft-list-nokeys.json")), maps: ok(fixture("nft-maps-nokeys.json")) };
+const MISSING = { list: NO_TABLE, maps: NO_MAPS };
+
+function router(kernel: { list: RunResult; maps: RunResult }) {
+  const applied: string[] = [];
+  const sys = fakeSys({
+    files: { "/etc/config/iptmon": CONFIG },
+    commands: {
+      "ip addr show dev br-lan": ok(IP_ADDR),
+      "ip neigh show": ok(""),
+      [LIST]: kernel.list,
+      [MAPS]: kernel.maps,
+      "nft -f -": (input) => {
+        applied.push(input ?? "");
+        return ok();
+      },
+    },
+  });
+  const cfg = parseConfig(CONFIG, "/etc/config/iptmon");
+  const warnings: string[] = [];
+  const rt: Runtime = { sys, cfg, backend: createNftBackend(sys, cfg, -1), warn: (m) => void warnings.push(m) };
+  const reads = () => sys.calls.map((c) => [c.cmd, ...c.args].join(" ")).filter((c) => c.startsWith("nft -j"));
+  return { rt, applied, warnings, reads };
+}
+
+const dhcp = (key: string, address: string, hostname?: string): HostEvent => ({ action: "add", source: "dhcp", key, address, hostname });
+
+describe("runEvent: an event for a MAC reads the maps only", () => {
+  test("a new host", () => {
+    const r = router(CURRENT);
+    runEvent(r.rt, dhcp("02:00:00:00:00:20", "192.168.1.120", "new-host"));
+    expect(r.reads()).toEqual([MAPS]);
+    expect(r.applied).toEqual([
+      [
+        'add counter inet iptmon rx_new-host { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:20"; }',
+        'add counter inet iptmon tx_new-host { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:20"; }',
+        'add element inet iptmon rx4 { 192.168.1.120 : "rx_new-host" }',
+        'add element inet iptmon tx4 { 192.168.1.120 : "tx_new-host" }',
+        'add element inet iptmon keys { 02:00:00:00:00:20 : "rx_new-host" }',
+        "",
+      ].join("\n"),
+    ]);
+    expect(r.warnings).toEqual([]);
+  });
+
+  test("a known host's new address (a neighbour event never renames)", () => {
+    const r = router(CURRENT);
+    runEvent(r.rt, { action: "add", source: "neigh", key: "02:00:00:00:00:01", address: "192.168.1.121" });
+    expect(r.reads()).toEqual([MAPS]);
+    expect(r.applied).toEqual(['add element inet iptmon rx4 { 192.168.1.121 : "rx_laptop" }\nadd element inet iptmon tx4 { 192.168.1.121 : "tx_laptop" }\n']);
+  });
+
+  test("a lease renewed under the same name changes nothing and applies nothing", () => {
+    const r = router(CURRENT);
+    expect(runEvent(r.rt, dhcp("02:00:00:00:00:01", "192.168.1.101", "laptop"))).not.toBeNull();
+    expect(r.reads()).toEqual([MAPS]);
+    expect(r.applied).toEqual([]);
+  });
+
+  test("a host's last address gone: its elements, its keys element, then its counters", () => {
+    const r = router(CURRENT);
+    runEvent(r.rt, { action: "del", source: "dhcp", key: "02:00:00:00:00:05", address: "192.168.1.105" });
+    expect(r.reads()).toEqual([MAPS]);
+    expect(r.applied).toEqual([
+      [
+        "delete element inet iptmon rx4 { 192.168.1.105 }",
+        "delete element inet iptmon tx4 { 192.168.1.105 }",
+        "delete element inet iptmon keys { 02:00:00:00:00:05 }",
+        "delete counter inet iptmon rx_192.168.1.105",
+        "delete counter inet iptmon tx_192.168.1.105",
+        "",
+      ].join("\n"),
+    ]);
+  });
+
+  test("an address taken from the static host (`?nas` in the maps-only read): no `?` key reaches nft", () => {
+    const r = router(CURRENT);
+    runEvent(r.rt, dhcp("02:00:00:00:00:30", "192.168.1.50", "printer"));
+    expect(r.reads()).toEqual([MAPS]);
+    expect(r.applied).toEqual([
+      [
+        "delete element inet iptmon rx4 { 192.168.1.50 }",
+        "delete element inet iptmon tx4 { 192.168.1.50 }",
+        'add counter inet iptmon rx_printer { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:30"; }',
+        'add counter inet iptmon tx_printer { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:30"; }',
+        'add element inet iptmon rx4 { 192.168.1.50 : "rx_printer" }',
+        'add element inet iptmon tx4 { 192.168.1.50 : "tx_printer" }',
+        'add element inet iptmon keys { 02:00:00:00:00:30 : "rx_printer" }',
+        "",
+      ].join("\n"),
+    ]);
+  });
+
+  test("a missing table (a firewall flush): the empty maps listing is enough to rebuild", () => {
+    const r = router(MISSING);
+    runEvent(r.rt, dhcp("02:00:00:00:00:20", "192.168.1.120", "new-host"));
+    expect(r.reads()).toEqual([MAPS]);
+    expect(r.applied).toHaveLength(1);
+    expect(r.applied[0]).toStartWith("table inet iptmon {\n");
+    expect(r.applied[0]).toContain('add element inet iptmon keys { 02:00:00:00:00:20 : "rx_new-host" }\n');
+  });
+});
+
+describe("runEvent: a rename reads the counters", () => {
+  test("the maps, then the whole table; the new counters start from the old numbers", () => {
+    const r = router(CURRENT);
+    const hosts = runEvent(r.rt, dhcp("02:00:00:00:00:01", "192.168.1.101", "notebook"));
+    expect(r.reads()).toEqual([MAPS, LIST]);
+    expect(hosts?.find((h) => h.key === "02:00:00:00:00:01")?.name).toBe("notebook");
+    expect(r.applied).toEqual([
+      [
+        "delete element inet iptmon rx4 { 192.168.1.101 }",
+        "delete element inet iptmon tx4 { 192.168.1.101 }",
+        "delete element inet iptmon rx6 { fd00::aaaa, fd00::1:65 }",
+        "delete element inet iptmon tx6 { fd00::aaaa, fd00::1:65 }",
+        "delete element inet iptmon keys { 02:00:00:00:00:01 }",
+        "delete counter inet iptmon rx_laptop",
+        "delete counter inet iptmon tx_laptop",
+        'add counter inet iptmon rx_notebook { packets 12 bytes 3456; comment "iptmon: 02:00:00:00:00:01"; }',
+        'add counter inet iptmon tx_notebook { packets 34 bytes 56789; comment "iptmon: 02:00:00:00:00:01"; }',
+        'add element inet iptmon rx4 { 192.168.1.101 : "rx_notebook" }',
+        'add element inet iptmon tx4 { 192.168.1.101 : "tx_notebook" }',
+        'add element inet iptmon rx6 { fd00::aaaa : "rx_notebook", fd00::1:65 : "rx_notebook" }',
+        'add element inet iptmon tx6 { fd00::aaaa : "tx_notebook", fd00::1:65 : "tx_notebook" }',
+        'add element inet iptmon keys { 02:00:00:00:00:01 : "rx_notebook" }',
+        "",
+      ].join("\n"),
+    ]);
+  });
+
+  test("the script is planned on the full read: static hosts keep their real keys", () => {
+    // The re-plan sees `host:nas`, not `?nas`; if a partial state leaked into
+    // the apply, re-created counters would carry zeros or `?` keys.
+    const r = router(CURRENT);
+    const hosts = runEvent(r.rt, dhcp("02:00:00:00:00:01", "192.168.1.101", "notebook"));
+    expect(hosts?.find((h) => h.name === "nas")?.key).toBe("host:nas");
+    expect(r.applied.join("")).not.toContain("packets 0 bytes 0");
+  });
+});
+
+describe("runEvent: a table without the keys map", () => {
+  test("reads the maps, then the whole table, and applies a rebuild that declares and fills the keys map", () => {
+    const r = router(NO_KEYS);
+    runEvent(r.rt, dhcp("02:00:00:00:00:20", "192.168.1.120", "new-host"));
+    expect(r.reads()).toEqual([MAPS, LIST]);
+    expect(r.applied).toHaveLength(1);
+    const lines = r.applied[0]!.trimEnd().split("\n");
+    expect(lines.slice(0, 8)).toEqual([
+      "table inet iptmon {",
+      "\tmap rx4 { type ipv4_addr : counter; }",
+      "\tmap tx4 { type ipv4_addr : counter; }",
+      "\tmap rx6 { type ipv6_addr : counter; }",
+      "\tmap tx6 { type ipv6_addr : counter; }",
+      "\tmap keys { type ether_addr : counter; }",
+      "\tchain forward { type filter hook forward priority -1; policy accept; }",
+      "}",
+    ]);
+    expect(lines.filter((l) => l.startsWith("flush map"))).toEqual(["rx4", "tx4", "rx6", "tx6", "keys"].map((m) => `flush map inet iptmon ${m}`));
+    // Existing hosts keep their counters (and numbers); only the newcomer gets one.
+    expect(lines.filter((l) => l.startsWith("add counter"))).toEqual([
+      'add counter inet iptmon rx_new-host { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:20"; }',
+      'add counter inet iptmon tx_new-host { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:20"; }',
+    ]);
+    // A rebuild, like init, removes what is not iptmon's.
+    expect(lines.filter((l) => l.startsWith("delete"))).toEqual([
+      "delete counter inet iptmon handmade",
+      "delete counter inet iptmon rx_nocomment",
+      "delete counter inet iptmon tx_nocomment",
+    ]);
+    expect(lines.at(-1)).toBe(
+      'add element inet iptmon keys { 02:00:00:00:00:05 : "rx_192.168.1.105", 02:00:00:00:00:0a : "rx_Living-Room-TV", 02:00:00:00:00:02 : "rx_android", 02:00:00:00:00:03 : "rx_android-2", 02:00:00:00:00:0d : "rx_camera", 02:00:00:00:00:04 : "rx_desk", 02:00:00:00:00:01 : "rx_laptop", 02:00:00:00:00:20 : "rx_new-host" }',
+    );
+  });
+
+  test("a rename there reads the table once and carries the numbers", () => {
+    const r = router(NO_KEYS);
+    runEvent(r.rt, dhcp("02:00:00:00:00:01", "192.168.1.101", "notebook"));
+    expect(r.reads()).toEqual([MAPS, LIST]);
+    expect(r.applied[0]).toStartWith("table inet iptmon {\n");
+    expect(r.applied[0]).toContain('add counter inet iptmon rx_notebook { packets 12 bytes 3456; comment "iptmon: 02:00:00:00:00:01"; }\n');
+    expect(r.applied[0]).toContain("delete counter inet iptmon rx_laptop\n");
+  });
+});
+
+describe("runEvent: a DHCPv6 event known by its DUID reads the whole table", () => {
+  test("a DUID-LLT with a MAC inside: no maps read; the host is keyed (and in the keys map) by that MAC", () => {
+    const r = router(CURRENT);
+    runEvent(r.rt, { action: "add", source: "dhcp", key: "", duid: "00:01:00:01:2c:00:00:01:02:00:00:00:00:30", address: "fd00::1:99", hostname: "tablet" });
+    expect(r.reads()).toEqual([LIST]);
+    expect(r.applied).toEqual([
+      [
+        'add counter inet iptmon rx_tablet { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:30"; }',
+        'add counter inet iptmon tx_tablet { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:30"; }',
+        'add element inet iptmon rx6 { fd00::1:99 : "rx_tablet" }',
+        'add element inet iptmon tx6 { fd00::1:99 : "tx_tablet" }',
+        'add element inet iptmon keys { 02:00:00:00:00:30 : "rx_tablet" }',
+        "",
+      ].join("\n"),
+    ]);
+  });
+
+  test("a DUID without a MAC: keyed by the DUID, nothing in the keys map", () => {
+    const r = router(CURRENT);
+    runEvent(r.rt, { action: "add", source: "dhcp", key: "", duid: "00:02:00:00:ab:11:01:02:03:04", address: "fd00::1:98", hostname: "watch" });
+    expect(r.reads()).toEqual([LIST]);
+    expect(r.applied).toHaveLength(1);
+    expect(r.applied[0]).toContain('add counter inet iptmon rx_watch { packets 0 bytes 0; comment "iptmon: duid:00020000ab1101020304"; }\n');
+    expect(r.applied[0]).not.toContain("element inet iptmon keys");
+  });
+});
+
+describe("runEvent: a backend without readForEvent", () => {
+  test("every event uses read(), and the apply is no rebuild", () => {
+    const calls: string[] = [];
+    const current: Applied = { present: true, hosts: [{ key: "02:00:00:00:00:01", name: "laptop", addresses: ["192.168.1.101"], rx: { packets: 1, bytes: 2 }, tx: { packets: 3, bytes: 4 } }] };
+    const backend: Backend = {
+      name: "iptables",
+      read: () => (calls.push("read"), current),
+      render: () => "",
+      apply: (_c, desired: Host[], opts) => void calls.push(`apply ${opts.rebuild} ${desired.map((h) => h.name).join(",")}`),
+      check: () => {},
+      remove: () => {},
+    };
+    const r = router(CURRENT);
+    runEvent({ ...r.rt, backend }, dhcp("02:00:00:00:00:01", "192.168.1.101", "notebook"));
+    expect(calls).toEqual(["read", "apply false notebook"]);
+    expect(r.reads()).toEqual([]);
+  });
+});
