@@ -92,9 +92,11 @@ export function runEvent(rt: Runtime, ev: HostEvent): Host[] | null {
     const k = loadKnowledge(rt);
     // An event for a MAC reads only the maps; objects laid out by an older
     // iptmon (null) are re-declared around the change.
+    // A table with no maps is confirmed by a full read: its counters must
+    // be seen before the rebuild re-declares them.
     const quick = ev.key ? rt.backend.readForEvent?.() : undefined;
     const rebuild = quick === null;
-    let current = quick ?? rt.backend.read();
+    let current = quick?.present ? quick : rt.backend.read();
     if (!current.present) {
       const base = planInit(k, current);
       const desired = planEvent({ present: true, hosts: base.map((h) => ({ ...h, rx: zero(), tx: zero() })) }, ev, k) ?? base;

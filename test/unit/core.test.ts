@@ -120,10 +120,11 @@ describe("runEvent: an event for a MAC reads the maps only", () => {
     ]);
   });
 
-  test("a missing table (a firewall flush): the empty maps listing is enough to rebuild", () => {
+  test("a missing table (a firewall flush): confirmed by a full read, then rebuilt", () => {
     const r = router(MISSING);
     runEvent(r.rt, dhcp("02:00:00:00:00:20", "192.168.1.120", "new-host"));
-    expect(r.reads()).toEqual([MAPS]);
+    // No maps could also be a table someone emptied by hand: its counters must be seen.
+    expect(r.reads()).toEqual([MAPS, LIST]);
     expect(r.applied).toHaveLength(1);
     expect(r.applied[0]).toStartWith("table inet iptmon {\n");
     expect(r.applied[0]).toContain('add element inet iptmon keys { 02:00:00:00:00:20 : "rx_new-host" }\n');
