@@ -5,6 +5,7 @@
  * print-only binary compiled the same way, and one `nft list tables`.
  *
  *   bun bench/events.ts [hosts...]      (root; default 10 1000 5000)
+ *   IPTMON_BENCH_BACKEND=iptables bun bench/events.ts 10 1000
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +16,7 @@ const BUN = resolve(import.meta.dir, "../node_modules/.bin/bun");
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const N = sizes.length ? sizes : [10, 1000, 5000];
 const REPS = 20;
+const BACKEND = process.env.IPTMON_BENCH_BACKEND ?? "nftables";
 
 const dir = mkdtempSync(join(tmpdir(), "iptmon-bench-"));
 const ns = `iptb${Math.random().toString(16).slice(2, 8)}`;
@@ -57,6 +59,7 @@ try {
   const nftCall = median(() => inNs(["nft", "list", "tables"]));
   console.log(`machine: ${sh(["uname", "-srm"]).trim()}, ${navigator.hardwareConcurrency} cores`);
   console.log(`baseline: print-only compiled binary ${startup.toFixed(1)} ms; nft list tables ${nftCall.toFixed(1)} ms; iptmon --version ${median(() => sh([BIN, "--version"])).toFixed(1)} ms`);
+  console.log(`backend: ${BACKEND}`);
   console.log("hosts | init (new) | init (again) | event add | event del | status --json | RSS event / status | event ÷ print-only start");
   for (const n of N) {
     const conf = join(dir, `iptmon-${n}.conf`);
@@ -64,7 +67,7 @@ try {
     writeFileSync(join(dir, `leases-${n}`), `${leases}\n`);
     writeFileSync(
       conf,
-      `config iptmon\n\toption backend 'nftables'\n\toption lan_subnet '10.64.0.0/16'\n\toption leasefile '${dir}/leases-${n}'\n\toption hostsfile '${dir}/none'\n\toption hostsdir '${dir}/none'\n\toption dhcp_config '${dir}/none'\n\toption dnsmasq_confdir '${dir}/none'\n\toption lockfile '${dir}/lock'\n\toption lan_interface 'lo'\n`,
+      `config iptmon\n\toption backend '${BACKEND}'\n\toption lan_subnet '10.64.0.0/16'\n\toption leasefile '${dir}/leases-${n}'\n\toption hostsfile '${dir}/none'\n\toption hostsdir '${dir}/none'\n\toption dhcp_config '${dir}/none'\n\toption dnsmasq_confdir '${dir}/none'\n\toption lockfile '${dir}/lock'\n\toption lan_interface 'lo'\n`,
     );
     const env = { IPTMON_CONFIG: conf };
     inNs([BIN, "stop"], env);
