@@ -43,7 +43,7 @@ dist/iptmon-aarch64-glibc: node_modules/.installed $(SRC)
 typecheck: node_modules/.installed
 	node_modules/.bin/tsc --noEmit -p .
 
-test: tools build
+test: tools build dist
 	@scripts/run-tests
 
 test-unit: node_modules/.installed
