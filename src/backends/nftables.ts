@@ -192,7 +192,7 @@ export function parseNftJson(text: string, table: string): Applied {
  * Parses `nft -j list maps inet`: hosts with names, addresses and MAC keys,
  * no counters. A host known only by a DUID or static name gets a key that
  * matches no event (`?<name>`): events for such keys use the full read.
- * Null when the keys map is missing (a table made by an older iptmon).
+ * Null when it cannot tell: no keys map, or no element at all.
  */
 export function parseNftMapsJson(text: string, table: string): Applied | null {
   const doc = JSON.parse(text) as { nftables?: Record<string, unknown>[] };
@@ -214,7 +214,10 @@ export function parseNftMapsJson(text: string, table: string): Applied | null {
     }
   }
   if (maps === 0) return { present: false, hosts: [], partial: true };
-  if (!keys) return null;
+  // No keys map: laid out by an older iptmon. No element at all: an empty
+  // table, or an nft whose `list maps` leaves elements out; either way the
+  // full read is cheap or necessary.
+  if (!keys || addrs.size === 0) return null;
   const zero = () => ({ packets: 0, bytes: 0 });
   const hosts: CountedHost[] = [...addrs].map(([counter, addresses]) => {
     const name = counter.slice(3);
