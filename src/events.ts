@@ -59,5 +59,6 @@ export function parseHotplugEvent(subsystem: "dhcp" | "neigh", env: Env): HostEv
   if (!a) throw badInput(`cannot handle hotplug ${subsystem}: unknown ACTION ${show(action)}`, `expected ${Object.keys(map).join(", ")}`);
   if (!env.MACADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: MACADDR is not set`);
   if (!env.IPADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: IPADDR is not set`);
-  return parseDnsmasqEvent(a, env.MACADDR, env.IPADDR, env.HOSTNAME, {});
+  // OpenWrt's dispatcher may pass dnsmasq's DNSMASQ_* variables along.
+  return parseDnsmasqEvent(a, env.MACADDR, env.IPADDR, env.HOSTNAME, env);
 }

@@ -55,9 +55,11 @@ class Lookup {
    * (a hostname dnsmasq refused and left out of its lease file).
    */
   readonly currentName: Map<string, string>;
+  private readonly currentOwner = new Map<string, string>();
 
   constructor(readonly k: Knowledge, current: Applied) {
     this.currentName = new Map(current.hosts.map((h) => [h.key, h.name]));
+    for (const h of current.hosts) for (const a of h.addresses) this.currentOwner.set(a, h.key);
     const add = (key: string, a: string) => this.staticAddrs.set(key, [...(this.staticAddrs.get(key) ?? []), a]);
     for (const h of k.configHosts) {
       const key = h.mac ?? (h.name ? staticKey(h.name, k.domain) : null);
@@ -110,6 +112,9 @@ class Lookup {
 
   /** A DHCPv6 lease is keyed by the MAC that uses its address, if any is known. */
   keyOfV6Lease(l: Lease): string {
+    // Whoever holds the address now keeps it, so init and events agree.
+    const owner = this.currentOwner.get(l.address);
+    if (owner && !owner.startsWith("?")) return owner;
     if (!this.neighbourMac) {
       this.neighbourMac = new Map();
       for (const n of this.k.neighbours) if (n.mac && !this.neighbourMac.has(n.address)) this.neighbourMac.set(n.address, n.mac);
@@ -244,9 +249,11 @@ export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Hos
     take(address, true);
     // SLAAC addresses reach dnsmasq's arp events minutes late, so a lease
     // event also picks up what the neighbour table knows of this MAC.
+    // Only IPv6 ones are taken from another host: a stale IPv4 entry must
+    // not steal an address a lease now gives someone else.
     for (const n of k.neighbours) if (n.mac === ev.key) {
       const a = L.lanOk(n.address);
-      if (a) take(a, true);
+      if (a) take(a, n.family === 6);
     }
     for (const s of L.staticAddrs.get(ev.key) ?? []) {
       const a = L.lanOk(s);
@@ -264,6 +271,9 @@ export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Hos
     if (!h || !h.addresses.has(address)) return null;
     const statics = new Set((L.staticAddrs.get(ev.key) ?? []).map((s) => L.lanOk(s)));
     if (statics.has(address)) return null;
+    // A neighbour entry that goes (a phone asleep) does not end a lease that
+    // still holds the address: only DHCP's own `del` (or expiry) does.
+    if (ev.source === "neigh" && k.leases.some((l) => l.address === address && (l.mac ?? L.keyOfV6Lease(l)) === ev.key)) return null;
     h.addresses.delete(address);
     h.touched = true;
     if (h.addresses.size === 0) hosts.delete(ev.key);

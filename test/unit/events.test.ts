@@ -136,8 +136,12 @@ describe("parseHotplugEvent", () => {
     expect(parseHotplugEvent("neigh", env({ ACTION: "remove" }))).toEqual({ action: "del", source: "neigh", key: MAC, address: "192.168.1.5" });
   });
 
-  test("hotplug does not read dnsmasq's variables", () => {
-    expect(parseHotplugEvent("dhcp", env({ ACTION: "add", DNSMASQ_SUPPLIED_HOSTNAME: "sneaky" })).hostname).toBeUndefined();
+  // OpenWrt's dispatcher exports ACTION, MACADDR, IPADDR, HOSTNAME and execs
+  // hotplug-call, so dnsmasq's own DNSMASQ_* variables are still there.
+  test("hotplug reads dnsmasq's variables like the dhcp-script path", () => {
+    expect(parseHotplugEvent("dhcp", env({ ACTION: "add", HOSTNAME: "", DNSMASQ_SUPPLIED_HOSTNAME: "a b" })).hostname).toBe("a b");
+    expect(parseHotplugEvent("dhcp", env({ ACTION: "update", HOSTNAME: "", DNSMASQ_OLD_HOSTNAME: "phone" })).hostname).toBeNull();
+    expect(parseHotplugEvent("dhcp", env({ ACTION: "update", HOSTNAME: "" })).hostname).toBeUndefined();
   });
 
   test.each([

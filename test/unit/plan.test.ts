@@ -497,3 +497,25 @@ test("a lease that lost its name (hostname null) drops it; a nameless replay (un
   expect(planEvent(current, ev(null), k)?.[0]?.name).toBe("192.168.1.12");
   expect(planEvent(current, ev(undefined), k)?.[0]?.name).toBe("phone");
 });
+
+describe("planEvent: neighbours against leases", () => {
+  const PHONE: Host = { key: M2, name: "phone", addresses: ["192.168.1.12"] };
+  test("a neighbour that goes (a phone asleep) does not remove an address its lease still holds", () => {
+    const k = know({ leases: [lease(M2, "192.168.1.12", "phone")] });
+    expect(planEvent(applied([PHONE]), { action: "del", source: "neigh", key: M2, address: "192.168.1.12" }, k)).toBeNull();
+    // the lease's own `del` does
+    expect(planEvent(applied([PHONE]), { action: "del", source: "dhcp", key: M2, address: "192.168.1.12" }, k)).toEqual([]);
+  });
+  test("a stale IPv4 neighbour entry of a MAC never takes an address another host has", () => {
+    const k = know({ neighbours: [neigh(M1, "192.168.1.12"), neigh(M1, "fd00::11")] });
+    const laptop: Host = { key: M1, name: "laptop", addresses: ["192.168.1.11"] };
+    const hosts = planEvent(applied([laptop, PHONE]), { action: "add", source: "dhcp", key: M1, address: "192.168.1.11", hostname: "laptop" }, k);
+    expect(byKey(hosts, M2)?.addresses).toEqual(["192.168.1.12"]);
+    expect(byKey(hosts, M1)?.addresses).toEqual(["192.168.1.11", "fd00::11"]);
+  });
+  test("init keys a DHCPv6 lease by the host that holds its address now, so init and events agree", () => {
+    const tablet: Host = { key: M3, name: "tablet", addresses: ["fd00::33"] };
+    const hosts = planInit(know({ leases: [lease(null, "fd00::33", "tablet", { duid: "00:04:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99" })] }), applied([tablet]));
+    expect(hosts).toEqual([tablet]);
+  });
+});
