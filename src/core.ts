@@ -4,6 +4,7 @@
  */
 import type { Backend } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
+import { DEFAULTS } from "./defaults.ts";
 import { failure } from "./errors.ts";
 import { parseAddress } from "./addr.ts";
 import { loadLan, notLanReason } from "./lan.ts";
@@ -23,7 +24,8 @@ export interface Runtime {
 export function withLock<T>(rt: Runtime, fn: () => T): T {
   let release: () => void;
   try {
-    release = rt.sys.lock(rt.cfg.lockfile, rt.sys.env.IPTMON_LOCK_TIMEOUT_MS ? Number(rt.sys.env.IPTMON_LOCK_TIMEOUT_MS) : 30_000);
+    const wait = Number(rt.sys.env.IPTMON_LOCK_TIMEOUT_MS || NaN);
+    release = rt.sys.lock(rt.cfg.lockfile, Number.isFinite(wait) && wait >= 0 ? wait : DEFAULTS.lockTimeoutMs);
   } catch (e) {
     throw failure(`cannot take lock ${rt.cfg.lockfile}: ${(e as Error).message}`, "another iptmon is still running");
   }

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync, mkdirSync } from "node:fs";
+import { dlopen, FFIType } from "bun:ffi";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
 export interface RunResult {
@@ -46,12 +47,49 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+type Flock = (fd: number, op: number) => number;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
 /**
- * An O_EXCL lock file holding the owner's pid. A lock whose owner died is
- * taken over, so a crashed run never wedges later events.
+ * flock(2) from the C library, or null where it cannot be loaded. The kernel
+ * drops such a lock when its holder dies, so a crash never wedges events.
  */
+function loadFlock(): Flock | null {
+  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
+  for (const name of ["libc.so.6", "libc.so", `libc.musl-${arch}.so.1`, `/lib/ld-musl-${arch}.so.1`]) {
+    try {
+      const lib = dlopen(name, { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
+      return (fd, op) => lib.symbols.flock(fd, op);
+    } catch {
+      // not this libc
+    }
+  }
+  return null;
+}
+
 function takeLock(path: string, timeoutMs: number): () => void {
   mkdirSync(dirname(path), { recursive: true });
+  const flock = loadFlock();
+  if (!flock) return takeLockFile(path, timeoutMs);
+  const fd = openSync(path, "a", 0o600);
+  const deadline = Date.now() + timeoutMs;
+  while (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+    if (Date.now() > deadline) {
+      closeSync(fd);
+      throw new Error(`still held by another iptmon after ${timeoutMs} ms`);
+    }
+    Bun.sleepSync(5);
+  }
+  return () => closeSync(fd);
+}
+
+/**
+ * Fallback without flock: an O_EXCL file holding the owner's pid. A lock
+ * whose owner died, or that stayed empty (a crash before the pid was
+ * written), is taken over.
+ */
+export function takeLockFile(path: string, timeoutMs: number): () => void {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -69,25 +107,23 @@ function takeLock(path: string, timeoutMs: number): () => void {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
     let owner = NaN;
+    let ageMs = 0;
     try {
       owner = Number.parseInt(readFileSync(path, "utf8"), 10);
+      ageMs = Date.now() - statSync(path).mtimeMs;
     } catch {
       continue; // released between our open and read
     }
-    if (Number.isInteger(owner) && !pidAlive(owner)) {
-      // Rename-then-unlink so two waiters cannot both remove a fresh lock.
-      const stale = `${path}.stale.${process.pid}`;
+    const stale = Number.isInteger(owner) ? !pidAlive(owner) : ageMs > 10_000;
+    if (stale) {
       try {
-        renameSync(path, stale);
-        const again = Number.parseInt(readFileSync(stale, "utf8"), 10);
-        if (again === owner) unlinkSync(stale);
-        else renameSync(stale, path);
+        unlinkSync(path);
       } catch {
-        // someone else handled it
+        // someone else removed it first
       }
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`lock ${path} held by pid ${owner}`);
+    if (Date.now() > deadline) throw new Error(`held by pid ${owner}`);
     Bun.sleepSync(5);
   }
 }
