@@ -490,6 +490,12 @@ export function createIptBackend(sys: Sys, cfg: Config): Backend {
     render: (current, desired, opts) => joinRender(render(current, desired, opts)),
     apply(current, desired, opts) {
       const r = render(current, desired, opts);
+      // Two families are two transactions: have both checked before either
+      // commits, so a refused IPv6 batch cannot leave IPv4 changed alone.
+      if (families.includes(6) && r.v4 !== "" && r.v6 !== "") {
+        restore(4, r.v4, "check rules for table mangle", true);
+        restore(6, r.v6, "check rules for table mangle", true);
+      }
       restore(4, r.v4, "apply rules to table mangle", false);
       if (families.includes(6)) restore(6, r.v6, "apply rules to table mangle", false);
     },

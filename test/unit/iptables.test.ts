@@ -192,6 +192,8 @@ describe("the backend through main()", () => {
         "ip neigh show": ok(""),
         "iptables-legacy-restore -w 10 --noflush --counters": (i) => ((applied.v4 = i ?? ""), ok()),
         "ip6tables-legacy-restore -w 10 --noflush --counters": (i) => ((applied.v6 = i ?? ""), ok()),
+        "iptables-legacy-restore -w 10 --noflush --counters --test": ok(),
+        "ip6tables-legacy-restore -w 10 --noflush --counters --test": ok(),
       },
     });
     expect(await main(["init"], sys)).toBe(0);
@@ -200,7 +202,29 @@ describe("the backend through main()", () => {
     expect(applied.v4).toContain('[111:52100] -A iptmon_rx -s 192.168.1.10/32 -m comment --comment "rx_laptop" -j RETURN');
     expect(applied.v4).not.toContain("phone");
     expect(applied.v6).toContain('-A iptmon_hosts -m comment --comment "iptmon: 02:00:00:00:00:01 laptop" -j RETURN');
-    expect(sys.calls.filter((c) => c.cmd.includes("restore"))).toHaveLength(2);
+    // both families checked (--test) before either commits
+    expect(sys.calls.filter((c) => c.cmd.includes("restore")).map((c) => `${c.cmd} ${c.args.at(-1)}`)).toEqual([
+      "iptables-legacy-restore --test",
+      "ip6tables-legacy-restore --test",
+      "iptables-legacy-restore --counters",
+      "ip6tables-legacy-restore --counters",
+    ]);
+  });
+
+  test("a batch the IPv6 side refuses leaves IPv4 untouched", async () => {
+    const sys = fakeSys({
+      files: { [CONF]: config(), "/tmp/dhcp.leases": "1900000000 02:00:00:00:00:01 192.168.1.10 laptop *\n" },
+      commands: {
+        ...tables(save("stateA", 4), save("stateA", 6)),
+        "ip neigh show": ok(""),
+        "iptables-legacy-restore -w 10 --noflush --counters --test": ok(),
+        "ip6tables-legacy-restore -w 10 --noflush --counters --test": { code: 1, stdout: "", stderr: "ip6tables-restore: line 3 failed\n" },
+        "iptables-legacy-restore -w 10 --noflush --counters": ok(),
+      },
+    });
+    expect(await main(["init"], sys)).toBe(1);
+    expect(sys.err).toContain("line 3 failed");
+    expect(sys.calls.filter((c) => c.cmd === "iptables-legacy-restore" && !c.args.includes("--test"))).toEqual([]);
   });
 
   test("without the -legacy variants the plain tools are used", async () => {
