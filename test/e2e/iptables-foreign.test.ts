@@ -139,8 +139,9 @@ describe.skipIf(skip !== null)("iptables backend beside other packages' mangle r
     // A new DHCP hostname renames the host: its rules are re-made with the counters.
     iptmonOk("add", LAPTOP, "192.168.77.10", "laptop-new");
     expect(laptop()).toMatchObject({ name: "laptop-new", addresses: ["192.168.77.10", "fd77:77::10"], ...want });
-    // Its IPv6 address goes: the counters of that rule stay with the host.
-    iptmonOk("arp-del", LAPTOP, "fd77:77::10");
+    // Its DHCPv6 lease ends (a neighbour going would not end it): the
+    // counters of that rule stay with the host.
+    iptmonOk("del", `00:01:00:01:2a:2b:3c:4d:${LAPTOP}`, "fd77:77::10");
     expect(laptop()).toMatchObject({ name: "laptop-new", addresses: ["192.168.77.10"], ...want });
     expect(ns.save(6)).not.toContain("fd77:77::10");
     expectForeignUntouched();
