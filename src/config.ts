@@ -80,7 +80,8 @@ export interface Config {
   hostsdirs: string[];
   dhcpConfig: string;
   dnsmasqConfDir: string;
-  odhcpdState: string;
+  /** null: from UCI dhcp's `config odhcpd`, if any. */
+  odhcpdState: string | null;
   lanInterfaces: string[];
   lanSubnets: Subnet[];
   table: string;
@@ -222,7 +223,7 @@ export function parseConfig(text: string, file: string, present = true): Config 
     hostsdirs: list("hostsdir") ?? [...DEFAULTS.hostsdirs],
     dhcpConfig: str("dhcp_config") ?? DEFAULTS.dhcpConfig,
     dnsmasqConfDir: str("dnsmasq_confdir") ?? DEFAULTS.dnsmasqConfDir,
-    odhcpdState: str("odhcpd_statefile") ?? DEFAULTS.odhcpdState,
+    odhcpdState: str("odhcpd_statefile") ?? null,
     // Subnets given alone replace the br-lan default; both given add up.
     lanInterfaces: lanIfs ?? (lanSubnets.length ? [] : [...DEFAULTS.lanInterfaces]),
     lanSubnets,

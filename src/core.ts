@@ -10,7 +10,7 @@ import { parseAddress } from "./addr.ts";
 import { loadLan, notLanReason } from "./lan.ts";
 import type { Applied, CountedHost, Host } from "./model.ts";
 import { planEvent, planInit, type HostEvent, type Knowledge } from "./plan.ts";
-import { loadLeases, loadNeighbours, loadStatic } from "./sources/load.ts";
+import { loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
 import type { Lease } from "./sources/leases.ts";
 import type { Sys } from "./sys.ts";
 
@@ -52,7 +52,7 @@ export function loadKnowledge(rt: Runtime): Knowledge {
       if (!leases) {
         const r = loadLeases(sys, st.leasefile, sys.now());
         for (const w of r.warnings) rt.warn(w);
-        leases = r.leases;
+        leases = [...r.leases, ...loadOdhcpdLeases(sys, st.odhcpdState)];
       }
       return leases;
     },

@@ -8,7 +8,6 @@ export const DEFAULTS = {
   hostsdirs: ["/tmp/hosts"],
   dhcpConfig: "/etc/config/dhcp",
   dnsmasqConfDir: "/var/etc",
-  odhcpdState: "",
   lanInterfaces: ["br-lan"],
   table: "iptmon",
   lockfile: "/var/run/iptmon.lock",

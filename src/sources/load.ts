@@ -6,7 +6,7 @@
 import type { Config } from "../config.ts";
 import { failure } from "../errors.ts";
 import type { Sys } from "../sys.ts";
-import { parseUci } from "../uci.ts";
+import { parseUci, type UciPackage } from "../uci.ts";
 import { parseDnsmasqConf } from "./dnsmasqconf.ts";
 import { parseHostsFile, type HostsEntry } from "./hostsfile.ts";
 import { parseLeases, type Lease } from "./leases.ts";
@@ -19,6 +19,8 @@ export interface StaticSources {
   staticLeases: StaticLease[];
   hostsEntries: HostsEntry[];
   leasefile: string;
+  /** odhcpd's lease state (OpenWrt's DHCPv6 server), or "" for none. */
+  odhcpdState: string;
   domain: string | null;
   warnings: string[];
 }
@@ -27,6 +29,7 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
   const warnings: string[] = [];
   let staticLeases: StaticLease[] = [];
   let uciLeasefile: string | null = null;
+  let uciOdhcpd: string | null = null;
   let uciDomain: string | null = null;
   const addn: string[] = [];
   const dhcpText = sys.readFile(cfg.dhcpConfig);
@@ -40,6 +43,7 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
       uciLeasefile = d.leasefile;
       uciDomain = d.domain;
       addn.push(...d.addnHosts);
+      uciOdhcpd = readOdhcpdLeasefile(pkg);
     } catch (e) {
       warnings.push(`${(e as Error).message} (static leases ignored)`);
     }
@@ -72,6 +76,7 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
     staticLeases,
     hostsEntries,
     leasefile: cfg.leasefile ?? uciLeasefile ?? confLeasefile ?? DEFAULTS.leasefile,
+    odhcpdState: cfg.odhcpdState ?? uciOdhcpd ?? "",
     domain: cfg.domain ?? uciDomain ?? confDomain,
     warnings,
   };
@@ -85,10 +90,19 @@ export function loadLeases(sys: Sys, path: string, now: number): { leases: Lease
   return { leases: r.leases.filter((l) => l.expires === 0 || l.expires >= now), warnings: r.warnings.map((w) => `${path}: ${w}`) };
 }
 
-export function loadOdhcpd(sys: Sys, path: string): Odhcpd6Lease[] {
-  if (!path) return [];
-  const text = sys.readFile(path);
-  return text === null ? [] : parseOdhcpdState(text);
+/** `config odhcpd` … `option leasefile` of UCI dhcp, where OpenWrt's odhcpd keeps its leases. */
+function readOdhcpdLeasefile(pkg: UciPackage): string | null {
+  const v = pkg.sections.find((s) => s.type === "odhcpd")?.options.get("leasefile")?.value;
+  return typeof v === "string" && v !== "" ? v : null;
+}
+
+/** odhcpd's DHCPv6 leases, as leases of the dnsmasq kind (one per address). */
+export function loadOdhcpdLeases(sys: Sys, path: string): Lease[] {
+  const text = path ? sys.readFile(path) : null;
+  if (text === null) return [];
+  return parseOdhcpdState(text).flatMap((l: Odhcpd6Lease) =>
+    l.addresses.map((address) => ({ expires: 0, mac: null, duid: l.duid, iaid: null, address, family: 6 as const, hostname: l.hostname })),
+  );
 }
 
 export function loadNeighbours(sys: Sys, cfg: Config): Neighbour[] {

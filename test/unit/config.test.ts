@@ -26,7 +26,7 @@ describe("parseConfig: defaults", () => {
       hostsdirs: [...DEFAULTS.hostsdirs],
       dhcpConfig: DEFAULTS.dhcpConfig,
       dnsmasqConfDir: DEFAULTS.dnsmasqConfDir,
-      odhcpdState: DEFAULTS.odhcpdState,
+      odhcpdState: null,
       lanInterfaces: [...DEFAULTS.lanInterfaces],
       lanSubnets: [],
       table: DEFAULTS.table,

@@ -25,7 +25,7 @@ test("parses with no warnings, and its values are the defaults", () => {
   expect(c.hostsdirs).toEqual([...DEFAULTS.hostsdirs]);
   expect(c.dhcpConfig).toBe(DEFAULTS.dhcpConfig);
   expect(c.dnsmasqConfDir).toBe(DEFAULTS.dnsmasqConfDir);
-  expect(c.odhcpdState).toBe(DEFAULTS.odhcpdState);
+  expect(c.odhcpdState).toBeNull();
   expect(c.lanInterfaces).toEqual([...DEFAULTS.lanInterfaces]);
   expect(c.lanSubnets).toEqual([]);
   expect(c.table).toBe(DEFAULTS.table);
