@@ -15,3 +15,4 @@ while (performance.now() < end) {
 }
 sock.close();
 console.log(sent);
+export {};

@@ -191,7 +191,7 @@ export function controlText(info: PackageInfo, arch: string, installedSize: numb
   return [
     "Package: iptmon",
     `Version: ${info.version}-${info.release}`,
-    "Depends: libc, libstdcpp",
+    "Depends: libc, libstdcpp, ip",
     "Source: feeds/iptmon/openwrt",
     `License: ${info.license}`,
     "Section: net",

@@ -8,7 +8,7 @@ import { DEFAULTS } from "./defaults.ts";
 import { failure } from "./errors.ts";
 import { parseAddress } from "./addr.ts";
 import { loadLan, notLanReason } from "./lan.ts";
-import type { Applied, CountedHost, Host } from "./model.ts";
+import { zeroCounter, type Applied, type CountedHost, type Host } from "./model.ts";
 import { planEvent, planInit, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
 import type { Lease } from "./sources/leases.ts";
@@ -101,7 +101,7 @@ export function runEvent(rt: Runtime, ev: HostEvent): Host[] | null {
     let current = quick?.present ? quick : rt.backend.read();
     if (!current.present) {
       const base = planInit(k, current);
-      const desired = planEvent({ present: true, hosts: base.map((h) => ({ ...h, rx: zero(), tx: zero() })) }, ev, k) ?? base;
+      const desired = planEvent({ present: true, hosts: base.map((h) => ({ ...h, rx: zeroCounter(), tx: zeroCounter() })) }, ev, k) ?? base;
       rt.backend.apply(current, desired, { rebuild: true });
       return desired;
     }
@@ -127,8 +127,6 @@ function explainIgnored(k: Knowledge, ev: HostEvent): string {
   const why = a ? notLanReason(k.lan, a) : null;
   return why ?? (ev.action === "del" ? "not tracked for that host" : "ignored by config");
 }
-
-const zero = () => ({ packets: 0, bytes: 0 });
 
 export function runStop(rt: Runtime): void {
   withLock(rt, () => rt.backend.remove());

@@ -50,8 +50,3 @@ export function notLanReason(lan: Lan, a: Address): string | null {
   if (isSubnetBroadcast(a, net)) return `${a.text} is the broadcast address of ${net.text}`;
   return null;
 }
-
-export function isLanAddress(lan: Lan, text: string): boolean {
-  const a = parseAddress(text);
-  return a !== null && notLanReason(lan, a) === null;
-}

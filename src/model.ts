@@ -33,6 +33,16 @@ export interface Applied {
 
 export const NAME_MAX = 63;
 
+/** What a host name may be once reduced; backends check it again before any output. */
+export const SAFE_NAME = /^[A-Za-z0-9._-]{1,63}$/;
+
+/** 6 for an IPv6 address text, 4 for IPv4. */
+export function familyOf(addr: string): 4 | 6 {
+  return addr.includes(":") ? 6 : 4;
+}
+
+export const zeroCounter = (): Counter => ({ packets: 0, bytes: 0 });
+
 /** The MAC of a host key, or null for DUID and static keys. */
 export function macOf(key: string): string | null {
   return key.includes(":") && !key.startsWith("duid:") && !key.startsWith("host:") ? key : null;

@@ -29,7 +29,7 @@
 import { parseAddress, type Family } from "../addr.ts";
 import type { Config } from "../config.ts";
 import { badInput, failure } from "../errors.ts";
-import { sortAddresses, sortHosts, type Applied, type CountedHost, type Counter, type Host } from "../model.ts";
+import { familyOf, SAFE_NAME, sortAddresses, sortHosts, type Applied, type CountedHost, type Counter, type Host } from "../model.ts";
 import type { RunResult, Sys } from "../sys.ts";
 import type { ApplyOptions, Backend } from "./backend.ts";
 
@@ -59,7 +59,6 @@ const MATCH_OF: Record<Dir, string> = { rx: "-s", tx: "-d" };
 // Names and keys are already reduced to these characters by the core; the
 // guards make sure nothing else can ever reach a restore batch, where one bad
 // line would abort every change of the table.
-const SAFE_NAME = /^[A-Za-z0-9._-]{1,63}$/;
 const SAFE_KEY = /^[A-Za-z0-9:._-]{1,200}$/;
 
 /** One counting rule: `-A iptmon_<dir> -s|-d <addr> -m comment --comment "<dir>_<name>" -j RETURN`. */
@@ -242,10 +241,6 @@ export function combineFamilies(families: Partial<Record<Family, IptFamilyState>
 
 function isIptApplied(a: Applied): a is IptApplied {
   return "families" in a && typeof (a as IptApplied).families === "object";
-}
-
-function familyOf(addr: string): Family {
-  return addr.includes(":") ? 6 : 4;
 }
 
 /** An argument as iptables-restore reads it: always quoted, `"` and `\` escaped. */

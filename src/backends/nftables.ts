@@ -5,7 +5,7 @@
  */
 import type { Config } from "../config.ts";
 import { failure } from "../errors.ts";
-import { macOf, type Applied, type CountedHost, type Host } from "../model.ts";
+import { familyOf, macOf, SAFE_NAME, zeroCounter, type Applied, type CountedHost, type Host } from "../model.ts";
 import { findProgram, type Sys } from "../sys.ts";
 import type { ApplyOptions, Backend } from "./backend.ts";
 
@@ -25,9 +25,8 @@ const MAPS = [
  */
 const KEYS_MAP = "keys";
 
-// Names and keys are already reduced to these characters; this guard makes
+// Names and keys are already reduced to these characters; the guards make
 // sure nothing else can ever reach nft syntax.
-const SAFE_NAME = /^[A-Za-z0-9._-]{1,63}$/;
 const SAFE_COMMENT = /^[A-Za-z0-9:._ -]{1,127}$/;
 
 function counterName(dir: "rx" | "tx", name: string): string {
@@ -39,10 +38,6 @@ function comment(key: string): string {
   const c = `${COMMENT_PREFIX}${key}`.slice(0, 127);
   if (!SAFE_COMMENT.test(c)) throw new Error(`unsafe host key reached the nft renderer: ${JSON.stringify(key)}`);
   return c;
-}
-
-function familyOf(addr: string): 4 | 6 {
-  return addr.includes(":") ? 6 : 4;
 }
 
 export interface NftOptions {
@@ -115,7 +110,7 @@ export function renderNft(current: Applied, desired: Host[], o: NftOptions, opts
   for (const { host, from } of addCounters) {
     for (const dir of ["rx", "tx"] as const) {
       // A renamed host carries its numbers over to the new counters.
-      const c = from?.[dir] ?? { packets: 0, bytes: 0 };
+      const c = from?.[dir] ?? zeroCounter();
       out.push(`add counter ${t} ${counterName(dir, host.name)} { packets ${c.packets} bytes ${c.bytes}; comment "${comment(host.key)}"; }`);
     }
   }
@@ -218,10 +213,9 @@ export function parseNftMapsJson(text: string, table: string): Applied | null {
   // table, or an nft whose `list maps` leaves elements out; either way the
   // full read is cheap or necessary.
   if (!keys || addrs.size === 0) return null;
-  const zero = () => ({ packets: 0, bytes: 0 });
   const hosts: CountedHost[] = [...addrs].map(([counter, addresses]) => {
     const name = counter.slice(3);
-    return { key: keyOf.get(counter) ?? `?${name}`, name, addresses, rx: zero(), tx: zero() };
+    return { key: keyOf.get(counter) ?? `?${name}`, name, addresses, rx: zeroCounter(), tx: zeroCounter() };
   });
   return { present: true, hosts, partial: true };
 }

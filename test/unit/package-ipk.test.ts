@@ -168,7 +168,7 @@ describe.each(Object.keys(ARCHS))("%s ipk", (arch) => {
     expect(Object.fromEntries(fields)).toEqual({
       Package: "iptmon",
       Version: `${INFO.version}-${INFO.release}`,
-      Depends: "libc, libstdcpp",
+      Depends: "libc, libstdcpp, ip",
       Source: "feeds/iptmon/openwrt",
       License: "GPL-2.0-only",
       Section: "net",

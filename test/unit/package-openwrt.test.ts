@@ -89,7 +89,7 @@ test("what the SDK reads: version, depends, scripts verbatim, no stripping, musl
   const vars = Object.fromEntries(readFileSync(join(out, "vars"), "utf8").trim().split("\n").map((kv) => kv.split(/=(.*)/s).slice(0, 2)));
   expect(vars).toEqual({
     VERSION: `${info.version}-${info.release}`,
-    DEPENDS: "@(aarch64||x86_64) +libstdcpp",
+    DEPENDS: "@(aarch64||x86_64) +libstdcpp +ip",
     SECTION: "net",
     STRIP: ":",
     RSTRIP: ":",
