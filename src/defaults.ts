@@ -16,4 +16,12 @@ export const DEFAULTS = {
   ip: "ip",
   /** Below fw4's forward chain (0) so hosts are counted before any verdict. */
   nftPriority: -1,
+  /** Where the package installs the binary (cron runs it by this path). */
+  binary: "/usr/sbin/iptmon",
+  crontab: "/etc/crontabs/root",
+  pushIntervalMin: 1,
+  pushTimeoutS: 5,
+  influxMeasurement: "iptmon",
+  /** Used when /etc/config/luci_statistics does not name collectd's socket. */
+  collectdSocket: "/var/run/collectd/collectd.sock",
 } as const;

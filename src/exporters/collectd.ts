@@ -5,11 +5,11 @@
  * original iptmon's: plugin `iptables`, instance `mangle-iptmon_rx`, types
  * `ipt_bytes`/`ipt_packets`, type instance `rx_<host>` (tx likewise).
  */
+import { DEFAULTS } from "../defaults.ts";
 import type { StatusHost } from "../status.ts";
 import { parseUci, type UciSection } from "../uci.ts";
 import { oneLine, option, timeoutMs, type PushDeps, type PushTarget, type Sample } from "./push.ts";
 
-export const DEFAULT_COLLECTD_SOCKET = "/var/run/collectd/collectd.sock";
 /** luci-app-statistics generates collectd's config from this; its defaults are the ones that matter. */
 export const LUCI_STATISTICS = "/etc/config/luci_statistics";
 
@@ -138,7 +138,7 @@ export function defaultHostname(deps: PushDeps): string {
 
 export function readCollectdTarget(file: string, sec: UciSection, deps: PushDeps): PushTarget | { label: string; error: string } {
   const luci = option(sec, "socket") === undefined || option(sec, "hostname") === undefined ? readLuciStatistics(deps) : {};
-  const socket = option(sec, "socket") ?? luci.socket ?? DEFAULT_COLLECTD_SOCKET;
+  const socket = option(sec, "socket") ?? luci.socket ?? DEFAULTS.collectdSocket;
   const label = `collectd ${socket}`;
   const hostname = option(sec, "hostname") ?? luci.hostname ?? defaultHostname(deps);
   // collectd keeps at most 127 bytes of each identifier part.

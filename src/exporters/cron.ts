@@ -9,8 +9,6 @@ import { DEFAULTS } from "../defaults.ts";
 import type { Sys } from "../sys.ts";
 import { enabledPushSections, pushIntervalMinutes } from "./push.ts";
 
-export const DEFAULT_CRONTAB = "/etc/crontabs/root";
-export const IPTMON_BIN = "/usr/sbin/iptmon";
 export const CRON_MARKER = "# iptmon";
 
 const OURS = /\s#\s*iptmon\s*$/;
@@ -20,7 +18,7 @@ const shQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.re
 /** `*\/N * * * * /usr/sbin/iptmon push # iptmon`; a config other than the default is passed on. */
 export function cronLine(intervalMin: number, configFile: string): string {
   const config = configFile === DEFAULTS.config ? "" : ` --config ${shQuote(configFile)}`;
-  return `*/${intervalMin} * * * * ${IPTMON_BIN}${config} push ${CRON_MARKER}`;
+  return `*/${intervalMin} * * * * ${DEFAULTS.binary}${config} push ${CRON_MARKER}`;
 }
 
 /**
@@ -51,7 +49,7 @@ export function updateCrontab(current: string | null, want: string | null): stri
 
 export function crontabPath(cfg: Config): string {
   const v = cfg.options.get("crontab");
-  return typeof v === "string" ? v : DEFAULT_CRONTAB;
+  return typeof v === "string" ? v : DEFAULTS.crontab;
 }
 
 export interface CronResult {

@@ -4,11 +4,11 @@
  * grafana/iptmon-influxdb.json): measurement `iptmon`, tags `host` and `mac`,
  * integer fields rx_bytes, rx_packets, tx_bytes, tx_packets, time in seconds.
  */
+import { DEFAULTS } from "../defaults.ts";
 import type { StatusHost } from "../status.ts";
 import type { UciSection } from "../uci.ts";
 import { oneLine, option, timeoutMs, type PushDeps, type PushTarget, type Sample } from "./push.ts";
 
-export const DEFAULT_MEASUREMENT = "iptmon";
 
 export interface InfluxTarget {
   url: string;
@@ -42,7 +42,7 @@ export function escapeMeasurement(s: string): string {
 }
 
 /** One point per host; a tag with an empty value is left out (line protocol refuses it). */
-export function renderLineProtocol(hosts: StatusHost[], time: number, measurement = DEFAULT_MEASUREMENT): string {
+export function renderLineProtocol(hosts: StatusHost[], time: number, measurement: string = DEFAULTS.influxMeasurement): string {
   return hosts
     .map((h) => {
       const tags = [
@@ -159,7 +159,7 @@ export function readInfluxTarget(file: string, sec: UciSection, deps: PushDeps):
     org: o("org"),
     bucket: o("bucket"),
     token: o("token"),
-    measurement: o("measurement") ?? DEFAULT_MEASUREMENT,
+    measurement: o("measurement") ?? DEFAULTS.influxMeasurement,
     timeoutMs: timeoutMs(sec),
   };
   const need = t.version === "2" ? (["org", "bucket", "token"] as const) : (["database"] as const);

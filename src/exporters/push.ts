@@ -3,6 +3,7 @@
  * `config influxdb` and `config collectd` section. Targets are independent:
  * one that fails is reported and the others still get the sample.
  */
+import { DEFAULTS } from "../defaults.ts";
 import { parseBool, type Config } from "../config.ts";
 import type { StatusHost } from "../status.ts";
 import type { Sys } from "../sys.ts";
@@ -11,8 +12,6 @@ import { readCollectdTarget, type UnixsockExchange } from "./collectd.ts";
 import { readInfluxTarget } from "./influxdb.ts";
 
 export const PUSH_SECTION_TYPES = ["influxdb", "collectd"] as const;
-export const DEFAULT_PUSH_INTERVAL_MIN = 1;
-export const DEFAULT_PUSH_TIMEOUT_S = 5;
 
 export interface Sample {
   /** Seconds since the epoch, the same for every target. */
@@ -42,7 +41,7 @@ export function option(sec: UciSection, name: string): string | undefined {
 
 export function timeoutMs(sec: UciSection): number {
   const t = option(sec, "timeout");
-  return (t === undefined ? DEFAULT_PUSH_TIMEOUT_S : Number(t)) * 1000;
+  return (t === undefined ? DEFAULTS.pushTimeoutS : Number(t)) * 1000;
 }
 
 /** `config influxdb` / `config collectd` sections whose `enabled` is not 0 (absent means enabled). */
@@ -54,7 +53,7 @@ export function enabledPushSections(cfg: Config): UciSection[] {
 
 export function pushIntervalMinutes(cfg: Config): number {
   const v = cfg.options.get("push_interval");
-  return typeof v === "string" ? Number(v) : DEFAULT_PUSH_INTERVAL_MIN;
+  return typeof v === "string" ? Number(v) : DEFAULTS.pushIntervalMin;
 }
 
 export interface TargetList {
