@@ -7,10 +7,10 @@ import type { Config } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { failure } from "./errors.ts";
 import { parseAddress } from "./addr.ts";
-import { loadLan, notLanReason } from "./lan.ts";
+import { notLanReason } from "./lan.ts";
 import { zeroCounter, type Applied, type CountedHost, type Host } from "./model.ts";
 import { planEvent, planInit, type HostEvent, type Knowledge } from "./plan.ts";
-import { loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
+import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
 import type { Lease } from "./sources/leases.ts";
 import type { Sys } from "./sys.ts";
 

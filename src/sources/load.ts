@@ -3,7 +3,10 @@
  * generated conf) and the neighbour table become one typed picture. Unreadable
  * or odd third-party files are warnings, never fatal: they are not ours.
  */
+import { parseAddress, parseSubnet } from "../addr.ts";
 import type { Config } from "../config.ts";
+import type { Lan } from "../lan.ts";
+import { parseInterfaceSubnets } from "./ifaddr.ts";
 import { failure } from "../errors.ts";
 import type { Sys } from "../sys.ts";
 import { parseUci, type UciPackage } from "../uci.ts";
@@ -110,4 +113,28 @@ export function loadNeighbours(sys: Sys, cfg: Config): Neighbour[] {
   if (r.code === 127) throw failure(`cannot read the neighbour table: ${cfg.ip} not found`, "install ip (ip-full or busybox ip)");
   if (r.code !== 0) return [];
   return parseNeighbours(r.stdout).filter(isUsableNeighbour);
+}
+
+/** The LAN: configured subnets plus those of the LAN interfaces (one `ip addr` each). */
+export function loadLan(sys: Sys, cfg: Config): Lan {
+  const subnets = [...cfg.lanSubnets];
+  const own = new Set<string>();
+  const warnings: string[] = [];
+  for (const dev of cfg.lanInterfaces) {
+    const r = sys.run(cfg.ip, ["addr", "show", "dev", dev]);
+    if (r.code !== 0) {
+      warnings.push(`cannot read addresses of LAN interface ${dev}: ${r.stderr.trim() || `ip exited with ${r.code}`}`);
+      continue;
+    }
+    for (const s of parseInterfaceSubnets(r.stdout)) {
+      const n = parseSubnet(s);
+      if (n && !subnets.some((x) => x.text === n.text)) subnets.push(n);
+    }
+    for (const m of r.stdout.matchAll(/\binet6?\s+([0-9a-fA-F.:]+)[/\s]/g)) {
+      const a = parseAddress(m[1]!);
+      if (a) own.add(a.text);
+    }
+  }
+  if (subnets.length === 0) warnings.push("no LAN subnets known: every host is ignored (set lan_interface or lan_subnet)");
+  return { subnets, own, ipv6: cfg.ipv6, warnings };
 }
