@@ -25,6 +25,8 @@ export interface Sys {
   writeFile(path: string, data: string): void;
   removeFile(path: string): void;
   env: Record<string, string | undefined>;
+  /** The parent process's pid (who ran us: dnsmasq, hotplug, a shell). */
+  ppid: number;
   stdout(text: string): void;
   stderr(text: string): void;
   /** Seconds since the epoch. */
@@ -173,6 +175,7 @@ export const realSys: Sys = {
     }
   },
   env: process.env,
+  ppid: process.ppid,
   stdout: (t) => void process.stdout.write(t),
   stderr: (t) => void process.stderr.write(t),
   now: () => Math.floor(Date.now() / 1000),

@@ -8,7 +8,7 @@ import type { Command } from "./command.ts";
  * stdout. That is not iptmon's job: answer nothing rather than rebuild.
  */
 function calledByDnsmasq(sys: Sys): boolean {
-  const comm = sys.readFile(`/proc/${process.ppid}/comm`);
+  const comm = sys.readFile(`/proc/${sys.ppid}/comm`);
   return comm?.trim() === "dnsmasq";
 }
 

@@ -40,6 +40,7 @@ export function fakeSys(opts: { files?: Record<string, string>; commands?: Recor
     writeFile: (p, d) => void files.set(p, d),
     removeFile: (p) => void files.delete(p),
     env: opts.env ?? {},
+    ppid: 1,
     stdout: (t) => void (sys.out += t),
     stderr: (t) => void (sys.err += t),
     now: () => opts.now ?? 1_800_000_000,

@@ -364,3 +364,10 @@ describe("option enabled '0'", () => {
     expect(sys.err).toContain("disabled");
   });
 });
+
+test("`init` run by dnsmasq (its --leasefile-ro lease dump) prints and changes nothing", async () => {
+  const sys = fakeSys({ files: { "/proc/1/comm": "dnsmasq\n" }, commands: { "nft -f -": ok() } });
+  expect(await main(["init"], sys)).toBe(0);
+  expect(sys.out).toBe("");
+  expect(sys.calls).toEqual([]);
+});
