@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { cannotRun, IptNs } from "./iptns.ts";
+import type { StatusHost } from "../../src/status.ts";
 
 const COLLECTD = "/usr/sbin/collectd";
 const COLLECTD_HOST = "iptmon-e2e";
@@ -22,23 +23,15 @@ const HOSTS = [
   { mac: "02:00:00:00:00:03", name: "printer", v4: "192.168.77.12", v6: null },
 ];
 
-interface JsonHost {
-  name: string;
-  rx_bytes: number;
-  rx_packets: number;
-  tx_bytes: number;
-  tx_packets: number;
-}
-
 describe.skipIf(skip !== null)("collectd's iptables plugin reads iptmon's chains", () => {
   let ns: IptNs;
   let collectd: Subprocess | undefined;
   let csv: string;
 
-  const status = (): JsonHost[] => {
+  const status = (): StatusHost[] => {
     const r = ns.iptmon("status", "--json");
     expect(r.code).toBe(0);
-    return (JSON.parse(r.stdout) as { hosts: JsonHost[] }).hosts;
+    return (JSON.parse(r.stdout) as { hosts: StatusHost[] }).hosts;
   };
 
   /** The csv file of one value: `<host>/<plugin>-mangle-iptmon_<dir>/<type>-<dir>_<name>-<YYYY-MM-DD>`, newest day. */

@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { caseNames, CASES, readCase, readExpected, save as fixtureSave } from "../helpers/iptfixtures.ts";
 import { cannotRun, foreignPart, IptNs, ourPart } from "./iptns.ts";
+import type { StatusHost } from "../../src/status.ts";
 
 const skip = cannotRun();
 if (skip) console.warn(`iptables-foreign: skipped: ${skip}`);
@@ -44,25 +45,15 @@ const LEASES = [
   "",
 ].join("\n");
 
-interface JsonHost {
-  name: string;
-  key: string;
-  addresses: string[];
-  rx_bytes: number;
-  rx_packets: number;
-  tx_bytes: number;
-  tx_packets: number;
-}
-
 describe.skipIf(skip !== null)("iptables backend beside other packages' mangle rules", () => {
   let ns: IptNs;
   let before: Record<4 | 6, string>;
 
-  const status = (): JsonHost[] => {
+  const status = (): StatusHost[] => {
     const r = ns.iptmon("status", "--json");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    const s = JSON.parse(r.stdout) as { backend: string; hosts: JsonHost[] };
+    const s = JSON.parse(r.stdout) as { backend: string; hosts: StatusHost[] };
     expect(s.backend).toBe("iptables");
     return s.hosts;
   };
