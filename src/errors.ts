@@ -15,5 +15,8 @@ export class UserError extends Error {
   }
 }
 
+/** Untrusted input quoted for a message: escaped, and cut short (it may come from a hostile client). */
+export const quoteInput = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
+
 export const badInput = (message: string, hint?: string) => new UserError(message, 2, hint);
 export const failure = (message: string, hint?: string) => new UserError(message, 1, hint);

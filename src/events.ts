@@ -3,7 +3,7 @@
  * validated into one shape. Everything here is untrusted input.
  */
 import { parseAddress, parseDuid, parseMac } from "./addr.ts";
-import { badInput } from "./errors.ts";
+import { badInput, quoteInput } from "./errors.ts";
 import type { HostEvent } from "./plan.ts";
 
 export type DnsmasqAction = "add" | "old" | "del" | "arp-add" | "arp-del";
@@ -11,7 +11,6 @@ export const DNSMASQ_ACTIONS: readonly DnsmasqAction[] = ["add", "old", "del", "
 
 type Env = Record<string, string | undefined>;
 
-const show = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
 
 /**
  * dnsmasq drops a hostname it finds illegal from the arguments, but still
@@ -28,7 +27,7 @@ function dnsmasqHostname(arg: string | undefined, env: Env): string | null | und
 
 export function parseDnsmasqEvent(action: DnsmasqAction, who: string, ip: string, hostname: string | undefined, env: Env): HostEvent {
   const addr = parseAddress(ip);
-  if (!addr) throw badInput(`cannot handle ${action}: not an IP address: ${show(ip)}`);
+  if (!addr) throw badInput(`cannot handle ${action}: not an IP address: ${quoteInput(ip)}`);
   const neigh = action.startsWith("arp-");
   const ev: HostEvent = {
     action: action === "del" || action === "arp-del" ? "del" : "add",
@@ -42,11 +41,11 @@ export function parseDnsmasqEvent(action: DnsmasqAction, who: string, ip: string
   else if (addr.family === 6 && !neigh) {
     // DHCPv6: dnsmasq passes the client's DUID where a MAC would be.
     const duid = parseDuid(who);
-    if (!duid) throw badInput(`cannot handle ${action}: not a MAC address or DUID: ${show(who)}`);
+    if (!duid) throw badInput(`cannot handle ${action}: not a MAC address or DUID: ${quoteInput(who)}`);
     ev.duid = duid;
     const envMac = env.DNSMASQ_MAC ? parseMac(env.DNSMASQ_MAC) : null;
     if (envMac) ev.key = envMac;
-  } else throw badInput(`cannot handle ${action}: not a MAC address: ${show(who)}`);
+  } else throw badInput(`cannot handle ${action}: not a MAC address: ${quoteInput(who)}`);
   return ev;
 }
 
@@ -56,7 +55,7 @@ export function parseHotplugEvent(subsystem: "dhcp" | "neigh", env: Env): HostEv
   const map: Record<string, DnsmasqAction> =
     subsystem === "dhcp" ? { add: "add", update: "old", remove: "del" } : { add: "arp-add", remove: "arp-del" };
   const a = Object.hasOwn(map, action) ? map[action] : undefined;
-  if (!a) throw badInput(`cannot handle hotplug ${subsystem}: unknown ACTION ${show(action)}`, `expected ${Object.keys(map).join(", ")}`);
+  if (!a) throw badInput(`cannot handle hotplug ${subsystem}: unknown ACTION ${quoteInput(action)}`, `expected ${Object.keys(map).join(", ")}`);
   if (!env.MACADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: MACADDR is not set`);
   if (!env.IPADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: IPADDR is not set`);
   // OpenWrt's dispatcher may pass dnsmasq's DNSMASQ_* variables along.

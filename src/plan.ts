@@ -213,7 +213,8 @@ export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Hos
   const L = new Lookup(k, current);
   const ev = { ...event };
   if (!ev.key) {
-    const n = k.neighbours.find((x) => x.address === parseAddress(ev.address)?.text && x.mac);
+    const text = parseAddress(ev.address)?.text;
+    const n = k.neighbours.find((x) => x.address === text && x.mac);
     ev.key = n?.mac ?? keyForDuid(ev.duid ?? "unknown");
   }
   const address = L.lanOk(ev.address);

@@ -1,6 +1,6 @@
 /** `iptmon status`: the hosts and their counters, for people and for scripts. */
 import type { BackendName } from "./config.ts";
-import { macOf, type CountedHost } from "./model.ts";
+import { macOf, sortHosts, type CountedHost } from "./model.ts";
 
 export interface StatusHost {
   name: string;
@@ -21,9 +21,7 @@ export interface Status {
 export function buildStatus(backend: BackendName, hosts: CountedHost[]): Status {
   return {
     backend,
-    hosts: [...hosts]
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      .map((h) => ({
+    hosts: sortHosts([...hosts]).map((h) => ({
         name: h.name,
         mac: macOf(h.key),
         key: h.key,

@@ -1,5 +1,6 @@
 /** dnsmasq's lease file (OpenWrt: /tmp/dhcp.leases). */
 import { parseAddress, parseDuid, parseMac } from "../addr.ts";
+import { quoteInput } from "../errors.ts";
 
 export interface Lease {
   /** Seconds since the epoch; 0 for an infinite lease. */
@@ -16,8 +17,6 @@ export interface Lease {
   hostname: string | null;
 }
 
-/** A field quoted for a warning: escaped, and cut short (it may come from a hostile client). */
-const show = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
 
 /**
  * Reads every lease; a line that does not parse becomes a warning and is
@@ -41,12 +40,12 @@ export function parseLeases(text: string): { leases: Lease[]; warnings: string[]
     }
     const [expiry, id, addr, name, client] = fields as [string, string, string, string, string];
     if (!/^\d{1,12}$/.test(expiry)) {
-      warn(`bad expiry time ${show(expiry)}`);
+      warn(`bad expiry time ${quoteInput(expiry)}`);
       continue;
     }
     const address = parseAddress(addr);
     if (!address) {
-      warn(`bad address ${show(addr)}`);
+      warn(`bad address ${quoteInput(addr)}`);
       continue;
     }
     const hostname = name === "*" ? null : name;
@@ -54,18 +53,18 @@ export function parseLeases(text: string): { leases: Lease[]; warnings: string[]
       // dnsmasq writes non-Ethernet hardware as `<type>-<hex>`; such a host has no MAC to count by.
       const mac = parseMac(id);
       if (!mac) {
-        warn(`not an Ethernet MAC address ${show(id)}`);
+        warn(`not an Ethernet MAC address ${quoteInput(id)}`);
         continue;
       }
       leases.push({ expires: Number(expiry), mac, duid: null, iaid: null, address: address.text, family: 4, hostname });
     } else {
       if (!/^T?\d{1,10}$/.test(id)) {
-        warn(`bad IAID ${show(id)}`);
+        warn(`bad IAID ${quoteInput(id)}`);
         continue;
       }
       const duid = client === "*" ? null : parseDuid(client);
       if (client !== "*" && !duid) {
-        warn(`bad client DUID ${show(client)}`);
+        warn(`bad client DUID ${quoteInput(client)}`);
         continue;
       }
       leases.push({ expires: Number(expiry), mac: null, duid, iaid: id, address: address.text, family: 6, hostname });

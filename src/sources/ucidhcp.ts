@@ -1,5 +1,6 @@
 /** What iptmon needs from the UCI `dhcp` package (/etc/config/dhcp). */
 import { parseAddress, parseMac } from "../addr.ts";
+import { quoteInput } from "../errors.ts";
 import type { UciPackage, UciSection, UciValue } from "../uci.ts";
 
 export interface StaticLease {
@@ -19,7 +20,6 @@ function readString(section: UciSection, option: string): string | null {
   return items(section.options.get(option))[0] || null;
 }
 
-const show = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
 
 /** The `config host` sections (static leases). Bad values are warned about and skipped. */
 export function readStaticLeases(pkg: UciPackage): { leases: StaticLease[]; warnings: string[] } {
@@ -35,7 +35,7 @@ export function readStaticLeases(pkg: UciPackage): { leases: StaticLease[]; warn
     const macs: string[] = [];
     for (const word of items(macOption).flatMap((m) => m.split(/[\t\n\v\f\r ]+/)).filter((w) => w !== "")) {
       const mac = parseMac(word);
-      if (!mac) warn(macOption!.line, `ignoring invalid MAC ${show(word)}`);
+      if (!mac) warn(macOption!.line, `ignoring invalid MAC ${quoteInput(word)}`);
       else if (!macs.includes(mac)) macs.push(mac);
     }
 
@@ -45,7 +45,7 @@ export function readStaticLeases(pkg: UciPackage): { leases: StaticLease[]; warn
       // `option ip ignore` tells dnsmasq to ignore the client: not an address, not a mistake.
       if (ip === "" || ip === "ignore") continue;
       const parsed = parseAddress(ip);
-      if (!parsed) warn(ipOption!.line, `ignoring invalid address ${show(ip)}`);
+      if (!parsed) warn(ipOption!.line, `ignoring invalid address ${quoteInput(ip)}`);
       else address ??= parsed.text;
     }
 
