@@ -25,3 +25,15 @@ export const statusHost = (name: string, mac: string | null, n = 1): StatusHost 
   tx_bytes: 2000 * n,
   tx_packets: 20 * n,
 });
+
+/** The lines a rebuild opens with: iptmon's table, maps and chain, as renderNft declares them. */
+export const NFT_TABLE_DECLARATION = [
+  "table inet iptmon {",
+  "\tmap rx4 { type ipv4_addr : counter; }",
+  "\tmap tx4 { type ipv4_addr : counter; }",
+  "\tmap rx6 { type ipv6_addr : counter; }",
+  "\tmap tx6 { type ipv6_addr : counter; }",
+  "\tmap keys { type ether_addr : counter; }",
+  "\tchain forward { type filter hook forward priority -1; policy accept; }",
+  "}",
+];

@@ -14,6 +14,7 @@ import type { Applied, Host } from "../../src/model.ts";
 import type { HostEvent } from "../../src/plan.ts";
 import type { RunResult } from "../../src/sys.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
+import { NFT_TABLE_DECLARATION } from "../helpers/builders.ts";
 
 const fixture = (name: string) => readFileSync(`${import.meta.dir}/../fixtures/core/${name}`, "utf8");
 
@@ -175,16 +176,7 @@ describe("runEvent: a table without the keys map", () => {
     expect(r.reads()).toEqual([MAPS, LIST]);
     expect(r.applied).toHaveLength(1);
     const lines = r.applied[0]!.trimEnd().split("\n");
-    expect(lines.slice(0, 8)).toEqual([
-      "table inet iptmon {",
-      "\tmap rx4 { type ipv4_addr : counter; }",
-      "\tmap tx4 { type ipv4_addr : counter; }",
-      "\tmap rx6 { type ipv6_addr : counter; }",
-      "\tmap tx6 { type ipv6_addr : counter; }",
-      "\tmap keys { type ether_addr : counter; }",
-      "\tchain forward { type filter hook forward priority -1; policy accept; }",
-      "}",
-    ]);
+    expect(lines.slice(0, 8)).toEqual(NFT_TABLE_DECLARATION);
     expect(lines.filter((l) => l.startsWith("flush map"))).toEqual(["rx4", "tx4", "rx6", "tx6", "keys"].map((m) => `flush map inet iptmon ${m}`));
     // Existing hosts keep their counters (and numbers); only the newcomer gets one.
     expect(lines.filter((l) => l.startsWith("add counter"))).toEqual([

@@ -7,6 +7,7 @@ import { UserError } from "../../src/errors.ts";
 import { macOf, sanitizeName, type Applied, type CountedHost, type Host } from "../../src/model.ts";
 import { planEvent, planInit, type Knowledge } from "../../src/plan.ts";
 import type { Lease } from "../../src/sources/leases.ts";
+import { NFT_TABLE_DECLARATION } from "../helpers/builders.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
 
 const O: NftOptions = { table: "iptmon", priority: -1 };
@@ -64,14 +65,7 @@ describe("renderNft", () => {
     const script = renderNft(ABSENT, [LAPTOP, PHONE], O, REBUILD);
     expect(script).toBe(
       [
-        "table inet iptmon {",
-        "\tmap rx4 { type ipv4_addr : counter; }",
-        "\tmap tx4 { type ipv4_addr : counter; }",
-        "\tmap rx6 { type ipv6_addr : counter; }",
-        "\tmap tx6 { type ipv6_addr : counter; }",
-        "\tmap keys { type ether_addr : counter; }",
-        "\tchain forward { type filter hook forward priority -1; policy accept; }",
-        "}",
+        ...NFT_TABLE_DECLARATION,
         "flush chain inet iptmon forward",
         "add rule inet iptmon forward counter name ip saddr map @rx4",
         "add rule inet iptmon forward counter name ip daddr map @tx4",
