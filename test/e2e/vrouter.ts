@@ -107,6 +107,8 @@ export function udpL3Bytes(family: 4 | 6, size: number, count = 1): number {
 }
 
 const SYS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** Neighbour queue per unresolved next hop (see build()). */
+const NEIGH_QUEUE_BYTES = 32 * 1024 * 1024;
 const UDP_SEND = resolve(import.meta.dir, "../helpers/udp-send.ts");
 
 // ---------------------------------------------------------------- exec
@@ -631,6 +633,24 @@ export class VRouter {
       `route add default via ${WAN4}`,
       `route add default via ${WAN6}`,
     ]);
+    // A datagram sent while its next hop is still being resolved waits in the
+    // neighbour queue; the kernel's default queue (about 90 full-size
+    // datagrams) drops the rest of a burst if resolution is slow on a busy
+    // machine, so every interface that routes gets a queue far larger than
+    // any send. (The setting is per interface: a namespace has no defaults.)
+    const queue = (dev: string, v6: boolean) => [
+      `net.ipv4.neigh.${dev}.unres_qlen_bytes=${NEIGH_QUEUE_BYTES}`,
+      ...(v6 ? [`net.ipv6.neigh.${dev}.unres_qlen_bytes=${NEIGH_QUEUE_BYTES}`] : []),
+    ];
+    this.sysctl(R, [...queue(LAN_BRIDGE, true), ...queue(WAN_IFACE, true)]);
+    // Where br_netfilter is loaded (Docker loads it), frames bridged between
+    // LAN ports, such as the clients' MLD reports, would pass the router's IP
+    // forward hook. OpenWrt does not load it; the virtual router matches that.
+    if (exec(R, ["test", "-d", "/proc/sys/net/bridge"]).code === 0) {
+      this.sysctl(R, ["arptables", "iptables", "ip6tables"].map((t) => `net.bridge.bridge-nf-call-${t}=0`));
+    }
+    this.sysctl(W, queue("eth0", true));
+    for (const c of this.clients) this.sysctl(c.ns, queue("eth0", c.ipv6));
     // Client links come up before dnsmasq starts: it ignores router
     // solicitations for about a second after start, but its first
     // unsolicited RA then reaches every client.
@@ -914,6 +934,18 @@ export class VRouter {
     return { packets: ctr.packets, bytes: ctr.bytes };
   }
 
+  /** Neighbour tables and drop counters of `namespaces`, for a failure message. */
+  private pathReport(namespaces: string[]): string {
+    const drops = /^(Ip6?(InDiscards|OutDiscards|InNoRoutes|OutNoRoutes|InAddrErrors|ForwDatagrams)|Udp6?(InErrors|RcvbufErrors|SndbufErrors))\s/;
+    return [...new Set(namespaces)]
+      .map((ns) => {
+        const neigh = exec(ns, ["ip", "-s", "neigh", "show"]).stdout.trim();
+        const nstat = exec(ns, ["nstat", "-a", "-z", "-s"]).stdout.split("\n").filter((l) => drops.test(l) && !/\s0\s/.test(l));
+        return `-- ${ns}\n${neigh}\n${nstat.join("\n")}`;
+      })
+      .join("\n");
+  }
+
   private address(ep: Endpoint, family: 4 | 6): string {
     if (ep === "wan") return family === 4 ? WAN4 : WAN6;
     const a = this.clientAddresses(ep);
@@ -956,9 +988,10 @@ export class VRouter {
     const r = JSON.parse(stdout) as { sent: number; bytes: number; ms: number };
     if (before) {
       const want = before.packets + o.count;
-      await waitFor(() => this.sinkCounter(toNs).packets >= want, `${o.count} datagrams to arrive in ${toNs}`, 3000).catch(
+      await waitFor(() => this.sinkCounter(toNs).packets >= want, `${o.count} datagrams to arrive in ${toNs}`, 5000).catch(
         (e) => {
-          throw new Error(`${(e as Error).message}; ${this.sinkCounter(toNs).packets - before.packets} arrived`);
+          const arrived = this.sinkCounter(toNs).packets - before.packets;
+          throw new Error(`${(e as Error).message}; ${arrived} arrived\n${this.pathReport([fromNs, this.routerNs, toNs])}`);
         },
       );
     }
