@@ -41,7 +41,9 @@ for (const backend of backends()) {
       waitFor(() => {
         const h = host(mac);
         return h && pred(h) ? h : undefined;
-      }, what, 10_000, 50);
+      }, what, 10_000, 50).catch((e) => {
+        throw new Error(`${(e as Error).message}; last seen: ${JSON.stringify(host(mac) ?? null)}`);
+      });
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), "iptmon-e2e-"));
@@ -78,9 +80,11 @@ for (const backend of backends()) {
       const names = ["laptop", "phone", "printer.lan", "tv"];
       const ips = await Promise.all(vr.clients.map((c, i) => vr.takeLease(c, names[i])));
       for (const [i, c] of vr.clients.entries()) {
-        const h = await waitHost(c.mac, (x) => x.addresses.includes(ips[i]!), `host ${c.mac}`);
         // dnsmasq itself strips the domain part of a client's FQDN-ish name.
-        expect(h.name).toBe(names[i]!.replace(/\.lan$/, ""));
+        const name = names[i]!.replace(/\.lan$/, "");
+        // dnsmasq's arp-add for the client may come first and name the host
+        // by its address; the lease's own event then renames it.
+        const h = await waitHost(c.mac, (x) => x.addresses.includes(ips[i]!) && x.name === name, `host ${c.mac} named ${name}`);
         expect(h.rx_bytes).toBe(0);
       }
       expect(status()).toHaveLength(4);
