@@ -136,6 +136,13 @@ for (const backend of backends()) {
       }
     });
 
+    test("traffic between two LAN hosts is bridged, not routed, and not counted", async () => {
+      const before = status();
+      const sent = await vr.sendUdp(vr.clients[0]!, vr.clients[1]!, { family: 4, count: 20, size: 1000 });
+      expect(sent.packets).toBe(20);
+      expect(status()).toEqual(before);
+    });
+
     test("a renewal replay, an explicit init and a second init keep every counter", () => {
       const before = status();
       expect(before.some((h) => h.rx_bytes > 0)).toBe(true);
