@@ -934,13 +934,13 @@ export class VRouter {
     return { packets: ctr.packets, bytes: ctr.bytes };
   }
 
-  /** Neighbour tables and drop counters of `namespaces`, for a failure message. */
+  /** Neighbour tables, forwarded and dropped packet counts of `namespaces`, for a failure message. */
   private pathReport(namespaces: string[]): string {
-    const drops = /^(Ip6?(InDiscards|OutDiscards|InNoRoutes|OutNoRoutes|InAddrErrors|ForwDatagrams)|Udp6?(InErrors|RcvbufErrors|SndbufErrors))\s/;
+    const shown = /^(Ip6?(InDiscards|OutDiscards|InNoRoutes|OutNoRoutes|InAddrErrors|ForwDatagrams)|Udp6?(InErrors|RcvbufErrors|SndbufErrors))\s/;
     return [...new Set(namespaces)]
       .map((ns) => {
         const neigh = exec(ns, ["ip", "-s", "neigh", "show"]).stdout.trim();
-        const nstat = exec(ns, ["nstat", "-a", "-z", "-s"]).stdout.split("\n").filter((l) => drops.test(l) && !/\s0\s/.test(l));
+        const nstat = exec(ns, ["nstat", "-a", "-z", "-s"]).stdout.split("\n").filter((l) => shown.test(l) && !/\s0\s/.test(l));
         return `-- ${ns}\n${neigh}\n${nstat.join("\n")}`;
       })
       .join("\n");
