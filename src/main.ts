@@ -3,7 +3,7 @@ import { createApp, type GlobalArgs } from "./app.ts";
 import type { Command } from "./commands/command.ts";
 import { cronCommand } from "./commands/cron.ts";
 import { dnsmasqCommands, fastDnsmasqArgs, tftpCommand } from "./commands/dnsmasq.ts";
-import { hotplugCommand } from "./commands/hotplug.ts";
+import { fastHotplugArgs, hotplugCommand } from "./commands/hotplug.ts";
 import { checkCommand, initCommand, printCommand } from "./commands/init.ts";
 import { metricsCommand } from "./commands/metrics.ts";
 import { pushCommand } from "./commands/push.ts";
@@ -44,9 +44,9 @@ export async function main(argv: string[], sys: Sys): Promise<number> {
     else sys.stderr("hint: run again with --verbose for details\n");
     return 1;
   };
-  // dnsmasq runs us for every event with plain positional arguments: skip
-  // loading the option parser (most of the start-up time) for those.
-  const fast = fastDnsmasqArgs(argv);
+  // dnsmasq and the hotplug wrappers run us for every event with plain
+  // positional arguments: skip loading the option parser for those.
+  const fast = fastDnsmasqArgs(argv) ?? fastHotplugArgs(argv);
   if (fast) {
     try {
       return await fast.command.run(fast.args, createApp(sys, {}));

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { RunResult } from "../../src/sys.ts";
 import { main } from "../../src/main.ts";
+import { fastDnsmasqArgs } from "../../src/commands/dnsmasq.ts";
+import { fastHotplugArgs } from "../../src/commands/hotplug.ts";
 import { fakeSys, ok, type FakeSys } from "../helpers/fakesys.ts";
 
 const NFT_CONFIG = "config iptmon 'global'\n\toption backend 'nftables'\n";
@@ -343,6 +345,28 @@ describe("dnsmasq-style events with global flags", () => {
     const script = sys.calls.find((c) => c.cmd === "nft" && c.args[0] === "-f")?.input ?? "";
     expect(script).toContain("rx_192.168.1.5");
     expect(script).not.toContain("verbose");
+  });
+});
+
+describe("event argv that skip the option parser", () => {
+  test("dnsmasq's ACTION MAC IP [HOSTNAME], nothing else", () => {
+    expect(fastDnsmasqArgs(["add", "02:00:00:00:00:01", "192.168.1.5", "laptop"])?.args).toEqual({
+      _: ["add"],
+      mac: "02:00:00:00:00:01",
+      ip: "192.168.1.5",
+      hostname: "laptop",
+    });
+    for (const argv of [["add", "02:00:00:00:00:01"], ["add", "02:00:00:00:00:01", "192.168.1.5", "--verbose"], ["status"], ["hotplug", "dhcp"]]) {
+      expect(fastDnsmasqArgs(argv)).toBeNull();
+    }
+  });
+
+  test("hotplug dhcp|neigh exactly as the wrappers run it, nothing else", () => {
+    expect(fastHotplugArgs(["hotplug", "neigh"])?.args).toEqual({ _: ["hotplug"], subsystem: "neigh" });
+    expect(fastHotplugArgs(["hotplug", "dhcp"])?.command.command).toBe("hotplug <subsystem>");
+    for (const argv of [["hotplug"], ["hotplug", "wifi"], ["hotplug", "dhcp", "--verbose"], ["hotplug", "--help"], ["add", "02:00:00:00:00:01", "192.168.1.5"]]) {
+      expect(fastHotplugArgs(argv)).toBeNull();
+    }
   });
 });
 
