@@ -8,7 +8,7 @@ BUILD_FLAGS := build --compile --bytecode --format=esm --minify --define 'IPTMON
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig src/cli.ts
 HOST_TARGET := $(if $(filter aarch64 arm64,$(shell uname -m)),bun-linux-arm64,bun-linux-x64)
 
-.PHONY: all build dist test test-unit demo deps tools clean typecheck
+.PHONY: all build dist dist-musl test test-unit test-package demo deps tools clean typecheck
 
 all: build
 
@@ -28,8 +28,11 @@ dist/iptmon: node_modules/.installed $(SRC) Makefile
 	$(BUN) $(BUILD_FLAGS) --target=$(HOST_TARGET) --outfile $@
 
 # Binaries for OpenWrt (musl) and plain Linux (glibc), x86_64 and aarch64.
-DIST_BINS := dist/iptmon-x86_64-musl dist/iptmon-aarch64-musl dist/iptmon-x86_64-glibc dist/iptmon-aarch64-glibc
+MUSL_BINS := dist/iptmon-x86_64-musl dist/iptmon-aarch64-musl
+DIST_BINS := $(MUSL_BINS) dist/iptmon-x86_64-glibc dist/iptmon-aarch64-glibc
 dist: $(DIST_BINS)
+# What the OpenWrt packages (and test/package) need.
+dist-musl: $(MUSL_BINS)
 
 dist/iptmon-x86_64-musl: node_modules/.installed $(SRC)
 	@mkdir -p dist && $(BUN) $(BUILD_FLAGS) --target=bun-linux-x64-musl --outfile $@
@@ -49,6 +52,10 @@ test: tools build dist
 test-unit: node_modules/.installed
 	$(BUN) test test/unit
 
+# Packaging tier: builds the musl binaries and packages it inspects itself.
+test-package: node_modules/.installed
+	$(BUN) test --timeout 600000 test/package
+
 demo: tools build
 	$(BUN) test/e2e/demo.ts
 
@@ -58,5 +65,5 @@ clean:
 # OpenWrt packages from the musl binaries and files/ (scripts/mkipk.ts):
 # dist/iptmon_<version>-<release>_<arch>.ipk for x86_64 and aarch64_*.
 .PHONY: ipk
-ipk: dist
+ipk: dist-musl
 	$(BUN) scripts/mkipk.ts --out dist
