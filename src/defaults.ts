@@ -1,6 +1,7 @@
 /** Every default in one place: OpenWrt's paths and iptmon's own settings. */
 export const DEFAULTS = {
   config: "/etc/config/iptmon",
+  enabled: true,
   backend: "auto",
   ipv6: true,
   leasefile: "/tmp/dhcp.leases",

@@ -196,6 +196,23 @@ export function parseUci(text: string, file: string): UciPackage {
   return { file, sections };
 }
 
+/**
+ * The one rule for reading a value out of a parsed section (third-party files:
+ * UCI dhcp, luci_statistics): an empty value is unset, as `uci set p.s.o=''`
+ * deletes the option; where one value is expected and a list was written, its
+ * first item counts. iptmon's own file is validated by spec instead (config.ts).
+ */
+export function uciOption(sec: UciSection | undefined, name: string): string | null {
+  return uciList(sec, name)[0] ?? null;
+}
+
+/** Every non-empty item of an option, whether written as `option` or `list`. */
+export function uciList(sec: UciSection | undefined, name: string): string[] {
+  const v = sec?.options.get(name)?.value;
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).filter((s) => s !== "");
+}
+
 /** Single-quotes a value for a UCI file; an embedded `'` becomes `'\''`. */
 export function quoteUci(value: string): string {
   return `'${value.replaceAll("'", "'\\''")}'`;

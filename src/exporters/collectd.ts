@@ -7,8 +7,9 @@
  */
 import { DEFAULTS } from "../defaults.ts";
 import type { StatusHost } from "../status.ts";
-import { parseUci, type UciSection } from "../uci.ts";
-import { oneLine, option, timeoutMs, type PushDeps, type PushTarget, type Sample } from "./push.ts";
+import type { ExporterSection } from "../config.ts";
+import { parseUci, uciOption } from "../uci.ts";
+import { oneLine, type PushDeps, type PushTarget, type Sample } from "./push.ts";
 
 /** luci-app-statistics generates collectd's config from this; its defaults are the ones that matter. */
 export const LUCI_STATISTICS = "/etc/config/luci_statistics";
@@ -121,10 +122,7 @@ export function readLuciStatistics(deps: PushDeps): { socket?: string; hostname?
   if (text === null) return {};
   try {
     const secs = parseUci(text, LUCI_STATISTICS).sections;
-    const get = (name: string, opt: string) => {
-      const v = secs.find((x) => x.name === name)?.options.get(opt)?.value;
-      return typeof v === "string" && v !== "" ? v : undefined;
-    };
+    const get = (name: string, opt: string) => uciOption(secs.find((x) => x.name === name), opt) ?? undefined;
     return { socket: get("collectd_unixsock", "SocketFile"), hostname: get("collectd", "Hostname") };
   } catch {
     return {};
@@ -136,17 +134,18 @@ export function defaultHostname(deps: PushDeps): string {
   return deps.sys.readFile("/proc/sys/kernel/hostname")?.trim() || "localhost";
 }
 
-export function readCollectdTarget(file: string, sec: UciSection, deps: PushDeps): PushTarget | { label: string; error: string } {
-  const luci = option(sec, "socket") === undefined || option(sec, "hostname") === undefined ? readLuciStatistics(deps) : {};
-  const socket = option(sec, "socket") ?? luci.socket ?? DEFAULTS.collectdSocket;
+export function readCollectdTarget(file: string, sec: ExporterSection<"collectd">, deps: PushDeps): PushTarget | { label: string; error: string } {
+  const o = sec.options;
+  const luci = o.socket === null || o.hostname === null ? readLuciStatistics(deps) : {};
+  const socket = o.socket ?? luci.socket ?? DEFAULTS.collectdSocket;
   const label = `collectd ${socket}`;
-  const hostname = option(sec, "hostname") ?? luci.hostname ?? defaultHostname(deps);
+  const hostname = o.hostname ?? luci.hostname ?? defaultHostname(deps);
   // collectd keeps at most 127 bytes of each identifier part.
   if (hostname === "" || HAS_UNSAFE.test(hostname) || Buffer.byteLength(hostname) > 127) {
     const where = `${sec.name ? `'${sec.name}' ` : ""}(${file}:${sec.line})`;
     return { label, error: `option 'hostname' must be 1-127 bytes without '/' or control characters in config collectd ${where}` };
   }
-  const timeout = timeoutMs(sec);
+  const timeout = o.timeout * 1000;
   const exchange = deps.unixsock ?? unixsockExchange;
   return {
     label,

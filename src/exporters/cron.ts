@@ -48,8 +48,7 @@ export function updateCrontab(current: string | null, want: string | null): stri
 }
 
 export function crontabPath(cfg: Config): string {
-  const v = cfg.options.get("crontab");
-  return typeof v === "string" ? v : DEFAULTS.crontab;
+  return cfg.crontab;
 }
 
 export interface CronResult {

@@ -5,9 +5,10 @@
  * integer fields rx_bytes, rx_packets, tx_bytes, tx_packets, time in seconds.
  */
 import { DEFAULTS } from "../defaults.ts";
+import { quoteInput } from "../errors.ts";
 import type { StatusHost } from "../status.ts";
-import type { UciSection } from "../uci.ts";
-import { oneLine, option, timeoutMs, type PushDeps, type PushTarget, type Sample } from "./push.ts";
+import type { ExporterSection } from "../config.ts";
+import { oneLine, type PushDeps, type PushTarget, type Sample } from "./push.ts";
 
 
 export interface InfluxTarget {
@@ -135,9 +136,9 @@ export function describeFetchError(e: unknown, timeout: number): string {
   return err?.message ?? String(e);
 }
 
-export function readInfluxTarget(file: string, sec: UciSection, deps: PushDeps): PushTarget | { label: string; error: string } {
-  const o = (n: string) => option(sec, n);
-  const url = o("url");
+export function readInfluxTarget(file: string, sec: ExporterSection<"influxdb">, deps: PushDeps): PushTarget | { label: string; error: string } {
+  const o = sec.options;
+  const url = o.url;
   const where = `${sec.name ? `'${sec.name}' ` : ""}(${file}:${sec.line})`;
   const label = url ? `influxdb ${displayUrl(url)}` : "influxdb";
   const fail = (why: string) => ({ label, error: `${why} in config influxdb ${where}` });
@@ -146,21 +147,21 @@ export function readInfluxTarget(file: string, sec: UciSection, deps: PushDeps):
   try {
     parsed = new URL(url);
   } catch {
-    return fail(`option 'url' is not a URL: '${url}'`);
+    return fail(`option 'url' is not a URL: ${quoteInput(url)}`);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return fail(`option 'url' must be http:// or https://`);
   const t: InfluxTarget = {
     url,
-    version: o("version") === "2" ? "2" : "1",
-    database: o("database"),
-    retentionPolicy: o("retention_policy"),
-    username: o("username"),
-    password: o("password"),
-    org: o("org"),
-    bucket: o("bucket"),
-    token: o("token"),
-    measurement: o("measurement") ?? DEFAULTS.influxMeasurement,
-    timeoutMs: timeoutMs(sec),
+    version: o.version,
+    database: o.database ?? undefined,
+    retentionPolicy: o.retentionPolicy ?? undefined,
+    username: o.username ?? undefined,
+    password: o.password ?? undefined,
+    org: o.org ?? undefined,
+    bucket: o.bucket ?? undefined,
+    token: o.token ?? undefined,
+    measurement: o.measurement,
+    timeoutMs: o.timeout * 1000,
   };
   const need = t.version === "2" ? (["org", "bucket", "token"] as const) : (["database"] as const);
   for (const k of need) if (!t[k]) return fail(`option '${k}' is missing (needed by version ${t.version})`);

@@ -3,11 +3,9 @@
  * `config influxdb` and `config collectd` section. Targets are independent:
  * one that fails is reported and the others still get the sample.
  */
-import { DEFAULTS } from "../defaults.ts";
-import { parseBool, type Config } from "../config.ts";
+import type { Config, ExporterSection } from "../config.ts";
 import type { StatusHost } from "../status.ts";
 import type { Sys } from "../sys.ts";
-import type { UciSection } from "../uci.ts";
 import { readCollectdTarget, type UnixsockExchange } from "./collectd.ts";
 import { readInfluxTarget } from "./influxdb.ts";
 
@@ -33,27 +31,15 @@ export interface PushDeps {
   unixsock?: UnixsockExchange;
 }
 
-/** A section's single option value, or undefined. */
-export function option(sec: UciSection, name: string): string | undefined {
-  const v = sec.options.get(name)?.value;
-  return Array.isArray(v) ? v[v.length - 1] : v;
-}
-
-export function timeoutMs(sec: UciSection): number {
-  const t = option(sec, "timeout");
-  return (t === undefined ? DEFAULTS.pushTimeoutS : Number(t)) * 1000;
-}
+type PushSection = ExporterSection<(typeof PUSH_SECTION_TYPES)[number]>;
 
 /** `config influxdb` / `config collectd` sections whose `enabled` is not 0 (absent means enabled). */
-export function enabledPushSections(cfg: Config): UciSection[] {
-  return cfg.sections.filter(
-    (s) => (PUSH_SECTION_TYPES as readonly string[]).includes(s.type) && parseBool(option(s, "enabled"), true),
-  );
+export function enabledPushSections(cfg: Config): PushSection[] {
+  return cfg.sections.filter((s): s is PushSection => (PUSH_SECTION_TYPES as readonly string[]).includes(s.type) && s.options.enabled);
 }
 
 export function pushIntervalMinutes(cfg: Config): number {
-  const v = cfg.options.get("push_interval");
-  return typeof v === "string" ? Number(v) : DEFAULTS.pushIntervalMin;
+  return cfg.pushInterval;
 }
 
 export interface TargetList {

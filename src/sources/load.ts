@@ -9,7 +9,7 @@ import type { Lan } from "../lan.ts";
 import { parseInterfaceSubnets } from "./ifaddr.ts";
 import { failure } from "../errors.ts";
 import type { Sys } from "../sys.ts";
-import { parseUci, type UciPackage } from "../uci.ts";
+import { parseUci, uciOption, type UciPackage } from "../uci.ts";
 import { parseDnsmasqConf } from "./dnsmasqconf.ts";
 import { parseHostsFile, type HostsEntry } from "./hostsfile.ts";
 import { parseLeases, type Lease } from "./leases.ts";
@@ -95,8 +95,7 @@ export function loadLeases(sys: Sys, path: string, now: number): { leases: Lease
 
 /** `config odhcpd` … `option leasefile` of UCI dhcp, where OpenWrt's odhcpd keeps its leases. */
 function readOdhcpdLeasefile(pkg: UciPackage): string | null {
-  const v = pkg.sections.find((s) => s.type === "odhcpd")?.options.get("leasefile")?.value;
-  return typeof v === "string" && v !== "" ? v : null;
+  return uciOption(pkg.sections.find((s) => s.type === "odhcpd"), "leasefile");
 }
 
 /** odhcpd's DHCPv6 leases, as leases of the dnsmasq kind (one per address). */
@@ -104,7 +103,7 @@ export function loadOdhcpdLeases(sys: Sys, path: string): Lease[] {
   const text = path ? sys.readFile(path) : null;
   if (text === null) return [];
   return parseOdhcpdState(text).flatMap((l: Odhcpd6Lease) =>
-    l.addresses.map((address) => ({ expires: 0, mac: null, duid: l.duid, iaid: null, address, family: 6 as const, hostname: l.hostname })),
+    l.addresses.map((address) => ({ expires: 0, mac: null, duid: l.duid, address, family: 6 as const, hostname: l.hostname })),
   );
 }
 

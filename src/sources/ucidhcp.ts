@@ -1,7 +1,7 @@
 /** What iptmon needs from the UCI `dhcp` package (/etc/config/dhcp). */
 import { parseAddress, parseMac } from "../addr.ts";
 import { quoteInput } from "../errors.ts";
-import type { UciPackage, UciSection, UciValue } from "../uci.ts";
+import { uciList, uciOption, type UciPackage } from "../uci.ts";
 
 export interface StaticLease {
   /** Valid MACs only, lower case; may be empty (a host matched by name or DUID). */
@@ -11,13 +11,6 @@ export interface StaticLease {
   name: string | null;
   /** Line of the `config host` statement. */
   line: number;
-}
-
-const items = (v: UciValue | undefined): string[] => (v === undefined ? [] : Array.isArray(v.value) ? v.value : [v.value]);
-
-/** A single-valued option: the first item of a list, null when unset or empty. */
-function readString(section: UciSection, option: string): string | null {
-  return items(section.options.get(option))[0] || null;
 }
 
 
@@ -33,7 +26,7 @@ export function readStaticLeases(pkg: UciPackage): { leases: StaticLease[]; warn
     // OpenWrt allows several MACs in one option, separated by spaces, as well as a list.
     const macOption = section.options.get("mac");
     const macs: string[] = [];
-    for (const word of items(macOption).flatMap((m) => m.split(/[\t\n\v\f\r ]+/)).filter((w) => w !== "")) {
+    for (const word of uciList(section, "mac").flatMap((m) => m.split(/[\t\n\v\f\r ]+/)).filter((w) => w !== "")) {
       const mac = parseMac(word);
       if (!mac) warn(macOption!.line, `ignoring invalid MAC ${quoteInput(word)}`);
       else if (!macs.includes(mac)) macs.push(mac);
@@ -41,15 +34,15 @@ export function readStaticLeases(pkg: UciPackage): { leases: StaticLease[]; warn
 
     const ipOption = section.options.get("ip");
     let address: string | null = null;
-    for (const ip of items(ipOption)) {
+    for (const ip of uciList(section, "ip")) {
       // `option ip ignore` tells dnsmasq to ignore the client: not an address, not a mistake.
-      if (ip === "" || ip === "ignore") continue;
+      if (ip === "ignore") continue;
       const parsed = parseAddress(ip);
       if (!parsed) warn(ipOption!.line, `ignoring invalid address ${quoteInput(ip)}`);
       else address ??= parsed.text;
     }
 
-    leases.push({ macs, address, name: readString(section, "name"), line: section.line });
+    leases.push({ macs, address, name: uciOption(section, "name"), line: section.line });
   }
   return { leases, warnings };
 }
@@ -59,8 +52,8 @@ export function readDnsmasqSettings(pkg: UciPackage): { leasefile: string | null
   const section = pkg.sections.find((s) => s.type === "dnsmasq");
   if (!section) return { leasefile: null, domain: null, addnHosts: [] };
   return {
-    leasefile: readString(section, "leasefile"),
-    domain: readString(section, "domain"),
-    addnHosts: items(section.options.get("addnhosts")).filter((p) => p !== ""),
+    leasefile: uciOption(section, "leasefile"),
+    domain: uciOption(section, "domain"),
+    addnHosts: uciList(section, "addnhosts"),
   };
 }

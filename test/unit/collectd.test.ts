@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig } from "../../src/config.ts";
+import { parseConfig, sectionsOf } from "../../src/config.ts";
 import { quoteIdentifier, readCollectdTarget, renderPutval, replyOk, unixsockExchange, type UnixsockExchange } from "../../src/exporters/collectd.ts";
 import { listPushTargets, pushSample } from "../../src/exporters/push.ts";
 import type { StatusHost } from "../../src/status.ts";
@@ -113,11 +113,11 @@ describe("config collectd", () => {
 
   test("refused values and a failed exchange become the target's error", async () => {
     const c = parseConfig("config collectd\n", "/etc/config/iptmon");
-    const refuse = readCollectdTarget(c.file, c.sections[0]!, {
+    const refuse = readCollectdTarget(c.file, sectionsOf(c, "collectd")[0]!, {
       sys,
       unixsock: async (_p, lines) => lines.map((_, i) => (i % 2 ? "-1 Dataset ipt_packets not found" : "0 Success")),
     });
-    const broken = readCollectdTarget(c.file, c.sections[0]!, {
+    const broken = readCollectdTarget(c.file, sectionsOf(c, "collectd")[0]!, {
       sys,
       unixsock: async () => {
         throw new Error("no such socket (is collectd running with the unixsock plugin?)");

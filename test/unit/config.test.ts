@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { GLOBAL_OPTIONS, loadConfig, parseBool, parseConfig } from "../../src/config.ts";
+import { GLOBAL_OPTIONS, loadConfig, NFT_RESERVED_TABLE_NAMES, parseBool, parseConfig } from "../../src/config.ts";
 import { DEFAULTS } from "../../src/defaults.ts";
 import { UserError } from "../../src/errors.ts";
 import { userError } from "../helpers/builders.ts";
@@ -140,6 +140,8 @@ describe("parseConfig: every option kind is validated, with file:line", () => {
     else if (spec.kind === "bool") bad.push([name, "maybe", "must be a boolean"]);
     else if (spec.kind === "path") bad.push([name, "", "must be a path"]);
     else if (spec.kind === "name") bad.push([name, "bad name;x", "must be a name"]);
+    else if (spec.kind === "table") bad.push([name, "counter", "is a word of nft's syntax"], [name, "bad name;x", "must be a name"], [name, "1x", "must start with a letter"]);
+    else if (spec.kind === "subnet") bad.push([name, "10.0.0.0/33", "is not a subnet"]);
     else if (spec.kind === "int") {
       bad.push([name, "12x", "must be an integer"]);
       if (spec.max !== undefined) bad.push([name, String(spec.max + 1), "must be within"]);
@@ -149,7 +151,7 @@ describe("parseConfig: every option kind is validated, with file:line", () => {
 
   test("the table of bad values covers every kind that can be checked", () => {
     const kinds = new Set(bad.map(([n]) => (GLOBAL_OPTIONS as Record<string, AnySpec>)[n]!.kind));
-    for (const k of ["bool", "path", "name", "string"]) expect(kinds.has(k)).toBe(true);
+    for (const k of ["bool", "path", "name", "string", "table", "subnet"]) expect(kinds.has(k)).toBe(true);
   });
 
   test.each(bad)("option %s '%s' is refused", (name, value, why) => {
@@ -247,14 +249,14 @@ describe("parseConfig: lan_subnet and lan_interface", () => {
 });
 
 describe("parseConfig: config host", () => {
-  test("a good host section: MAC canonical, addresses canonical, ignore parsed, its line kept", () => {
+  test("a good host section: MAC canonical, addresses canonical, ignore parsed", () => {
     const c = parseConfig(
       "config iptmon\n\nconfig host\n\toption mac 'AA-BB-CC-DD-EE-01'\n\toption name 'Living Room TV'\n\tlist ip '192.168.1.5'\n\tlist ip 'FD00::0005'\n\nconfig host\n\toption name 'nas'\n\toption ignore '1'\n",
       FILE,
     );
     expect(c.hosts).toEqual([
-      { mac: "aa:bb:cc:dd:ee:01", name: "Living Room TV", ignore: false, addresses: ["192.168.1.5", "fd00::5"], line: 3 },
-      { mac: null, name: "nas", ignore: true, addresses: [], line: 9 },
+      { mac: "aa:bb:cc:dd:ee:01", name: "Living Room TV", ignore: false, addresses: ["192.168.1.5", "fd00::5"] },
+      { mac: null, name: "nas", ignore: true, addresses: [] },
     ]);
     expect(c.warnings).toEqual([]);
   });
@@ -339,4 +341,39 @@ describe("loadConfig", () => {
 
 test("a bad lan_subnet names file and line", () => {
   expect(() => parseConfig("config iptmon\n\toption backend 'auto'\n\tlist lan_subnet '10.1.2.3/33'\n", "/etc/config/iptmon")).toThrow("/etc/config/iptmon:3: option 'lan_subnet'");
+});
+
+describe("option table: a name nft can parse", () => {
+  // Words nft may read as something else, and names of other shapes.
+  const candidates = [
+    ...NFT_RESERVED_TABLE_NAMES,
+    ...["counters", "quotas", "limits", "maps", "sets", "tables", "name", "packets", "bytes", "saddr", "daddr", "filter", "nat"],
+    ...["iptmon", "acct", "br-lan", "_x", ".x", "x.y", "a-b", "x1", "1", "1x", "0x10", "-x", "1.2", "1-2"],
+  ];
+  const accepted = (name: string) => {
+    try {
+      return parseConfig(global(`option table '${name}'`), FILE).table === name;
+    } catch (e) {
+      if (e instanceof UserError) return false;
+      throw e;
+    }
+  };
+
+  test("nft's keywords are refused with file, line and option", () => {
+    const e = userError(() => parseConfig(global("option table 'counter'"), FILE));
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toBe(`cannot read ${FILE}:3: option 'table' is a word of nft's syntax, which cannot name a table: 'counter'`);
+    expect(accepted("Counter")).toBe(false);
+    expect(accepted("iptmon")).toBe(true);
+  });
+
+  const nft = Bun.which("nft");
+  const parses = (name: string) => Bun.spawnSync([nft!, "-c", "-f", "-"], { stdin: Buffer.from(`add table inet ${name}\n`), stdout: "ignore", stderr: "ignore" }).exitCode === 0;
+  // nft -c needs CAP_NET_ADMIN to check even a table it would create.
+  const usable = nft !== null && parses("iptmon");
+  test.skipIf(!usable)("every name validation accepts, the installed nft parses (and it refuses `counter`)", () => {
+    expect(parses("counter")).toBe(false);
+    const wrong = candidates.filter((n) => accepted(n) && !parses(n));
+    expect(wrong).toEqual([]);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { parseConfig } from "../../src/config.ts";
+import { parseConfig, sectionsOf } from "../../src/config.ts";
 import {
   describeFetchError,
   describeHttpError,
@@ -192,7 +192,7 @@ describe("config influxdb", () => {
       calls.push({ url, timeoutMs: init.timeoutMs, body: String(init.body) });
       return { status: 204, body: "" };
     };
-    const t = readInfluxTarget(c.file, c.sections[0]!, { sys });
+    const t = readInfluxTarget(c.file, sectionsOf(c, "influxdb")[0]!, { sys });
     if ("error" in t) throw new Error(t.error);
     await t.send({ time: 42, interval: 60, hosts: [host("a", null)] });
     expect(calls).toEqual([{ url: "http://nas:8086/write?db=d&precision=s", timeoutMs: 5000, body: "iptmon,host=a rx_bytes=1000i,rx_packets=10i,tx_bytes=2000i,tx_packets=20i 42\n" }]);

@@ -33,14 +33,13 @@ const lease = (mac: string | null, address: string, hostname: string | null, o: 
   expires: o.expires ?? 1_900_000_000,
   mac,
   duid: o.duid ?? null,
-  iaid: o.duid ? "1" : null,
   address,
   family: family(address),
   hostname,
 });
-const neigh = (mac: string | null, address: string): Neighbour => ({ address, family: family(address), dev: "br-lan", mac, state: "REACHABLE" });
+const neigh = (mac: string | null, address: string): Neighbour => ({ address, family: family(address), mac, state: "REACHABLE" });
 const hostsEntry = (address: string, ...names: string[]): HostsEntry => ({ address, family: family(address), names });
-const cfgHost = (h: Partial<HostConfig>): HostConfig => ({ mac: null, name: null, ignore: false, addresses: [], line: 1, ...h });
+const cfgHost = (h: Partial<HostConfig>): HostConfig => ({ mac: null, name: null, ignore: false, addresses: [], ...h });
 const staticLease = (macs: string[], name: string | null, address: string | null = null): StaticLease => ({ macs, address, name, line: 1 });
 const applied = (hosts: Host[]): Applied => ({
   present: true,
