@@ -1,7 +1,7 @@
 import { main } from "./main.ts";
 import { realSys } from "./sys.ts";
 
-// No top-level await: the --bytecode build is CommonJS.
+// The exit code is set, not forced: stdout and stderr drain before the process ends.
 main(process.argv.slice(2), realSys).then((code) => {
   process.exitCode = code;
 });

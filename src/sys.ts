@@ -23,7 +23,6 @@ export interface Sys {
   exists(path: string): boolean;
   /** Atomic replace (write to a temporary name, then rename). */
   writeFile(path: string, data: string): void;
-  removeFile(path: string): void;
   env: Record<string, string | undefined>;
   /** The parent process's pid (who ran us: dnsmasq, hotplug, a shell). */
   ppid: number;
@@ -166,13 +165,6 @@ export const realSys: Sys = {
     const tmp = `${path}.tmp.${process.pid}`;
     writeFileSync(tmp, data);
     renameSync(tmp, path);
-  },
-  removeFile(path) {
-    try {
-      unlinkSync(path);
-    } catch {
-      // absent is the goal
-    }
   },
   env: process.env,
   ppid: process.ppid,

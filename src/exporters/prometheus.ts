@@ -4,8 +4,6 @@
  */
 import type { Status, StatusHost } from "../status.ts";
 
-export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4";
-
 /** A label value: backslash, double quote and newline are the only escapes the format has. */
 export function escapeLabelValue(s: string): string {
   return s.replace(/[\\"\n]/g, (c) => (c === "\n" ? "\\n" : `\\${c}`));

@@ -7,8 +7,6 @@ export interface DnsmasqConf {
   addnHosts: string[];
   /** The domain of the first `domain=` without an address range (else of the first). */
   domain: string | null;
-  /** Every interface, comma lists split. */
-  interfaces: string[];
 }
 
 const ESCAPES: Record<string, string> = { "\\": "\\", '"': '"', t: "\t", e: "\x1b", b: "\b", r: "\r", n: "\n" };
@@ -50,7 +48,7 @@ function readLine(line: string): [string, string | null] | null {
  * conf-dir) are not followed.
  */
 export function parseDnsmasqConf(text: string): DnsmasqConf {
-  const conf: DnsmasqConf = { leasefile: null, addnHosts: [], domain: null, interfaces: [] };
+  const conf: DnsmasqConf = { leasefile: null, addnHosts: [], domain: null };
   let domainHasRange = true;
   for (const raw of text.split("\n")) {
     const kv = readLine(raw);
@@ -71,12 +69,6 @@ export function parseDnsmasqConf(text: string): DnsmasqConf {
         }
         break;
       }
-      case "interface":
-        for (const name of value.split(",")) {
-          const ifname = name.trim();
-          if (ifname !== "" && !conf.interfaces.includes(ifname)) conf.interfaces.push(ifname);
-        }
-        break;
     }
   }
   return conf;

@@ -8,8 +8,6 @@ export interface Lease {
   mac: string | null;
   /** The client DUID of a DHCPv6 lease. */
   duid: string | null;
-  /** A DHCPv6 lease's IAID in decimal; a temporary address (IA_TA) has a "T" prefix. */
-  iaid: string | null;
   /** Canonical text from parseAddress. */
   address: string;
   family: 4 | 6;
@@ -56,8 +54,9 @@ export function parseLeases(text: string): { leases: Lease[]; warnings: string[]
         warn(`not an Ethernet MAC address ${quoteInput(id)}`);
         continue;
       }
-      leases.push({ expires: Number(expiry), mac, duid: null, iaid: null, address: address.text, family: 4, hostname });
+      leases.push({ expires: Number(expiry), mac, duid: null, address: address.text, family: 4, hostname });
     } else {
+      // The IAID, decimal; a temporary address (IA_TA) has a "T" prefix.
       if (!/^T?\d{1,10}$/.test(id)) {
         warn(`bad IAID ${quoteInput(id)}`);
         continue;
@@ -67,7 +66,7 @@ export function parseLeases(text: string): { leases: Lease[]; warnings: string[]
         warn(`bad client DUID ${quoteInput(client)}`);
         continue;
       }
-      leases.push({ expires: Number(expiry), mac: null, duid, iaid: id, address: address.text, family: 6, hostname });
+      leases.push({ expires: Number(expiry), mac: null, duid, address: address.text, family: 6, hostname });
     }
   }
   return { leases, warnings };

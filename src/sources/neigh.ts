@@ -5,7 +5,6 @@ export interface Neighbour {
   /** Canonical text from parseAddress. */
   address: string;
   family: 4 | 6;
-  dev: string;
   /** null when there is no link-layer address (FAILED, INCOMPLETE, proxy) or it is not a MAC. */
   mac: string | null;
   /** The last upper-case state word, e.g. REACHABLE; "" when none is printed. */
@@ -29,16 +28,16 @@ export function parseNeighbours(text: string): Neighbour[] {
     const words = line.split(/[\t\v\f\r ]+/).filter((w) => w !== "");
     const address = words[0] === undefined ? null : parseAddress(words[0]);
     if (!address) continue;
-    let dev = "";
     let mac: string | null = null;
     let state = "";
     for (let i = 1; i < words.length; i++) {
       const w = words[i]!;
-      if (w === "dev" && i + 1 < words.length) dev = words[++i]!;
+      // The device name is skipped, not read: an upper-case name is no state.
+      if (w === "dev" && i + 1 < words.length) i++;
       else if (w === "lladdr" && i + 1 < words.length) mac = parseMac(words[++i]!);
       else if (/^[A-Z]+$/.test(w)) state = w;
     }
-    out.push({ address: address.text, family: address.family, dev, mac, state });
+    out.push({ address: address.text, family: address.family, mac, state });
   }
   return out;
 }

@@ -2,7 +2,6 @@
 import { parseDuid, parseSubnet } from "../addr.ts";
 
 export interface Odhcpd6Lease {
-  iface: string;
   /** Colon-separated lower-case hex, the form parseDuid gives (odhcpd writes it without colons). */
   duid: string;
   /** null for `-` and for a name odhcpd marked `broken\x20` (invalid). */
@@ -25,7 +24,7 @@ export function parseOdhcpdState(text: string): Odhcpd6Lease[] {
     if (!line.startsWith("# ")) continue;
     const words = line.slice(2).split(/[\t\v\f\r ]+/).filter((w) => w !== "");
     if (words.length < 8) continue;
-    const [iface, hexDuid, iaid] = words as [string, string, string];
+    const [, hexDuid, iaid] = words as [string, string, string];
     if (iaid === "ipv4" || !/^[0-9a-f]{1,8}$/i.test(iaid)) continue;
     // Read from the end: the hostname comes from the client and may not be one word.
     let end = words.length;
@@ -44,7 +43,7 @@ export function parseOdhcpdState(text: string): Odhcpd6Lease[] {
     if (addresses.length === 0) continue;
     const name = words.slice(3, end - 3).join(" ");
     const hostname = name === "-" || name.startsWith("broken\\x20") ? null : name;
-    out.push({ iface, duid, hostname, addresses });
+    out.push({ duid, hostname, addresses });
   }
   return out;
 }

@@ -38,7 +38,6 @@ export function fakeSys(opts: { files?: Record<string, string>; commands?: Recor
       return [...commands.keys()].some((c) => c === prog || c.startsWith(`${prog} `));
     },
     writeFile: (p, d) => void files.set(p, d),
-    removeFile: (p) => void files.delete(p),
     env: opts.env ?? {},
     ppid: 1,
     stdout: (t) => void (sys.out += t),

@@ -5,17 +5,16 @@ import { parseDnsmasqConf } from "../../src/sources/dnsmasqconf.ts";
 const fixture = (name: string) => readFileSync(`${import.meta.dir}/../fixtures/sources/${name}`, "utf8");
 
 describe("parseDnsmasqConf", () => {
-  test("reads the conf OpenWrt generates, keeping every addn-hosts and interface", () => {
+  test("reads the conf OpenWrt generates, keeping every addn-hosts", () => {
     expect(parseDnsmasqConf(fixture("dnsmasq.conf.cfg01411c"))).toEqual({
       leasefile: "/tmp/dhcp.leases",
       addnHosts: ["/etc/hosts.blocklist", "/tmp/hosts.extra", "/tmp/hosts"],
       domain: "lan",
-      interfaces: ["br-lan", "br-guest", "wg0"],
     });
   });
 
   test("an empty conf sets nothing", () => {
-    expect(parseDnsmasqConf("")).toEqual({ leasefile: null, addnHosts: [], domain: null, interfaces: [] });
+    expect(parseDnsmasqConf("")).toEqual({ leasefile: null, addnHosts: [], domain: null });
   });
 
   // The cases below were checked against dnsmasq 2.90 (which file names it reads).
@@ -40,7 +39,6 @@ describe("parseDnsmasqConf", () => {
   test("values ini would turn into booleans, sections or prototypes stay plain", () => {
     const conf = parseDnsmasqConf("[lan]\ndomain=true\ninterface=__proto__\naddn-hosts[]=/x\n");
     expect(conf.domain).toBe("true");
-    expect(conf.interfaces).toEqual(["__proto__"]);
     expect(conf.addnHosts).toEqual([]);
   });
 
@@ -54,11 +52,10 @@ describe("parseDnsmasqConf", () => {
     const conf = parseDnsmasqConf("dhcp-leasefile=/a\ndhcp-leasefile=/b\naddn-hosts=\naddn-hosts\ninterface=,br-lan,,br-lan\n");
     expect(conf.leasefile).toBe("/b");
     expect(conf.addnHosts).toEqual([]);
-    expect(conf.interfaces).toEqual(["br-lan"]);
   });
 
   test("other options and garbage lines are ignored", () => {
     const conf = parseDnsmasqConf("dhcp-host=aa:bb,1.2.3.4,$(reboot)\n=novalue\n\u0000\nserver=/lan/\n");
-    expect(conf).toEqual({ leasefile: null, addnHosts: [], domain: null, interfaces: [] });
+    expect(conf).toEqual({ leasefile: null, addnHosts: [], domain: null });
   });
 });

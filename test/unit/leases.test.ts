@@ -22,7 +22,6 @@ describe("parseLeases on a lease file", () => {
       expires: 1795749771,
       mac: "02:77:00:00:00:0b",
       duid: null,
-      iaid: null,
       address: "192.168.77.143",
       family: 4,
       hostname: "laptop",
@@ -36,20 +35,20 @@ describe("parseLeases on a lease file", () => {
     expect(leases.find((l) => l.mac === "02:77:00:00:00:20")?.hostname).toBeNull();
   });
 
-  test("an IPv6 lease has a DUID and IAID, no MAC", () => {
+  test("an IPv6 lease has a DUID, no MAC", () => {
     expect(leases[12]).toEqual({
       expires: 1795749790,
       mac: null,
       duid: "00:04:8a:1f:e3:2c:9b:40:11:22:33:44:55:66:77:88:99:aa",
-      iaid: "2001222211",
       address: "fd77::1a2",
       family: 6,
       hostname: "laptop",
     });
   });
 
-  test("a temporary address keeps its T-prefixed IAID, and expiry 0 (infinite) is kept", () => {
-    expect(leases[14]?.iaid).toBe("T317890");
+  test("a temporary address (T-prefixed IAID) is read, and expiry 0 (infinite) is kept", () => {
+    expect(leases[14]).toMatchObject({ mac: null, family: 6 });
+    expect(parseLeases("1795749790 T317890 fd77::9 tmp *\n").leases).toHaveLength(1);
     expect(leases[15]).toMatchObject({ expires: 0, address: "2001:db8::44", hostname: "printer" });
   });
 });

@@ -46,8 +46,8 @@ test("loadStatic: addn-hosts naming a directory reads its files; paths come from
 test("loadOdhcpdLeases: one IPv6 lease per address, keyed by DUID, with its hostname", () => {
   const sys = fakeSys({ files: { "/s": "# br-lan 000300010200000000aa 1 tablet 1900000000 4 128 fd00::5/128 fd00::6/128\n" } });
   expect(loadOdhcpdLeases(sys, "/s")).toEqual([
-    { expires: 0, mac: null, duid: "00:03:00:01:02:00:00:00:00:aa", iaid: null, address: "fd00::5", family: 6, hostname: "tablet" },
-    { expires: 0, mac: null, duid: "00:03:00:01:02:00:00:00:00:aa", iaid: null, address: "fd00::6", family: 6, hostname: "tablet" },
+    { expires: 0, mac: null, duid: "00:03:00:01:02:00:00:00:00:aa", address: "fd00::5", family: 6, hostname: "tablet" },
+    { expires: 0, mac: null, duid: "00:03:00:01:02:00:00:00:00:aa", address: "fd00::6", family: 6, hostname: "tablet" },
   ]);
   expect(loadOdhcpdLeases(sys, "")).toEqual([]);
   expect(loadOdhcpdLeases(sys, "/missing")).toEqual([]);

@@ -6,17 +6,17 @@ import { isUsableNeighbour, parseNeighbours, type Neighbour } from "../../src/so
 // entries added in every state.
 const fixture = (name: string) => readFileSync(`${import.meta.dir}/../fixtures/sources/${name}`, "utf8");
 
-const summary = (ns: Neighbour[]) => ns.map((n) => `${n.address} ${n.dev} ${n.mac ?? "-"} ${n.state || "(none)"}`);
+const summary = (ns: Neighbour[]) => ns.map((n) => `${n.address} ${n.mac ?? "-"} ${n.state || "(none)"}`);
 
 const EXPECTED = [
-  "192.168.1.9 br-lan - INCOMPLETE",
-  "10.0.0.9 br-lan - FAILED",
-  "192.168.1.10 br-lan 02:00:00:00:00:10 PROBE",
-  "192.168.1.5 br-lan aa:bb:cc:dd:ee:ff REACHABLE",
-  "10.0.0.3 br-lan 00:11:22:33:44:55 PERMANENT",
-  "192.168.1.12 br-lan 02:00:00:00:00:12 STALE",
-  "fe80::1 br-lan 02:00:00:00:00:01 STALE",
-  "fd12:3456::99 br-lan 02:00:00:00:00:99 STALE",
+  "192.168.1.9 - INCOMPLETE",
+  "10.0.0.9 - FAILED",
+  "192.168.1.10 02:00:00:00:00:10 PROBE",
+  "192.168.1.5 aa:bb:cc:dd:ee:ff REACHABLE",
+  "10.0.0.3 00:11:22:33:44:55 PERMANENT",
+  "192.168.1.12 02:00:00:00:00:12 STALE",
+  "fe80::1 02:00:00:00:00:01 STALE",
+  "fd12:3456::99 02:00:00:00:00:99 STALE",
 ];
 
 describe("parseNeighbours", () => {
@@ -30,7 +30,7 @@ describe("parseNeighbours", () => {
 
   test("reads a proxy entry: no MAC, no state", () => {
     expect(parseNeighbours(fixture("neigh-iproute2-proxy.txt"))).toEqual([
-      { address: "192.168.1.77", family: 4, dev: "br-lan", mac: null, state: "" },
+      { address: "192.168.1.77", family: 4, mac: null, state: "" },
     ]);
   });
 
@@ -44,13 +44,19 @@ describe("parseNeighbours", () => {
 
   test("canonicalises addresses and MACs", () => {
     expect(parseNeighbours("2001:DB8::0:1 dev eth0 lladdr AA:BB:CC:DD:EE:0F REACHABLE\n")).toEqual([
-      { address: "2001:db8::1", family: 6, dev: "eth0", mac: "aa:bb:cc:dd:ee:0f", state: "REACHABLE" },
+      { address: "2001:db8::1", family: 6, mac: "aa:bb:cc:dd:ee:0f", state: "REACHABLE" },
     ]);
   });
 
   test("skips lines that do not start with an address", () => {
     const text = "Error: something\n\nDevice \"x\" does not exist.\n10.0.0.1 dev eth0 lladdr 02:00:00:00:00:01 STALE\n";
-    expect(summary(parseNeighbours(text))).toEqual(["10.0.0.1 eth0 02:00:00:00:00:01 STALE"]);
+    expect(summary(parseNeighbours(text))).toEqual(["10.0.0.1 02:00:00:00:00:01 STALE"]);
+  });
+
+  test("an upper-case device name is not taken for the state", () => {
+    expect(parseNeighbours("10.0.0.1 dev WAN lladdr 02:00:00:00:00:01 STALE\n")[0]?.state).toBe("STALE");
+    expect(parseNeighbours("10.0.0.1 dev LAN FAILED\n")[0]?.state).toBe("FAILED");
+    expect(parseNeighbours("10.0.0.1 dev LAN\n")[0]?.state).toBe("");
   });
 
   test("a link-layer address that is not a MAC (a tunnel) gives mac null", () => {
@@ -77,10 +83,10 @@ describe("isUsableNeighbour", () => {
     expect(all).not.toContain("192.168.1.13"); // NONE
     expect(all).not.toContain("224.0.0.22");
     const mac = "02:00:00:00:00:01";
-    expect(isUsableNeighbour({ address: "10.0.0.1", family: 4, dev: "x", mac, state: "NONE" })).toBe(false);
+    expect(isUsableNeighbour({ address: "10.0.0.1", family: 4, mac, state: "NONE" })).toBe(false);
     // iproute2 prints NUD_NONE as no state word at all.
-    expect(isUsableNeighbour({ address: "10.0.0.1", family: 4, dev: "x", mac, state: "" })).toBe(false);
-    expect(isUsableNeighbour({ address: "10.0.0.1", family: 4, dev: "x", mac, state: "DELAY" })).toBe(true);
-    expect(isUsableNeighbour({ address: "10.0.0.1", family: 4, dev: "x", mac: null, state: "REACHABLE" })).toBe(false);
+    expect(isUsableNeighbour({ address: "10.0.0.1", family: 4, mac, state: "" })).toBe(false);
+    expect(isUsableNeighbour({ address: "10.0.0.1", family: 4, mac, state: "DELAY" })).toBe(true);
+    expect(isUsableNeighbour({ address: "10.0.0.1", family: 4, mac: null, state: "REACHABLE" })).toBe(false);
   });
 });

@@ -264,9 +264,9 @@ describe("renderNft: hostile hostnames (property test)", () => {
     // file's v6 part, a hosts file, iptmon's config, a UCI static lease.
     leases: raw.flatMap((name, i): Lease[] =>
       i % 5 === 0
-        ? [{ expires: 1_900_000_000, mac: mac(i), duid: null, iaid: null, address: v4(i), family: 4 as const, hostname: name }]
+        ? [{ expires: 1_900_000_000, mac: mac(i), duid: null, address: v4(i), family: 4 as const, hostname: name }]
         : i % 5 === 1
-          ? [{ expires: 1_900_000_000, mac: null, duid: `00:02:00:00:ab:11:${mac(i)}`, iaid: "1", address: `fd00::${i.toString(16)}`, family: 6 as const, hostname: name }]
+          ? [{ expires: 1_900_000_000, mac: null, duid: `00:02:00:00:ab:11:${mac(i)}`, address: `fd00::${i.toString(16)}`, family: 6 as const, hostname: name }]
           : [],
     ),
     hostsEntries: raw.flatMap((name, i) => (i % 5 === 2 ? [{ address: v4(i), family: 4 as const, names: [name] }] : [])),

@@ -12,13 +12,12 @@ describe("parseOdhcpdState", () => {
   test("reads the IA_NA leases with every address, DUID in colon form", () => {
     expect(leases).toEqual([
       {
-        iface: "br-lan",
         duid: "00:01:00:01:2b:3c:4d:5e:02:77:00:00:00:0a",
         hostname: "laptop",
         addresses: ["fd77::1a2", "2001:db8:5:1::1a2"],
       },
-      { iface: "br-lan", duid: "00:04:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef", hostname: null, addresses: ["fd77::77"] },
-      { iface: "br-lan", duid: "00:03:00:01:02:77:00:00:00:0b", hostname: null, addresses: ["fd77::1b7"] },
+      { duid: "00:04:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef", hostname: null, addresses: ["fd77::77"] },
+      { duid: "00:03:00:01:02:77:00:00:00:0b", hostname: null, addresses: ["fd77::1b7"] },
     ]);
   });
 
