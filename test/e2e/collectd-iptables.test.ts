@@ -8,14 +8,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
+import { waitFor } from "./harness.ts";
 import { cannotRun, IptNs } from "./iptns.ts";
 import type { StatusHost } from "../../src/status.ts";
 
 const COLLECTD = "/usr/sbin/collectd";
 const COLLECTD_HOST = "iptmon-e2e";
-const skip = cannotRun([COLLECTD]) ?? (existsSync("/usr/lib/collectd/iptables.so") ? null : "collectd's iptables plugin missing");
-if (skip) console.warn(`collectd-iptables: skipped: ${skip}`);
+const skip = cannotRun([COLLECTD, "/usr/lib/collectd/iptables.so"], "collectd-iptables");
 
 const HOSTS = [
   { mac: "02:00:00:00:00:01", name: "laptop", v4: "192.168.77.10", v6: "fd77:77::10" },
@@ -25,7 +24,6 @@ const HOSTS = [
 
 describe.skipIf(skip !== null)("collectd's iptables plugin reads iptmon's chains", () => {
   let ns: IptNs;
-  let collectd: Subprocess | undefined;
   let csv: string;
 
   const status = (): StatusHost[] => {
@@ -43,13 +41,23 @@ describe.skipIf(skip !== null)("collectd's iptables plugin reads iptmon's chains
     return files.length ? join(d, files.at(-1)!) : null;
   };
 
-  /** The newest value in a csv file (StoreRates false: the raw counter), or null before collectd wrote one. */
-  const lastValue = (file: string | null): number | null => {
+  /** The newest row of a csv file as [epoch seconds, value] (StoreRates false: the raw counter), or null before collectd wrote one. */
+  const lastRow = (file: string | null): [number, number] | null => {
     if (!file || !existsSync(file)) return null;
     const lines = readFileSync(file, "utf8").trim().split("\n").slice(1);
     const last = lines.at(-1);
-    return last ? Number(last.split(",")[1]) : null;
+    return last ? [Number(last.split(",")[0]), Number(last.split(",")[1])] : null;
   };
+  const lastValue = (file: string | null): number | null => lastRow(file)?.[1] ?? null;
+
+  /** Every value collectd should write: per host, rx/tx bytes/packets, IPv4 and (where it has one) IPv6. */
+  const VALUES = HOSTS.flatMap((h) =>
+    (h.v6 ? (["iptables", "ip6tables"] as const) : (["iptables"] as const)).flatMap((plugin) =>
+      (["rx", "tx"] as const).flatMap((dir) =>
+        (["ipt_bytes", "ipt_packets"] as const).map((type) => ({ what: `${plugin}/${dir}/${type}/${h.name}`, file: () => csvFile(plugin, dir, type, h.name) })),
+      ),
+    ),
+  );
 
   beforeAll(async () => {
     ns = new IptNs();
@@ -96,34 +104,15 @@ describe.skipIf(skip !== null)("collectd's iptables plugin reads iptmon's chains
         "",
       ].join("\n"),
     );
-    collectd = Bun.spawn(["ip", "netns", "exec", ns.name, COLLECTD, "-C", conf, "-f"], { stdout: "ignore", stderr: "pipe" });
+    ns.spawn([COLLECTD, "-C", conf, "-f"], "collectd.log");
   });
 
-  afterAll(async () => {
-    if (collectd) {
-      collectd.kill("SIGTERM");
-      const done = await Promise.race([collectd.exited.then(() => true), Bun.sleep(3000).then(() => false)]);
-      if (!done) collectd.kill("SIGKILL");
-    }
-    ns?.destroy();
-  });
+  afterAll(() => ns?.destroy());
 
   test("every host has rx/tx bytes and packets files, IPv4 and (where it has one) IPv6", async () => {
-    const want: string[] = [];
-    for (const h of HOSTS)
-      for (const plugin of h.v6 ? (["iptables", "ip6tables"] as const) : (["iptables"] as const))
-        for (const dir of ["rx", "tx"] as const) for (const type of ["ipt_bytes", "ipt_packets"] as const) want.push(`${plugin}/${dir}/${type}/${h.name}`);
-    const deadline = Date.now() + 15_000;
-    let missing = want;
-    while (Date.now() < deadline) {
-      missing = want.filter((w) => {
-        const [plugin, dir, type, name] = w.split("/") as ["iptables", "rx", "ipt_bytes", string];
-        return lastValue(csvFile(plugin, dir, type, name)) === null;
-      });
-      if (missing.length === 0) break;
-      await Bun.sleep(200);
-    }
-    expect(missing).toEqual([]);
+    const missing = () => VALUES.filter((v) => lastValue(v.file()) === null).map((v) => v.what);
+    await waitFor(() => missing().length === 0, "collectd's csv files of every host", 15_000, 200).catch(() => undefined);
+    expect(missing()).toEqual([]);
     // Only iptmon_rx and iptmon_tx are read: the key chain never shows up as a type instance.
     const dirs = readdirSync(join(csv, COLLECTD_HOST)).sort();
     expect(dirs).toEqual(["ip6tables-mangle-iptmon_rx", "ip6tables-mangle-iptmon_tx", "iptables-mangle-iptmon_rx", "iptables-mangle-iptmon_tx"]);
@@ -132,8 +121,9 @@ describe.skipIf(skip !== null)("collectd's iptables plugin reads iptmon's chains
 
   test("collectd's values equal iptmon status --json (IPv4 file + IPv6 file per host)", async () => {
     const before = status();
-    // Counters are static here (no traffic): wait for a read after the last change, then compare.
-    await Bun.sleep(1500);
+    // Counters are static here (no traffic): wait until collectd has read every value after this status, then compare.
+    const readAt = Date.now() / 1000;
+    await waitFor(() => VALUES.every((v) => (lastRow(v.file())?.[0] ?? 0) > readAt), "a collectd read after the status", 10_000, 100);
     const fromCollectd = HOSTS.map((h) => {
       const v = (dir: "rx" | "tx", type: "ipt_bytes" | "ipt_packets") =>
         (lastValue(csvFile("iptables", dir, type, h.name)) ?? NaN) + (h.v6 ? (lastValue(csvFile("ip6tables", dir, type, h.name)) ?? NaN) : 0);

@@ -7,22 +7,23 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { canRunVRouter, exec, execOk, udpL3Bytes, VRouter, waitFor } from "./vrouter.ts";
+import { join } from "node:path";
+import { iptmonBin, iptmonConfig, skipReason } from "./harness.ts";
+import { exec, execOk, udpL3Bytes, VRouter, VROUTER_NEEDS, waitFor } from "./vrouter.ts";
 import type { StatusHost } from "../../src/status.ts";
 
-const BIN = resolve(import.meta.dir, "../../dist/iptmon");
-const can = canRunVRouter();
+const skip = skipReason("virtual router", VROUTER_NEEDS);
+const BIN = skip ? "" : iptmonBin();
 
 /** Backends this binary accepts (the iptables one may be absent from a build). */
 function backends(): string[] {
   const all = (process.env.IPTMON_E2E_BACKENDS ?? "nftables,iptables").split(",");
-  if (!can.ok) return all.slice(0, 1);
+  if (skip) return all.slice(0, 1);
   return all.filter((b) => exec(null, [BIN, "--backend", b, "--config", "/dev/null", "print", "--help"]).code === 0 && !/not available/.test(exec(null, [BIN, "--backend", b, "--config", "/dev/null", "status"]).stderr));
 }
 
 for (const backend of backends()) {
-  describe.skipIf(!can.ok)(`virtual router, ${backend} backend`, () => {
+  describe.skipIf(skip !== null)(`virtual router, ${backend} backend`, () => {
     let vr: VRouter;
     let dir: string;
     let conf: string;
@@ -54,20 +55,7 @@ for (const backend of backends()) {
         scriptEnv: { IPTMON_CONFIG: join(dir, "iptmon.conf") },
         startDnsmasq: false,
       });
-      writeFileSync(
-        conf,
-        [
-          "config iptmon 'global'",
-          `\toption backend '${backend}'`,
-          `\toption leasefile '${vr.leaseFile}'`,
-          `\toption hostsfile '${join(dir, "hosts")}'`,
-          `\toption hostsdir '${join(dir, "hosts.d")}'`,
-          `\toption dhcp_config '${join(dir, "dhcp")}'`,
-          `\toption dnsmasq_confdir '${join(dir, "none")}'`,
-          `\toption lockfile '${join(dir, "iptmon.lock")}'`,
-          "",
-        ].join("\n"),
-      );
+      writeFileSync(conf, iptmonConfig(dir, { backend, leasefile: vr.leaseFile }));
       await vr.startDnsmasq();
     });
 
@@ -143,7 +131,7 @@ for (const backend of backends()) {
       expect(status()).toEqual(before);
     });
 
-    test("a renewal replay, an explicit init and a second init keep every counter", () => {
+    test("a renewal replay, an explicit init and a second init keep every counter", async () => {
       const before = status();
       expect(before.some((h) => h.rx_bytes > 0)).toBe(true);
       const r = iptmon("init");
@@ -151,8 +139,8 @@ for (const backend of backends()) {
       expect(r.code).toBe(0);
       expect(iptmon("init").code).toBe(0);
       expect(status()).toEqual(before);
-      vr.hupDnsmasq();
-      Bun.sleepSync(300);
+      const replay = await vr.hupDnsmasqAndWait();
+      expect(replay.map((c) => c.rc)).toEqual(replay.map(() => 0));
       expect(status()).toEqual(before);
     });
 

@@ -15,8 +15,7 @@ import { caseNames, CASES, readCase, readExpected, save as fixtureSave } from ".
 import { cannotRun, foreignPart, IptNs, ourPart } from "./iptns.ts";
 import type { StatusHost } from "../../src/status.ts";
 
-const skip = cannotRun();
-if (skip) console.warn(`iptables-foreign: skipped: ${skip}`);
+const skip = cannotRun([], "iptables-foreign");
 
 const FOREIGN4 = `*mangle
 :qos_user - [0:0]

@@ -1,72 +1,66 @@
 /**
  * A bare network namespace for the iptables backend's end-to-end tests: the
  * real dist/iptmon and the real iptables-legacy run inside it, so nothing
- * touches the host's own tables. Per-run random name; `destroy()` is
- * idempotent and also runs from a process 'exit' handler as a safety net.
+ * touches the host's own tables. A NetnsRun of test/e2e/harness.ts (per-run
+ * random name, removed by `destroy()` or the harness's safety net).
  */
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIN, exec, type ExecResult, iptmonBin, iptmonConfig, NETNS_NEEDS, NetnsRun, skipReason } from "./harness.ts";
 
-export const BIN = resolve(import.meta.dir, "../../dist/iptmon");
-const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export { BIN };
 
-export interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type Ran = ExecResult;
 
+/** Runs argv in this namespace with a clean environment (PATH plus `env`). */
 export function run(argv: string[], opts: { input?: string; env?: Record<string, string> } = {}): Ran {
-  try {
-    const p = Bun.spawnSync(argv, {
-      env: { PATH, ...opts.env },
-      stdin: opts.input === undefined ? "ignore" : Buffer.from(opts.input),
-      stdout: "pipe",
-      stderr: "pipe",
-      timeout: 30_000,
-    });
-    return { code: p.exitCode ?? 128, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
-  } catch (e) {
-    return { code: 127, stdout: "", stderr: (e as Error).message };
-  }
+  return exec(null, argv, { ...opts, cleanEnv: true });
 }
 
-/** Why these tests cannot run here, or null. */
-export function cannotRun(tools: string[] = []): string | null {
-  if (process.getuid?.() !== 0) return "not root";
-  for (const t of ["ip", "iptables-legacy-restore", "ip6tables-legacy-restore", ...tools]) if (run(["sh", "-c", `command -v ${t}`]).code !== 0) return `${t} missing`;
-  if (run([BIN, "--version"]).code !== 0) return "dist/iptmon missing: run make build";
-  return null;
-}
+/** What iptables tests need besides namespaces. */
+export const IPTNS_NEEDS = [...NETNS_NEEDS, "iptables-legacy-restore", "ip6tables-legacy-restore", "iptables-legacy-save", "ip6tables-legacy-save"];
 
-const live = new Set<IptNs>();
-process.on("exit", () => {
-  for (const n of live) n.destroy();
-});
+/**
+ * Why these tests cannot run here (printed as a counted skip's reason), or
+ * null; then dist/iptmon is built if it is stale (a failed build throws).
+ */
+export function cannotRun(tools: string[] = [], suite = "iptables"): string | null {
+  const reason = skipReason(suite, [...IPTNS_NEEDS, ...tools]);
+  if (reason === null) iptmonBin();
+  return reason;
+}
 
 export class IptNs {
-  readonly name = `iptmon-ipt-${randomBytes(4).toString("hex")}`;
-  readonly dir = mkdtempSync(join(tmpdir(), "iptmon-ipt-"));
-  readonly config = join(this.dir, "iptmon.conf");
-  private gone = false;
+  readonly name: string;
+  readonly dir: string;
+  readonly config: string;
+  private readonly run = new NetnsRun("ipt", { tmpPrefix: "iptmon-ipt" });
 
   constructor() {
-    const r = run(["ip", "netns", "add", this.name]);
-    if (r.code !== 0) throw new Error(`ip netns add ${this.name}: ${r.stderr}`);
-    live.add(this);
-    this.ok(["ip", "link", "set", "lo", "up"]);
+    this.name = this.run.ns("n");
+    this.dir = this.run.tmpDir;
+    this.config = join(this.dir, "iptmon.conf");
+    try {
+      this.run.addNamespaces([this.name]);
+    } catch (e) {
+      this.run.destroy();
+      throw e;
+    }
   }
 
   exec(argv: string[], opts: { input?: string; env?: Record<string, string> } = {}): Ran {
-    return run(["ip", "netns", "exec", this.name, ...argv], opts);
+    return exec(this.name, argv, { ...opts, cleanEnv: true });
   }
 
   ok(argv: string[], opts: { input?: string; env?: Record<string, string> } = {}): Ran {
     const r = this.exec(argv, opts);
     if (r.code !== 0) throw new Error(`[${this.name}] ${argv.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
     return r;
+  }
+
+  /** Starts a long-running process in the namespace, stopped by destroy(); output to `<dir>/<log>`. */
+  spawn(argv: string[], log?: string) {
+    return this.run.spawn(this.name, argv, { cleanEnv: true, ...(log ? { log } : {}) });
   }
 
   /** The built binary inside the namespace with this run's config. */
@@ -103,33 +97,13 @@ export class IptNs {
     }
   }
 
-  /** Writes this run's iptmon config: iptables backend, temp paths everywhere, `extra` appended. */
+  /** Writes this run's iptmon config: iptables backend, temp paths everywhere, `lines` in the global section, `extra` appended. */
   writeConfig(lines: string[], extra = ""): void {
-    const d = this.dir;
-    writeFileSync(
-      this.config,
-      [
-        "config iptmon 'global'",
-        "\toption backend 'iptables'",
-        ...lines,
-        `\toption leasefile '${d}/dhcp.leases'`,
-        `\toption hostsfile '${d}/hosts'`,
-        `\toption hostsdir '${d}/hosts.d'`,
-        `\toption dhcp_config '${d}/dhcp'`,
-        `\toption dnsmasq_confdir '${d}/none'`,
-        `\toption lockfile '${d}/iptmon.lock'`,
-        "",
-        extra,
-      ].join("\n"),
-    );
+    writeFileSync(this.config, iptmonConfig(this.dir, { backend: "iptables", options: lines, extra }));
   }
 
   destroy(): void {
-    if (this.gone) return;
-    this.gone = true;
-    live.delete(this);
-    run(["ip", "netns", "del", this.name]);
-    rmSync(this.dir, { recursive: true, force: true });
+    this.run.destroy();
   }
 }
 

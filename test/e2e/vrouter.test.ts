@@ -17,16 +17,16 @@ import {
   VRouter,
   WAN4,
   WAN6,
-  canRunVRouter,
+  VROUTER_NEEDS,
   exec,
   execOk,
   parseScriptCalls,
   udpL3Bytes,
   waitFor,
 } from "./vrouter.ts";
+import { skipReason } from "./harness.ts";
 
-const avail = canRunVRouter();
-if (!avail.ok) console.warn(`SKIPPING vrouter e2e tests: ${avail.reason}`);
+const skip = skipReason("vrouter harness", VROUTER_NEEDS);
 
 const HOSTILE = Buffer.from("a b;$(x)*", "latin1");
 
@@ -55,7 +55,7 @@ test("parseScriptCalls keeps raw bytes and drops an unfinished record", () => {
   expect(c.env.A).toBe("b=c");
 });
 
-describe.skipIf(!avail.ok)("vrouter harness (namespaces, dnsmasq, udhcpc)", () => {
+describe.skipIf(skip !== null)("vrouter harness (namespaces, dnsmasq, udhcpc)", () => {
   let vr: VRouter | undefined;
   let dir: string;
   let smokeLog: string;

@@ -65,16 +65,17 @@
  * 40000-40999 in input (so no ICMP error comes back) and counts what arrived;
  * sends are verified against that count.
  *
- * `destroy()` (idempotent, synchronous) kills every process started, anything
- * else left inside the run's namespaces, deletes the namespaces and the temp
- * dir (kept when VROUTER_KEEP=1). A process 'exit' handler and
- * SIGINT/SIGTERM/SIGHUP handlers destroy every live router as a safety net.
+ * Namespaces, processes and the temp dir belong to a NetnsRun of
+ * test/e2e/harness.ts: `destroy()` (idempotent, synchronous) kills every
+ * process started, anything else left inside the run's namespaces, deletes
+ * the namespaces and the temp dir (kept when VROUTER_KEEP=1 or
+ * IPTMON_E2E_KEEP=1), and the harness's safety net does so at exit or on a
+ * signal.
  */
-import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { constants as osConstants, tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { type ExecOptions, type ExecResult, argvFor, exec, execOk, NETNS_NEEDS, type Need, NetnsRun, probe, SYS_PATH, terminate, waitFor } from "./harness.ts";
 
 // ---------------------------------------------------------------- constants
 
@@ -106,145 +107,28 @@ export function udpL3Bytes(family: 4 | 6, size: number, count = 1): number {
   return count * (size + (family === 4 ? UDP4_OVERHEAD : UDP6_OVERHEAD));
 }
 
-const SYS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Neighbour queue per unresolved next hop (see build()). */
 const NEIGH_QUEUE_BYTES = 32 * 1024 * 1024;
 const UDP_SEND = resolve(import.meta.dir, "../helpers/udp-send.ts");
 
-// ---------------------------------------------------------------- exec
+// ---------------------------------------------------------------- exec, availability
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+// The harness (test/e2e/harness.ts) runs programs and waits; re-exported
+// here for the tests written against this module.
+export { exec, execOk, waitFor } from "./harness.ts";
+export type { ExecOptions, ExecResult } from "./harness.ts";
 
-export interface ExecOptions {
-  /** Added to (and overriding) this process's environment. */
-  env?: Record<string, string>;
-  /** Replaces the environment entirely instead. */
-  cleanEnv?: boolean;
-  input?: string | Uint8Array;
-  /** Killed (SIGKILL) after this long; default 30 s. */
-  timeoutMs?: number;
-}
+/** What a VRouter needs of this machine. */
+export const VROUTER_NEEDS: readonly Need[] = [...NETNS_NEEDS, "dnsmasq", "busybox", "udhcpc"];
 
-function argvFor(ns: string | null, argv: string[]): string[] {
-  return ns ? ["ip", "netns", "exec", ns, ...argv] : argv;
-}
-
-function envFor(opts: { env?: Record<string, string>; cleanEnv?: boolean }): Record<string, string | undefined> {
-  return opts.cleanEnv ? { PATH: SYS_PATH, ...opts.env } : { ...process.env, ...opts.env };
-}
-
-/**
- * Runs argv (no shell) inside network namespace `ns` (null: this one) and
- * waits for it. Never throws for a failing command: a missing program gives
- * code 127, a timeout or signal 128+signal.
- */
-export function exec(ns: string | null, argv: string[], opts: ExecOptions = {}): ExecResult {
-  const cmd = argvFor(ns, argv);
-  try {
-    const r = Bun.spawnSync({
-      cmd,
-      env: envFor(opts),
-      stdin: opts.input === undefined ? "ignore" : typeof opts.input === "string" ? Buffer.from(opts.input) : opts.input,
-      stdout: "pipe",
-      stderr: "pipe",
-      timeout: opts.timeoutMs ?? 30_000,
-      killSignal: "SIGKILL",
-    });
-    let stderr = r.stderr.toString();
-    let code = r.exitCode;
-    if (r.exitedDueToTimeout) stderr += `\n(killed after ${opts.timeoutMs ?? 30_000} ms)`;
-    if (r.signalCode != null || code === null) {
-      const sig = r.signalCode;
-      code = 128 + (typeof sig === "number" ? sig : ((sig && osConstants.signals[sig]) ?? 9));
-    }
-    return { code, stdout: r.stdout.toString(), stderr };
-  } catch (e) {
-    return { code: 127, stdout: "", stderr: `${cmd[0]}: ${(e as Error).message}` };
-  }
-}
-
-/** `exec`, but throws (with the command and its stderr) unless it exits 0. */
-export function execOk(ns: string | null, argv: string[], opts: ExecOptions = {}): ExecResult {
-  const r = exec(ns, argv, opts);
-  if (r.code !== 0) {
-    throw new Error(`${ns ? `[${ns}] ` : ""}${argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
-  }
-  return r;
-}
-
-/** Polls `fn` every `intervalMs` until it returns something other than undefined/false. */
-export async function waitFor<T>(
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  what: string,
-  timeoutMs = 10_000,
-  intervalMs = 20,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(intervalMs);
-  }
+/** Whether this machine can build a VRouter; `reason` says why not. */
+export function canRunVRouter(): { ok: true } | { ok: false; reason: string } {
+  const reason = probe(VROUTER_NEEDS);
+  return reason ? { ok: false, reason } : { ok: true };
 }
 
 function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-function isGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // "pid (comm) S ..." — comm may contain spaces or parens.
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
-  } catch {
-    return true;
-  }
-}
-
-function kill(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* already gone */
-  }
-}
-
-/** Terminates pids: SIGTERM, up to `graceMs` for them to go, then SIGKILL. Synchronous. */
-function terminate(pids: number[], graceMs = 1000): void {
-  pids = pids.filter((p) => p > 0 && !isGone(p));
-  for (const p of pids) kill(p, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  while (pids.some((p) => !isGone(p)) && Date.now() < deadline) Bun.sleepSync(10);
-  for (const p of pids) if (!isGone(p)) kill(p, "SIGKILL");
-}
-
-// ---------------------------------------------------------------- availability
-
-/** Whether this machine can build a VRouter; `reason` says why not. */
-export function canRunVRouter(): { ok: true } | { ok: false; reason: string } {
-  if (process.platform !== "linux") return { ok: false, reason: "not Linux" };
-  if (process.getuid?.() !== 0) return { ok: false, reason: "not root (network namespaces need root)" };
-  for (const [prog, arg] of [
-    ["ip", "-V"],
-    ["nft", "--version"],
-    ["dnsmasq", "--version"],
-    ["busybox", "--help"],
-  ] as const) {
-    if (exec(null, [prog, arg], { cleanEnv: true }).code === 127) return { ok: false, reason: `${prog} not installed` };
-  }
-  if (exec(null, ["busybox", "udhcpc", "--help"], { cleanEnv: true }).stderr.indexOf("Usage: udhcpc") < 0) {
-    return { ok: false, reason: "busybox has no udhcpc" };
-  }
-  const probe = `vrprobe${randomBytes(3).toString("hex")}`;
-  const add = exec(null, ["ip", "netns", "add", probe]);
-  if (add.code !== 0) return { ok: false, reason: `ip netns unavailable: ${add.stderr.trim()}` };
-  exec(null, ["ip", "netns", "del", probe]);
-  return { ok: true };
 }
 
 // ---------------------------------------------------------------- dhcp-script record
@@ -456,27 +340,6 @@ interface DhcpClient {
   stateFile: string;
 }
 
-const live = new Set<VRouter>();
-let safetyNetInstalled = false;
-
-function installSafetyNet(): void {
-  if (safetyNetInstalled) return;
-  safetyNetInstalled = true;
-  process.on("exit", () => {
-    for (const r of [...live]) r.destroy();
-  });
-  for (const [sig, n] of [
-    ["SIGINT", 2],
-    ["SIGTERM", 15],
-    ["SIGHUP", 1],
-  ] as const) {
-    process.on(sig, () => {
-      for (const r of [...live]) r.destroy();
-      process.exit(128 + n);
-    });
-  }
-}
-
 function eui64(mac: string, prefix: string): string {
   const b = mac.split(":").map((h) => parseInt(h, 16));
   const w = [((b[0]! ^ 2) << 8) | b[1]!, (b[2]! << 8) | 0xff, (0xfe << 8) | b[3]!, (b[4]! << 8) | b[5]!];
@@ -496,16 +359,17 @@ export class VRouter {
   readonly scriptCallsFile: string;
 
   private readonly opts: VRouterOptions;
-  private readonly procs = new Set<Subprocess>();
+  /** Namespaces, processes and temp dir (test/e2e/harness.ts). */
+  private readonly run: NetnsRun;
   private readonly dhcp = new Map<number, DhcpClient>();
   private dnsmasq: Subprocess | null = null;
-  private destroyed = false;
 
   private constructor(opts: VRouterOptions) {
     this.opts = opts;
-    this.suffix = randomBytes(3).toString("hex");
-    this.routerNs = `vr${this.suffix}-r`;
-    this.wanNs = `vr${this.suffix}-w`;
+    this.run = new NetnsRun("vr", { tmpPrefix: "vrouter" });
+    this.suffix = this.run.suffix;
+    this.routerNs = this.run.ns("r");
+    this.wanNs = this.run.ns("w");
     const specs: ClientSpec[] =
       typeof opts.clients === "number" || opts.clients === undefined
         ? Array.from({ length: opts.clients ?? 3 }, () => ({}))
@@ -517,14 +381,14 @@ export class VRouter {
       return {
         index,
         name: `c${index}`,
-        ns: `vr${this.suffix}-c${index}`,
+        ns: this.run.ns(`c${index}`),
         mac,
         ipv6: s.ipv6 ?? true,
         port: `lan${index}-${this.suffix}`,
         slaac: eui64(mac, LAN6_PREFIX),
       };
     });
-    this.tmpDir = mkdtempSync(join(tmpdir(), `vrouter-${this.suffix}-`));
+    this.tmpDir = this.run.tmpDir;
     this.leaseFile = join(this.tmpDir, "dhcp.leases");
     this.dnsmasqLog = join(this.tmpDir, "dnsmasq.log");
     this.scriptCallsFile = join(this.tmpDir, "script-calls");
@@ -540,9 +404,7 @@ export class VRouter {
 
   /** Builds the topology and (by default) starts dnsmasq. Destroys what it built if anything fails. */
   static async create(opts: VRouterOptions = {}): Promise<VRouter> {
-    installSafetyNet();
     const r = new VRouter(opts);
-    live.add(r);
     try {
       r.build();
       if (opts.startDnsmasq !== false) await r.startDnsmasq();
@@ -566,17 +428,17 @@ export class VRouter {
   }
 
   private ipBatch(ns: string | null, lines: string[]): void {
-    execOk(null, ns ? ["ip", "-n", ns, "-batch", "-"] : ["ip", "-batch", "-"], { input: lines.join("\n") + "\n" });
+    this.run.ipBatch(ns, lines);
   }
 
   private sysctl(ns: string, settings: string[]): void {
-    execOk(ns, ["sysctl", "-q", "-w", ...settings]);
+    this.run.sysctl(ns, settings);
   }
 
   private build(): void {
     const R = this.routerNs;
     const W = this.wanNs;
-    this.ipBatch(null, this.namespaces.map((n) => `netns add ${n}`));
+    this.run.addNamespaces(this.namespaces);
 
     // Sysctls first, so that links created afterwards inherit the defaults.
     this.sysctl(R, [
@@ -675,16 +537,8 @@ export class VRouter {
    */
   spawn(ns: string, argv: string[], opts: { env?: Record<string, string>; cleanEnv?: boolean; logName?: string } = {}): Subprocess {
     this.assertLive();
-    let fd: number | "ignore" = "ignore";
-    if (opts.logName) fd = openSync(join(this.tmpDir, `${opts.logName}.out`), "a");
-    try {
-      const proc = Bun.spawn({ cmd: argvFor(ns, argv), env: envFor(opts), stdin: "ignore", stdout: fd, stderr: fd });
-      this.procs.add(proc);
-      proc.exited.then(() => this.procs.delete(proc));
-      return proc;
-    } finally {
-      if (typeof fd === "number") closeSync(fd);
-    }
+    const { logName, ...rest } = opts;
+    return this.run.spawn(ns, argv, { ...rest, ...(logName ? { log: `${logName}.out` } : {}) });
   }
 
   /** Runs argv in `ns` and waits (see exec). */
@@ -752,11 +606,7 @@ export class VRouter {
   async stopDnsmasq(): Promise<void> {
     const p = this.dnsmasq;
     this.dnsmasq = null;
-    if (!p || p.exitCode !== null) return;
-    p.kill("SIGTERM");
-    const t = setTimeout(() => p.kill("SIGKILL"), 2000);
-    await p.exited;
-    clearTimeout(t);
+    if (p) await this.run.stop(p, 2000);
   }
 
   async restartDnsmasq(): Promise<void> {
@@ -769,6 +619,36 @@ export class VRouter {
     const pid = this.dnsmasqPid;
     if (!pid) throw new Error("dnsmasq not running");
     process.kill(pid, "SIGHUP");
+  }
+
+  /**
+   * SIGHUP, then waits until the dhcp-script has finished the `old` replay of
+   * every lease in the lease file (needs recording): after it, dnsmasq has
+   * nothing more to say about that SIGHUP. Returns the replay's calls.
+   */
+  async hupDnsmasqAndWait(timeoutMs = 10_000): Promise<ScriptCall[]> {
+    if (!this.recording) throw new Error("hupDnsmasqAndWait needs recordScriptCalls");
+    const keys = this.leaseKeys();
+    if (keys.length === 0) throw new Error("no lease to replay: take one first");
+    const mark = this.scriptCalls().length;
+    this.hupDnsmasq();
+    return waitFor(
+      () => {
+        const olds = this.scriptCalls().filter((c) => c.seq >= mark && c.action === "old" && c.rc !== undefined);
+        return keys.every((k) => olds.some((c) => c.mac === k)) ? olds : undefined;
+      },
+      `the dhcp-script's old replay of ${keys.length} leases after SIGHUP`,
+      timeoutMs,
+    );
+  }
+
+  /** The MAC (DHCPv4) or DUID (DHCPv6) argument dnsmasq gives the script for each lease in the lease file. */
+  private leaseKeys(): string[] {
+    return this.leases()
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter((f) => f.length >= 5 && f[0] !== "duid")
+      .map((f) => (f[2]!.includes(":") ? f[4]! : f[1]!));
   }
 
   dnsmasqLogText(): string {
@@ -979,11 +859,10 @@ export class VRouter {
       stdout: "pipe",
       stderr: "pipe",
     });
-    this.procs.add(proc);
+    this.run.track(proc);
     const killer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs + 5000);
     const [code, stdout, stderr] = await Promise.all([proc.exited, new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     clearTimeout(killer);
-    this.procs.delete(proc);
     if (code !== 0) throw new Error(`udp-send ${argv.slice(2).join(" ")} in ${fromNs} exited ${code}: ${stderr.trim()}`);
     const r = JSON.parse(stdout) as { sent: number; bytes: number; ms: number };
     if (before) {
@@ -1013,11 +892,11 @@ export class VRouter {
   // ------------------------------------------------------------ teardown
 
   get isDestroyed(): boolean {
-    return this.destroyed;
+    return this.run.isDestroyed;
   }
 
   private assertLive(): void {
-    if (this.destroyed) throw new Error("VRouter already destroyed");
+    if (this.run.isDestroyed) throw new Error("VRouter already destroyed");
   }
 
   /**
@@ -1026,35 +905,9 @@ export class VRouter {
    * idempotent, never throws.
    */
   destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    live.delete(this);
     this.dhcp.clear();
     this.dnsmasq = null;
-    try {
-      terminate([...this.procs].map((p) => p.pid), 1000);
-    } catch {
-      /* keep going */
-    }
-    this.procs.clear();
-    for (const ns of this.namespaces) {
-      try {
-        const pids = exec(null, ["ip", "netns", "pids", ns]).stdout.split(/\s+/).filter(Boolean).map(Number);
-        for (const p of pids) kill(p, "SIGKILL");
-        exec(null, ["ip", "netns", "del", ns]);
-      } catch {
-        /* keep going */
-      }
-    }
-    if (process.env.VROUTER_KEEP === "1") {
-      process.stderr.write(`vrouter: kept ${this.tmpDir}\n`);
-    } else {
-      try {
-        rmSync(this.tmpDir, { recursive: true, force: true });
-      } catch {
-        /* keep going */
-      }
-    }
+    this.run.destroy();
   }
 }
 
