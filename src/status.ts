@@ -1,5 +1,6 @@
 /** `iptmon status`: the hosts and their counters, for people and for scripts. */
 import type { BackendName } from "./config.ts";
+import { readHosts, type Runtime } from "./core.ts";
 import { macOf, sortHosts, type CountedHost } from "./model.ts";
 
 export interface StatusHost {
@@ -11,6 +12,19 @@ export interface StatusHost {
   rx_packets: number;
   tx_bytes: number;
   tx_packets: number;
+  /**
+   * Bytes of the current accounting period, where periods are kept. Readers
+   * (the web page, `top --json`) show it when present and ignore fields they
+   * do not know, so hosts may grow more optional fields like this one.
+   */
+  usage?: HostUsage;
+}
+
+export interface HostUsage {
+  /** Seconds since the epoch when the period began. */
+  since: number;
+  rx_bytes: number;
+  tx_bytes: number;
 }
 
 export interface Status {
@@ -32,6 +46,20 @@ export function buildStatus(backend: BackendName, hosts: CountedHost[]): Status 
         tx_packets: h.tx.packets,
       })),
   };
+}
+
+/**
+ * Reads the kernel's counters once: what `status`, `metrics`, `push`, `top`
+ * and the web page's CGI (through `status --json`) all show, so they never
+ * disagree.
+ */
+export function readStatus(rt: Runtime): Status {
+  return buildStatus(rt.backend.name, readHosts(rt).hosts);
+}
+
+/** `status --json`, which the web page polls: one line. */
+export function statusJson(s: Status): string {
+  return `${JSON.stringify(s)}\n`;
 }
 
 export function humanBytes(n: number): string {
