@@ -9,6 +9,7 @@ import { metricsCommand } from "./commands/metrics.ts";
 import { pushCommand } from "./commands/push.ts";
 import { statusCommand } from "./commands/status.ts";
 import { stopCommand } from "./commands/stop.ts";
+import { topCommand } from "./commands/top.ts";
 import { UserError } from "./errors.ts";
 import type { Sys } from "./sys.ts";
 
@@ -27,6 +28,7 @@ export const COMMANDS: Command[] = [
   metricsCommand,
   pushCommand,
   cronCommand,
+  topCommand,
 ];
 
 export async function main(argv: string[], sys: Sys): Promise<number> {
