@@ -2,6 +2,9 @@
 import type { BackendName } from "./config.ts";
 import { readHosts, type Runtime } from "./core.ts";
 import { macOf, sortHosts, type CountedHost } from "./model.ts";
+import { humanBytes } from "./top/format.ts";
+
+export { humanBytes };
 
 export interface StatusHost {
   name: string;
@@ -60,19 +63,6 @@ export function readStatus(rt: Runtime): Status {
 /** `status --json`, which the web page polls: one line. */
 export function statusJson(s: Status): string {
   return `${JSON.stringify(s)}\n`;
-}
-
-export function humanBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n;
-  let i = 0;
-  // Step up on the rounded value, so 1048575 shows as 1.00 MiB, not 1024 KiB.
-  const shown = (x: number) => Number(x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0));
-  while (i < units.length - 1 && (i === 0 ? v >= 1024 : shown(v) >= 1024)) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
 }
 
 /** A plain-text table with a totals row; rx = received from the host (its upload). */

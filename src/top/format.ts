@@ -1,4 +1,18 @@
-/** Human units for rates; shared by `iptmon top` and the web page. */
+/** Human units; shared by `iptmon status`, `iptmon top` and the web page (so nothing else may be imported here). */
+
+/** Bytes in binary units: "1.50 MiB". */
+export function humanBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n;
+  let i = 0;
+  // Step up on the rounded value, so 1048575 shows as 1.00 MiB, not 1024 KiB.
+  const shown = (x: number) => Number(x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0));
+  while (i < units.length - 1 && (i === 0 ? v >= 1024 : shown(v) >= 1024)) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}
 
 /** Bits per second in SI units (1 kbit = 1000 bit), three significant digits: "12.3 Mbit/s". */
 export function humanBits(bps: number): string {

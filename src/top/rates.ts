@@ -52,13 +52,15 @@ export function computeRates(prev: Sample | null, cur: Sample): Rates {
   };
 }
 
-export type SortKey = "rate" | "down" | "up" | "total" | "name";
+export type SortKey = "rate" | "down" | "up" | "total" | "total_down" | "total_up" | "name";
 
 export const SORT_KEYS: Readonly<Record<SortKey, string>> = {
   rate: "current rate (down + up)",
   down: "download rate",
   up: "upload rate",
   total: "total bytes",
+  total_down: "total downloaded",
+  total_up: "total uploaded",
   name: "name",
 };
 
@@ -73,6 +75,10 @@ function measure(h: HostRate, key: Exclude<SortKey, "name">): number {
       return h.rx_bps ?? 0;
     case "total":
       return h.rx_bytes + h.tx_bytes;
+    case "total_down":
+      return h.tx_bytes;
+    case "total_up":
+      return h.rx_bytes;
   }
 }
 

@@ -3,8 +3,7 @@
  * given size (interactive) or for a pipe (--once). Pure; the caller adds the
  * terminal's escape sequences.
  */
-import { humanBytes } from "../status.ts";
-import { humanRate } from "./format.ts";
+import { humanBytes, humanRate } from "./format.ts";
 import { SORT_KEYS, sortRates, type HostRate, type Rates, type SortKey } from "./rates.ts";
 
 interface Column {

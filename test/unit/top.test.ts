@@ -74,6 +74,8 @@ describe("sortRates", () => {
     expect(names("down")).toEqual(["a", "b", "c", "d"]);
     expect(names("up")).toEqual(["c", "b", "a", "d"]);
     expect(names("total")).toEqual(["c", "a", "d", "b"]);
+    expect(names("total_down")).toEqual(["c", "a", "d", "b"]);
+    expect(names("total_up")).toEqual(["a", "d", "b", "c"]);
     expect(names("name")).toEqual(["a", "b", "c", "d"]);
   });
   test("returns a copy", () => {
