@@ -8,7 +8,7 @@ BUILD_FLAGS := build --compile --bytecode --format=esm --minify --define 'IPTMON
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig src/cli.ts
 HOST_TARGET := $(if $(filter aarch64 arm64,$(shell uname -m)),bun-linux-arm64,bun-linux-x64)
 
-.PHONY: all build dist dist-musl test test-unit test-package demo deps tools clean typecheck
+.PHONY: all build dist dist-musl test test-unit test-package demo deps tools clean typecheck web
 
 all: build
 
@@ -21,7 +21,7 @@ deps: node_modules/.installed
 tools:
 	@scripts/ensure-tools
 
-build: dist/iptmon
+build: dist/iptmon web
 
 dist/iptmon: node_modules/.installed $(SRC) Makefile
 	@mkdir -p dist
@@ -30,9 +30,9 @@ dist/iptmon: node_modules/.installed $(SRC) Makefile
 # Binaries for OpenWrt (musl) and plain Linux (glibc), x86_64 and aarch64.
 MUSL_BINS := dist/iptmon-x86_64-musl dist/iptmon-aarch64-musl
 DIST_BINS := $(MUSL_BINS) dist/iptmon-x86_64-glibc dist/iptmon-aarch64-glibc
-dist: $(DIST_BINS)
+dist: $(DIST_BINS) web
 # What the OpenWrt packages (and test/package) need.
-dist-musl: $(MUSL_BINS)
+dist-musl: $(MUSL_BINS) web
 
 dist/iptmon-x86_64-musl: node_modules/.installed $(SRC)
 	@mkdir -p dist && $(BUN) $(BUILD_FLAGS) --target=bun-linux-x64-musl --outfile $@
@@ -43,8 +43,20 @@ dist/iptmon-x86_64-glibc: node_modules/.installed $(SRC)
 dist/iptmon-aarch64-glibc: node_modules/.installed $(SRC)
 	@mkdir -p dist && $(BUN) $(BUILD_FLAGS) --target=bun-linux-arm64 --outfile $@
 
+# The hosts' traffic page (files/www/iptmon/index.html): one script and one
+# stylesheet from web/src, built next to it so the packages ship them (gitignored).
+WEB_TS := $(shell find web/src src/top -name '*.ts') src/status.ts
+WEB_OUT := files/www/iptmon/iptmon.js files/www/iptmon/iptmon.css
+web: $(WEB_OUT)
+
+files/www/iptmon/iptmon.js: node_modules/.installed $(WEB_TS)
+	$(BUN) build web/src/main.ts --target=browser --minify --outfile $@ >/dev/null
+files/www/iptmon/iptmon.css: node_modules/.installed web/src/style.css
+	$(BUN) build web/src/style.css --minify --outfile $@ >/dev/null
+
 typecheck: node_modules/.installed
 	node_modules/.bin/tsc --noEmit -p .
+	node_modules/.bin/tsc --noEmit -p web
 
 test: tools build dist
 	@scripts/run-tests
@@ -60,7 +72,7 @@ demo: tools build
 	$(BUN) test/e2e/demo.ts
 
 clean:
-	rm -rf dist *.ipk
+	rm -rf dist *.ipk $(WEB_OUT)
 
 # OpenWrt packages from the musl binaries and files/ (scripts/mkipk.ts):
 # dist/iptmon_<version>-<release>_<arch>.ipk for x86_64 and aarch64_*.
