@@ -6,10 +6,8 @@ import type { Backend } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { failure } from "./errors.ts";
-import { parseAddress } from "./addr.ts";
-import { notLanReason } from "./lan.ts";
-import { zeroCounter, type Applied, type CountedHost, type Host } from "./model.ts";
-import { planEvent, planInit, type HostEvent, type Knowledge } from "./plan.ts";
+import { EMPTY_STATE, macOf, zeroCounter, type FullState, type KernelState, type PlannedHost } from "./model.ts";
+import { planCounters, planEvent, planInit, resolveEventKey, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
 import type { Lease } from "./sources/leases.ts";
 import type { Sys } from "./sys.ts";
@@ -63,75 +61,93 @@ export function loadKnowledge(rt: Runtime): Knowledge {
 }
 
 export interface InitResult {
-  hosts: Host[];
+  hosts: PlannedHost[];
   script: string;
 }
 
 /** Plans a full rebuild; `mode` says whether to apply it, check it, or only render it. */
 export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitResult {
   const go = () => {
-    const current = rt.backend.read();
-    const desired = planInit(loadKnowledge(rt), current);
-    const opts = { rebuild: true };
-    const script = rt.backend.render(current, desired, opts);
-    if (mode === "apply") rt.backend.apply(current, desired, opts);
-    if (mode === "check") rt.backend.check(current, desired, opts);
+    const b = rt.backend;
+    const current = b.read("full");
+    const hosts = planInit(loadKnowledge(rt), current.read === "absent" ? [] : current.hosts);
+    const desired = mustPlanCounters(current, hosts);
+    const change = b.plan(current, desired, { rebuild: true });
+    const script = b.render(change);
+    if (mode === "apply") b.apply(change);
+    if (mode === "check") b.check(change);
     return { hosts: desired, script };
   };
   return mode === "apply" ? withLock(rt, go) : go();
 }
 
+function mustPlanCounters(current: KernelState, hosts: Parameters<typeof planCounters>[1]): PlannedHost[] {
+  const planned = planCounters(current, hosts);
+  if (!planned) throw new Error("counters were not read for a plan that needs them");
+  return planned;
+}
+
+/** What an event came to: applied (the hosts after it), or nothing to do, and why. */
+export type EventOutcome = { kind: "applied"; hosts: PlannedHost[] } | { kind: "ignored"; reason: string };
+
 /**
- * One host event. When iptmon's objects are missing (a firewall flush), the
+ * Whether iptmon's objects are gone (a firewall flush, a stop): then an
  * event rebuilds everything rather than leave every other host uncounted.
  */
-export function runEvent(rt: Runtime, ev: HostEvent): Host[] | null {
-  if (!rt.cfg.enabled) {
-    rt.warn(`ignoring the event: iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
-    return null;
-  }
+function lost(s: KernelState): boolean {
+  return s.read === "absent" || (s.read === "full" && !s.complete && s.hosts.length === 0);
+}
+
+/**
+ * One host event. The backend reads the least that can serve it (a MAC's
+ * event: the maps only); planning asks for the full read when it needs more
+ * (a renamed host's counters, a host with no MAC).
+ */
+export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
+  if (!rt.cfg.enabled) return ignored(rt, ev, `iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
   return withLock(rt, () => {
+    const b = rt.backend;
     const k = loadKnowledge(rt);
-    // An event for a MAC reads only the maps; objects laid out by an older
-    // iptmon (null) are re-declared around the change.
-    // A table with no maps is confirmed by a full read: its counters must
-    // be seen before the rebuild re-declares them.
-    const quick = ev.key ? rt.backend.readForEvent?.() : undefined;
-    const rebuild = quick === null;
-    let current = quick?.present ? quick : rt.backend.read();
-    if (!current.present) {
-      const base = planInit(k, current);
-      const desired = planEvent({ present: true, hosts: base.map((h) => ({ ...h, rx: zeroCounter(), tx: zeroCounter() })) }, ev, k) ?? base;
-      rt.backend.apply(current, desired, { rebuild: true });
-      return desired;
+    const key = resolveEventKey(ev, k);
+    let current = b.read(macOf(key) ? "event" : "full");
+    if (lost(current)) return rebuildWith(rt, k, current, ev, key);
+    let plan = planEvent(current as Exclude<KernelState, { read: "absent" }>, ev, key, k);
+    if (plan.kind === "need-full") {
+      current = b.read("full");
+      if (lost(current)) return rebuildWith(rt, k, current, ev, key);
+      plan = planEvent(current as FullState, ev, key, k);
+      if (plan.kind === "need-full") throw new Error(`a full read did not serve the event: ${plan.why}`);
     }
-    let desired = planEvent(current, ev, k);
-    if (desired && current.partial && renamesHost(current, desired)) {
-      // A renamed host carries its numbers over: for that, read them.
-      current = rt.backend.read();
-      desired = planEvent(current, ev, k);
-    }
-    if (desired) rt.backend.apply(current, desired, { rebuild });
-    else rt.warn(`nothing to change for ${ev.address}: ${explainIgnored(k, ev)}`);
-    return desired;
+    if (plan.kind === "ignore") return ignored(rt, ev, plan.reason);
+    const complete = current.read !== "full" || current.complete;
+    b.apply(b.plan(current, plan.hosts, { rebuild: !complete }));
+    return { kind: "applied", hosts: plan.hosts };
   });
 }
 
-function renamesHost(current: Applied, desired: Host[]): boolean {
-  const names = new Map(current.hosts.map((h) => [h.key, h.name]));
-  return desired.some((h) => names.has(h.key) && names.get(h.key) !== h.name);
+/** Everything known, with the event on top, declared anew. */
+function rebuildWith(rt: Runtime, k: Knowledge, current: KernelState, ev: HostEvent, key: string): EventOutcome {
+  const base = planInit(k, []);
+  // Nothing of iptmon's is left to count from: every host starts anew.
+  const rebuilt: FullState = { ...EMPTY_STATE, hosts: base.map((h) => ({ ...h, rx: zeroCounter(), tx: zeroCounter() })) };
+  const plan = planEvent(rebuilt, ev, key, k);
+  const hosts = plan.kind === "change" ? plan.hosts.map(({ key, name, addresses }) => ({ key, name, addresses })) : base;
+  const desired = mustPlanCounters(current, hosts);
+  rt.backend.apply(rt.backend.plan(current, desired, { rebuild: true }));
+  return { kind: "applied", hosts: desired };
 }
 
-function explainIgnored(k: Knowledge, ev: HostEvent): string {
-  const a = parseAddress(ev.address);
-  const why = a ? notLanReason(k.lan, a) : null;
-  return why ?? (ev.action === "del" ? "not tracked for that host" : "ignored by config");
+function ignored(rt: Runtime, ev: HostEvent, reason: string): EventOutcome {
+  rt.warn(`nothing to change for ${ev.address}: ${reason}`);
+  return { kind: "ignored", reason };
 }
 
 export function runStop(rt: Runtime): void {
   withLock(rt, () => rt.backend.remove());
 }
 
-export function readHosts(rt: Runtime): Applied & { hosts: CountedHost[] } {
-  return rt.backend.read();
+/** Every host with its counters, as the kernel has them now. */
+export function readHosts(rt: Runtime): FullState["hosts"] {
+  const s = rt.backend.read("full");
+  return s.read === "full" ? s.hosts : [];
 }

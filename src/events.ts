@@ -32,7 +32,7 @@ export function parseDnsmasqEvent(action: DnsmasqAction, who: string, ip: string
   const ev: HostEvent = {
     action: action === "del" || action === "arp-del" ? "del" : "add",
     source: neigh ? "neigh" : "dhcp",
-    key: "",
+    key: null,
     address: addr.text,
   };
   if (!neigh) ev.hostname = dnsmasqHostname(hostname, env);

@@ -20,16 +20,45 @@ export interface CountedHost extends Host {
   tx: Counter;
 }
 
-/** What a backend found in the kernel. */
-export interface Applied {
-  /** False when iptmon's table/chains do not exist at all. */
-  present: boolean;
-  hosts: CountedHost[];
-  /** Objects in iptmon's own table that belong to no host (removed on init). */
-  strayCounters?: string[];
-  /** Counters were not read (all zero here): fine unless a host is renamed. */
-  partial?: boolean;
+export interface HostCounters {
+  rx: Counter;
+  tx: Counter;
 }
+
+/**
+ * What a backend read of its objects in the kernel, saying what it knows:
+ * - `absent`: iptmon's table (chains) is not there at all;
+ * - `layout`: hosts with names and addresses, but no counters, and a key only
+ *   where the read can tell it (a MAC host's); null stands for "not a MAC
+ *   host, and this read does not say which";
+ * - `full`: every host with its key and counters; `complete` is false when
+ *   part of iptmon's layout is missing (an older iptmon's, or hand-edited), so
+ *   a change re-declares it.
+ */
+export type KernelState =
+  | { read: "absent" }
+  | { read: "layout"; hosts: LaidOutHost[] }
+  | { read: "full"; complete: boolean; hosts: CountedHost[] };
+
+export type FullState = Extract<KernelState, { read: "full" }>;
+
+export interface LaidOutHost {
+  key: string | null;
+  name: string;
+  addresses: string[];
+}
+
+/**
+ * A host as planned for the kernel: either its counters stay as they are
+ * (they exist under this name), or they are (re)created from `start` (a new
+ * host, a renamed one carrying its numbers, a counter restored from a snapshot).
+ * Only a host whose counters stay may have an unknown key.
+ */
+export type PlannedHost =
+  | (LaidOutHost & { counters: "keep" })
+  | (Host & { counters: HostCounters });
+
+export const EMPTY_STATE: FullState = { read: "full", complete: false, hosts: [] };
 
 export const NAME_MAX = 63;
 
@@ -92,6 +121,6 @@ export function sortAddresses(addrs: Iterable<string>): string[] {
   return parsed.map((a) => a.text);
 }
 
-export function sortHosts<T extends Host>(hosts: T[]): T[] {
+export function sortHosts<T extends { name: string }>(hosts: T[]): T[] {
   return hosts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

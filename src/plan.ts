@@ -5,7 +5,19 @@
 import { parseAddress, parseMac } from "./addr.ts";
 import type { HostConfig } from "./config.ts";
 import { notLanReason, type Lan } from "./lan.ts";
-import { nameFromAddresses, sanitizeName, sortAddresses, sortHosts, uniqueName, type Applied, type Host } from "./model.ts";
+import {
+  macOf,
+  nameFromAddresses,
+  sanitizeName,
+  sortAddresses,
+  sortHosts,
+  uniqueName,
+  zeroCounter,
+  type Host,
+  type KernelState,
+  type LaidOutHost,
+  type PlannedHost,
+} from "./model.ts";
 import type { HostsEntry } from "./sources/hostsfile.ts";
 import type { Lease } from "./sources/leases.ts";
 import type { Neighbour } from "./sources/neigh.ts";
@@ -27,8 +39,8 @@ export interface HostEvent {
   action: EventAction;
   /** dhcp: a lease event (carries the hostname); neigh: a neighbour appeared/vanished. */
   source: "dhcp" | "neigh";
-  /** The host's MAC; empty for a DHCPv6 event whose MAC must be found from `duid`. */
-  key: string;
+  /** The host's MAC; null for a DHCPv6 event whose host must be found from `duid` (see resolveEventKey). */
+  key: string | null;
   duid?: string;
   address: string;
   /** The DHCP hostname: a string, null for "the lease has none", undefined for "this event does not say". */
@@ -57,9 +69,13 @@ class Lookup {
   readonly currentName: Map<string, string>;
   private readonly currentOwner = new Map<string, string>();
 
-  constructor(readonly k: Knowledge, current: Applied) {
-    this.currentName = new Map(current.hosts.map((h) => [h.key, h.name]));
-    for (const h of current.hosts) for (const a of h.addresses) this.currentOwner.set(a, h.key);
+  constructor(readonly k: Knowledge, current: readonly LaidOutHost[]) {
+    this.currentName = new Map();
+    for (const h of current) {
+      if (h.key === null) continue;
+      this.currentName.set(h.key, h.name);
+      for (const a of h.addresses) this.currentOwner.set(a, h.key);
+    }
     const add = (key: string, a: string) => this.staticAddrs.set(key, [...(this.staticAddrs.get(key) ?? []), a]);
     for (const h of k.configHosts) {
       const key = h.mac ?? (h.name ? staticKey(h.name, k.domain) : null);
@@ -114,7 +130,7 @@ class Lookup {
   keyOfV6Lease(l: Lease): string {
     // Whoever holds the address now keeps it, so init and events agree.
     const owner = this.currentOwner.get(l.address);
-    if (owner && !owner.startsWith("?")) return owner;
+    if (owner) return owner;
     if (!this.neighbourMac) {
       this.neighbourMac = new Map();
       for (const n of this.k.neighbours) if (n.mac && !this.neighbourMac.has(n.address)) this.neighbourMac.set(n.address, n.mac);
@@ -158,8 +174,8 @@ function keepsName(current: string | undefined, base: string): boolean {
   return m !== null && base.startsWith(m[1]!) && m[1]!.length >= Math.min(base.length, 63 - m[2]!.length - 1);
 }
 
-function assignNames(hosts: { key: string; base: string; addresses: string[] }[], current: Applied): Host[] {
-  const curName = new Map(current.hosts.map((h) => [h.key, h.name]));
+function assignNames(hosts: { key: string; base: string; addresses: string[] }[], current: readonly LaidOutHost[]): Host[] {
+  const curName = new Map(current.flatMap((h) => (h.key === null ? [] : [[h.key, h.name] as const])));
   const taken = new Set<string>();
   const named: Host[] = [];
   const rest: typeof hosts = [];
@@ -180,7 +196,7 @@ function assignNames(hosts: { key: string; base: string; addresses: string[] }[]
 }
 
 /** Every known host, from leases, neighbours, static leases, hosts files and config. */
-export function planInit(k: Knowledge, current: Applied): Host[] {
+export function planInit(k: Knowledge, current: readonly LaidOutHost[]): Host[] {
   const L = new Lookup(k, current);
   const owner = new Map<string, string>();
   const claim = (key: string | null, text: string | null) => {
@@ -206,84 +222,143 @@ export function planInit(k: Knowledge, current: Applied): Host[] {
 }
 
 /**
- * The hosts after one event: the kernel's current hosts, changed only where the
- * event says. Returns null when the event concerns nothing iptmon tracks.
+ * The key of the host an event is about: its MAC, else (a DHCPv6 event that
+ * carries only the client's DUID) the MAC the neighbour table has for the
+ * address, else the one inside the DUID, else the DUID itself.
  */
-export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Host[] | null {
-  const L = new Lookup(k, current);
-  const ev = { ...event };
-  if (!ev.key) {
-    const text = parseAddress(ev.address)?.text;
-    const n = k.neighbours.find((x) => x.address === text && x.mac);
-    ev.key = n?.mac ?? keyForDuid(ev.duid ?? "unknown");
+export function resolveEventKey(ev: HostEvent, k: Pick<Knowledge, "neighbours">): string {
+  if (ev.key) return ev.key;
+  const text = parseAddress(ev.address)?.text;
+  const n = k.neighbours.find((x) => x.address === text && x.mac);
+  return n?.mac ?? keyForDuid(ev.duid ?? "unknown");
+}
+
+/** What an event comes to: a change, a read of more of the kernel first, or nothing (and why). */
+export type EventPlan =
+  | { kind: "change"; hosts: PlannedHost[] }
+  | { kind: "need-full"; why: string }
+  | { kind: "ignore"; reason: string };
+
+/**
+ * How every planned host's counters come about: kept where the host already
+ * has counters under that name; otherwise created, carrying a renamed host's
+ * numbers over (which needs them read: null when `current` has none).
+ */
+export function planCounters(current: KernelState, hosts: readonly LaidOutHost[]): PlannedHost[] | null {
+  const curHosts = current.read === "absent" ? [] : current.hosts;
+  const byKey = new Map<string, (typeof curHosts)[number]>();
+  const byName = new Map<string, (typeof curHosts)[number]>();
+  for (const h of curHosts) {
+    if (h.key !== null) byKey.set(h.key, h);
+    byName.set(h.name, h);
   }
-  const address = L.lanOk(ev.address);
-  if (!address) return null;
-  type Entry = { key: string; addresses: Set<string>; name?: string; base?: string; touched?: boolean };
-  const hosts = new Map<string, Entry>();
+  const out: PlannedHost[] = [];
+  for (const h of hosts) {
+    const cur = h.key === null ? byName.get(h.name) : byKey.get(h.key);
+    if (cur && cur.name === h.name) {
+      out.push({ ...h, counters: "keep" });
+      continue;
+    }
+    if (h.key === null) throw new Error(`host ${h.name} has neither a key nor counters`);
+    if (!cur) {
+      out.push({ ...h, key: h.key, counters: { rx: zeroCounter(), tx: zeroCounter() } });
+      continue;
+    }
+    if (current.read !== "full") return null;
+    const c = byKey.get(h.key) as Extract<KernelState, { read: "full" }>["hosts"][number];
+    out.push({ ...h, key: h.key, counters: { rx: { ...c.rx }, tx: { ...c.tx } } });
+  }
+  return out;
+}
+
+/**
+ * The hosts after one event: the kernel's current hosts, changed only where
+ * the event says. `key` is the event's resolved host key.
+ */
+export function planEvent(current: Exclude<KernelState, { read: "absent" }>, event: HostEvent, key: string, k: Knowledge): EventPlan {
+  const L = new Lookup(k, current.hosts);
+  // Whether a host the read could not key is this one: only a full read says.
+  if (!macOf(key) && current.hosts.some((h) => h.key === null)) return { kind: "need-full", why: `the event's host ${key} has no MAC` };
+  const parsed = parseAddress(event.address);
+  const address = L.lanOk(event.address);
+  if (!address) return { kind: "ignore", reason: (parsed ? notLanReason(k.lan, parsed) : null) ?? `not an address: ${event.address}` };
+  type Entry = { key: string | null; addresses: Set<string>; name?: string; base?: string; touched?: boolean; gone?: boolean };
+  const entries: Entry[] = [];
+  const byKey = new Map<string, Entry>();
   const owner = new Map<string, Entry>();
   for (const h of current.hosts) {
     const e: Entry = { key: h.key, addresses: new Set(h.addresses), name: h.name };
-    hosts.set(h.key, e);
+    entries.push(e);
+    if (h.key !== null) byKey.set(h.key, e);
     for (const a of h.addresses) owner.set(a, e);
   }
-  const ownerOf = (a: string) => owner.get(a);
+  const remove = (e: Entry) => {
+    e.gone = true;
+    if (e.key !== null) byKey.delete(e.key);
+  };
 
-  if (L.ignored.has(ev.key)) {
-    if (!hosts.delete(ev.key)) return null;
-  } else if (ev.action === "add") {
+  if (L.ignored.has(key)) {
+    const h = byKey.get(key);
+    if (!h) return { kind: "ignore", reason: `${key} is ignored by config (option ignore)` };
+    remove(h);
+  } else if (event.action === "add") {
+    const existing = byKey.get(key);
+    const target: Entry = existing ?? { key, addresses: new Set<string>() };
+    if (!existing) {
+      entries.push(target);
+      byKey.set(key, target);
+    }
+    target.touched = true;
     const take = (a: string, force: boolean) => {
-      const o = ownerOf(a);
-      if (o && o.key !== ev.key) {
+      const o = owner.get(a);
+      if (o && o !== target) {
         if (!force) return;
         o.addresses.delete(a);
         o.touched = true;
-        if (o.addresses.size === 0) hosts.delete(o.key);
+        if (o.addresses.size === 0) remove(o);
       }
       target.addresses.add(a);
       owner.set(a, target);
     };
-    const existing = hosts.get(ev.key);
-    const target: Entry = existing ?? { key: ev.key, addresses: new Set<string>() };
-    target.touched = true;
-    hosts.set(ev.key, target);
     take(address, true);
     // SLAAC addresses reach dnsmasq's arp events minutes late, so a lease
     // event also picks up what the neighbour table knows of this MAC.
     // Only IPv6 ones are taken from another host: a stale IPv4 entry must
     // not steal an address a lease now gives someone else.
-    for (const n of k.neighbours) if (n.mac === ev.key) {
+    for (const n of k.neighbours) if (n.mac === key) {
       const a = L.lanOk(n.address);
       if (a) take(a, n.family === 6);
     }
-    for (const s of L.staticAddrs.get(ev.key) ?? []) {
+    for (const s of L.staticAddrs.get(key) ?? []) {
       const a = L.lanOk(s);
       if (a) take(a, false);
     }
     // An event that says nothing of the name never renames a host it finds.
-    if (!(existing && (ev.source === "neigh" || ev.hostname === undefined))) {
-      const dhcpName = ev.source === "dhcp" && ev.hostname !== undefined ? ev.hostname : L.leaseName.get(ev.key);
-      const base = L.baseName(ev.key, sortAddresses(target.addresses), dhcpName);
+    if (!(existing && (event.source === "neigh" || event.hostname === undefined))) {
+      const dhcpName = event.source === "dhcp" && event.hostname !== undefined ? event.hostname : L.leaseName.get(key);
+      const base = L.baseName(key, sortAddresses(target.addresses), dhcpName);
       if (!keepsName(target.name, base)) target.name = undefined;
       target.base = base;
     }
   } else {
-    const h = hosts.get(ev.key);
-    if (!h || !h.addresses.has(address)) return null;
-    const statics = new Set((L.staticAddrs.get(ev.key) ?? []).map((s) => L.lanOk(s)));
-    if (statics.has(address)) return null;
+    const h = byKey.get(key);
+    if (!h || !h.addresses.has(address)) return { kind: "ignore", reason: `${address} is not tracked for ${key}` };
+    const statics = new Set((L.staticAddrs.get(key) ?? []).map((s) => L.lanOk(s)));
+    if (statics.has(address)) return { kind: "ignore", reason: `${address} is a static address of ${key} in config` };
     // A neighbour entry that goes (a phone asleep) does not end a lease that
     // still holds the address: only DHCP's own `del` (or expiry) does.
-    if (ev.source === "neigh" && k.leases.some((l) => l.address === address && (l.mac ?? L.keyOfV6Lease(l)) === ev.key)) return null;
+    if (event.source === "neigh" && k.leases.some((l) => l.address === address && (l.mac ?? L.keyOfV6Lease(l)) === key))
+      return { kind: "ignore", reason: `${address} is still leased to ${key}` };
     h.addresses.delete(address);
     h.touched = true;
-    if (h.addresses.size === 0) hosts.delete(ev.key);
+    if (h.addresses.size === 0) remove(h);
   }
 
+  const live = entries.filter((e) => !e.gone);
   const taken = new Set<string>();
-  for (const h of hosts.values()) if (h.name) taken.add(h.name.toLowerCase());
-  const out: Host[] = [];
-  for (const h of hosts.values()) {
+  for (const h of live) if (h.name) taken.add(h.name.toLowerCase());
+  const out: LaidOutHost[] = [];
+  for (const h of live) {
     let name = h.name;
     if (!name) {
       name = uniqueName(h.base ?? nameFromAddresses(sortAddresses(h.addresses)), taken);
@@ -291,5 +366,6 @@ export function planEvent(current: Applied, event: HostEvent, k: Knowledge): Hos
     }
     out.push({ key: h.key, name, addresses: h.touched ? sortAddresses(h.addresses) : [...h.addresses] });
   }
-  return sortHosts(out);
+  const planned = planCounters(current, sortHosts(out));
+  return planned ? { kind: "change", hosts: planned } : { kind: "need-full", why: "a renamed host carries its counters over" };
 }

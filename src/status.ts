@@ -57,7 +57,7 @@ export function buildStatus(backend: BackendName, hosts: CountedHost[]): Status 
  * disagree.
  */
 export function readStatus(rt: Runtime): Status {
-  return buildStatus(rt.backend.name, readHosts(rt).hosts);
+  return buildStatus(rt.backend.name, readHosts(rt));
 }
 
 /** `status --json`, which the web page polls: one line. */

@@ -1,30 +1,32 @@
 /**
- * A backend turns the host model into kernel objects. The event handling only
- * sees this interface, so nftables and iptables are interchangeable.
+ * A backend turns planned hosts into kernel objects. The core only sees this
+ * interface, so nftables and iptables are interchangeable; each backend's
+ * state (S) and change (C) types are its own, and the core only passes them
+ * from one call to the next (`Backend` with the defaults is any backend).
  */
 import type { BackendName } from "../config.ts";
-import type { Applied, Host } from "../model.ts";
+import type { KernelState, PlannedHost } from "../model.ts";
 
 export interface ApplyOptions {
   /** Re-declare everything iptmon owns (init): also fixes objects someone edited. */
   rebuild: boolean;
 }
 
-export interface Backend {
+export interface Backend<S extends KernelState = KernelState, C = unknown> {
   readonly name: BackendName;
-  /** Every host iptmon has in the kernel, with its counters, in one read per family. */
-  read(): Applied;
   /**
-   * Optional cheaper read for one event: hosts, keys and addresses, but
-   * counters left at zero (`partial`). Null when it cannot tell (then `read`).
+   * `full`: every host with key and counters. `event`: the cheapest read that
+   * serves an event; it may leave counters (and non-MAC keys) out, and says so.
    */
-  readForEvent?(): Applied | null;
-  /** Pure: the input(s) that bring the kernel from `current` to `desired`. */
-  render(current: Applied, desired: Host[], opts: ApplyOptions): string;
-  /** Brings the kernel from `current` to `desired` in one transaction per family. */
-  apply(current: Applied, desired: Host[], opts: ApplyOptions): void;
+  read(detail: "full" | "event"): S;
+  /** Pure: the objects that bring the kernel from `current` to `desired`. */
+  plan(current: S, desired: PlannedHost[], opts: ApplyOptions): C;
+  /** Pure: the input(s) that carry out a change, for `print`. */
+  render(change: C): string;
+  /** Carries out a change in one transaction per family; nothing when it is empty. */
+  apply(change: C): void;
   /** Dry run in the kernel's own parser, applying nothing. */
-  check(current: Applied, desired: Host[], opts: ApplyOptions): void;
+  check(change: C): void;
   /** Removes everything iptmon created, and nothing else. */
   remove(): void;
 }

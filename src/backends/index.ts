@@ -2,8 +2,8 @@ import type { BackendChoice, Config } from "../config.ts";
 import { DEFAULTS } from "../defaults.ts";
 import type { Sys } from "../sys.ts";
 import type { Backend } from "./backend.ts";
-import { createIptBackend } from "./iptables.ts";
-import { createNftBackend, nftAvailable } from "./nftables.ts";
+import { createIptBackend } from "./ipt/index.ts";
+import { createNftBackend, nftAvailable } from "./nft/index.ts";
 
 /**
  * The backend named by --backend, else by the config. `auto` prefers

@@ -9,7 +9,7 @@ export const metricsCommand: Command = {
   describe: "print every host's counters in Prometheus text exposition format",
   run(_args, app) {
     const rt = app.runtime();
-    app.out(renderPrometheus(buildStatus(rt.backend.name, readHosts(rt).hosts)));
+    app.out(renderPrometheus(buildStatus(rt.backend.name, readHosts(rt))));
     return 0;
   },
 };

@@ -22,7 +22,7 @@ export const pushCommand: Command = {
     for (const p of problems) sys.stderr(`iptmon: cannot push to ${p.label}: ${p.error}\n`);
     if (targets.length > 0) {
       const rt = app.runtime();
-      const status = buildStatus(rt.backend.name, readHosts(rt).hosts);
+      const status = buildStatus(rt.backend.name, readHosts(rt));
       const sample = { time: sys.now(), interval: pushIntervalMinutes(cfg) * 60, hosts: status.hosts };
       for (const r of await pushSample(targets, sample)) {
         if (r.error === null) continue;

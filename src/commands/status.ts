@@ -8,7 +8,7 @@ export const statusCommand: Command = {
   builder: (y) => y.option("json", { type: "boolean", describe: "machine-readable output" }),
   run(args, app) {
     const rt = app.runtime();
-    const s = buildStatus(rt.backend.name, readHosts(rt).hosts);
+    const s = buildStatus(rt.backend.name, readHosts(rt));
     app.out(args.json ? `${JSON.stringify(s)}\n` : formatStatus(s));
     return 0;
   },

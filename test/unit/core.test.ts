@@ -1,16 +1,17 @@
 /**
  * core.runEvent: which read an event makes. An event for a MAC reads only the
- * maps (`nft -j list maps inet`); a rename, a table without the keys map and
- * a DHCPv6 event known only by its DUID read the whole table. The kernel is
+ * maps (`nft -j list maps inet`); a rename (planning asks for the counters), a
+ * table without the keys map (the maps fall short) and a DHCPv6 event with no
+ * MAC to be found read the whole table. The kernel is
  * the fake's answers, captured from nft (see nftables.test.ts for how).
  */
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { Backend } from "../../src/backends/backend.ts";
-import { createNftBackend } from "../../src/backends/nftables.ts";
+import { createNftBackend } from "../../src/backends/nft/index.ts";
 import { parseConfig } from "../../src/config.ts";
-import { runEvent, type Runtime } from "../../src/core.ts";
-import type { Applied, Host } from "../../src/model.ts";
+import { runEvent, type EventOutcome, type Runtime } from "../../src/core.ts";
+import type { FullState, PlannedHost } from "../../src/model.ts";
 import type { HostEvent } from "../../src/plan.ts";
 import type { RunResult } from "../../src/sys.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
@@ -53,6 +54,7 @@ function router(kernel: { list: RunResult; maps: RunResult }) {
   return { rt, applied, warnings, reads };
 }
 
+const hostsOf = (o: EventOutcome): PlannedHost[] => (o.kind === "applied" ? o.hosts : []);
 const dhcp = (key: string, address: string, hostname?: string): HostEvent => ({ action: "add", source: "dhcp", key, address, hostname });
 
 describe("runEvent: an event for a MAC reads the maps only", () => {
@@ -82,7 +84,7 @@ describe("runEvent: an event for a MAC reads the maps only", () => {
 
   test("a lease renewed under the same name changes nothing and applies nothing", () => {
     const r = router(CURRENT);
-    expect(runEvent(r.rt, dhcp("02:00:00:00:00:01", "192.168.1.101", "laptop"))).not.toBeNull();
+    expect(runEvent(r.rt, dhcp("02:00:00:00:00:01", "192.168.1.101", "laptop")).kind).toBe("applied");
     expect(r.reads()).toEqual([MAPS]);
     expect(r.applied).toEqual([]);
   });
@@ -103,7 +105,7 @@ describe("runEvent: an event for a MAC reads the maps only", () => {
     ]);
   });
 
-  test("an address taken from the static host (`?nas` in the maps-only read): no `?` key reaches nft", () => {
+  test("an address taken from the static host (no key in the maps-only read): it only loses the address", () => {
     const r = router(CURRENT);
     runEvent(r.rt, dhcp("02:00:00:00:00:30", "192.168.1.50", "printer"));
     expect(r.reads()).toEqual([MAPS]);
@@ -137,7 +139,7 @@ describe("runEvent: a rename reads the counters", () => {
     const r = router(CURRENT);
     const hosts = runEvent(r.rt, dhcp("02:00:00:00:00:01", "192.168.1.101", "notebook"));
     expect(r.reads()).toEqual([MAPS, LIST]);
-    expect(hosts?.find((h) => h.key === "02:00:00:00:00:01")?.name).toBe("notebook");
+    expect(hostsOf(hosts).find((h) => h.key === "02:00:00:00:00:01")?.name).toBe("notebook");
     expect(r.applied).toEqual([
       [
         "delete element inet iptmon rx4 { 192.168.1.101 }",
@@ -160,11 +162,11 @@ describe("runEvent: a rename reads the counters", () => {
   });
 
   test("the script is planned on the full read: static hosts keep their real keys", () => {
-    // The re-plan sees `host:nas`, not `?nas`; if a partial state leaked into
-    // the apply, re-created counters would carry zeros or `?` keys.
+    // The re-plan sees `host:nas`; if the maps-only state leaked into the
+    // apply, re-created counters would carry zeros or unknown keys.
     const r = router(CURRENT);
     const hosts = runEvent(r.rt, dhcp("02:00:00:00:00:01", "192.168.1.101", "notebook"));
-    expect(hosts?.find((h) => h.name === "nas")?.key).toBe("host:nas");
+    expect(hostsOf(hosts).find((h) => h.name === "nas")?.key).toBe("host:nas");
     expect(r.applied.join("")).not.toContain("packets 0 bytes 0");
   });
 });
@@ -204,11 +206,11 @@ describe("runEvent: a table without the keys map", () => {
   });
 });
 
-describe("runEvent: a DHCPv6 event known by its DUID reads the whole table", () => {
-  test("a DUID-LLT with a MAC inside: no maps read; the host is keyed (and in the keys map) by that MAC", () => {
+describe("runEvent: a DHCPv6 event known by its DUID", () => {
+  test("a DUID-LLT with a MAC inside is that MAC's event: the maps only; keyed (and in the keys map) by that MAC", () => {
     const r = router(CURRENT);
-    runEvent(r.rt, { action: "add", source: "dhcp", key: "", duid: "00:01:00:01:2c:00:00:01:02:00:00:00:00:30", address: "fd00::1:99", hostname: "tablet" });
-    expect(r.reads()).toEqual([LIST]);
+    runEvent(r.rt, { action: "add", source: "dhcp", key: null, duid: "00:01:00:01:2c:00:00:01:02:00:00:00:00:30", address: "fd00::1:99", hostname: "tablet" });
+    expect(r.reads()).toEqual([MAPS]);
     expect(r.applied).toEqual([
       [
         'add counter inet iptmon rx_tablet { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:30"; }',
@@ -221,9 +223,9 @@ describe("runEvent: a DHCPv6 event known by its DUID reads the whole table", () 
     ]);
   });
 
-  test("a DUID without a MAC: keyed by the DUID, nothing in the keys map", () => {
+  test("a DUID without a MAC: the whole table; keyed by the DUID, nothing in the keys map", () => {
     const r = router(CURRENT);
-    runEvent(r.rt, { action: "add", source: "dhcp", key: "", duid: "00:02:00:00:ab:11:01:02:03:04", address: "fd00::1:98", hostname: "watch" });
+    runEvent(r.rt, { action: "add", source: "dhcp", key: null, duid: "00:02:00:00:ab:11:01:02:03:04", address: "fd00::1:98", hostname: "watch" });
     expect(r.reads()).toEqual([LIST]);
     expect(r.applied).toHaveLength(1);
     expect(r.applied[0]).toContain('add counter inet iptmon rx_watch { packets 0 bytes 0; comment "iptmon: duid:00020000ab1101020304"; }\n');
@@ -231,21 +233,22 @@ describe("runEvent: a DHCPv6 event known by its DUID reads the whole table", () 
   });
 });
 
-describe("runEvent: a backend without readForEvent", () => {
-  test("every event uses read(), and the apply is no rebuild", () => {
+describe("runEvent: a backend whose every read is full (iptables)", () => {
+  test("one read serves the event, the rename carries its counters, and the apply is no rebuild", () => {
     const calls: string[] = [];
-    const current: Applied = { present: true, hosts: [{ key: "02:00:00:00:00:01", name: "laptop", addresses: ["192.168.1.101"], rx: { packets: 1, bytes: 2 }, tx: { packets: 3, bytes: 4 } }] };
-    const backend: Backend = {
+    const current: FullState = { read: "full", complete: true, hosts: [{ key: "02:00:00:00:00:01", name: "laptop", addresses: ["192.168.1.101"], rx: { packets: 1, bytes: 2 }, tx: { packets: 3, bytes: 4 } }] };
+    const backend: Backend<FullState, string> = {
       name: "iptables",
-      read: () => (calls.push("read"), current),
-      render: () => "",
-      apply: (_c, desired: Host[], opts) => void calls.push(`apply ${opts.rebuild} ${desired.map((h) => h.name).join(",")}`),
+      read: (detail) => (calls.push(`read ${detail}`), current),
+      plan: (_c, desired, opts) => `${opts.rebuild} ${desired.map((h) => `${h.name}:${h.counters === "keep" ? "keep" : h.counters.rx.bytes}`).join(",")}`,
+      render: (change) => change,
+      apply: (change) => void calls.push(`apply ${change}`),
       check: () => {},
       remove: () => {},
     };
     const r = router(CURRENT);
     runEvent({ ...r.rt, backend }, dhcp("02:00:00:00:00:01", "192.168.1.101", "notebook"));
-    expect(calls).toEqual(["read", "apply false notebook"]);
+    expect(calls).toEqual(["read event", "apply false notebook:2"]);
     expect(r.reads()).toEqual([]);
   });
 });

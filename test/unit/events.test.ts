@@ -81,8 +81,8 @@ describe("parseDnsmasqEvent: DHCPv6", () => {
   });
 
   test("without DNSMASQ_MAC (or with a bad one) the key is left for planning to find", () => {
-    expect(parseDnsmasqEvent("add", DUID, "fd00::5", "v6host", {})).toMatchObject({ key: "", duid: DUID });
-    expect(parseDnsmasqEvent("del", DUID, "fd00::5", undefined, { DNSMASQ_MAC: "bogus" })).toMatchObject({ action: "del", key: "", duid: DUID });
+    expect(parseDnsmasqEvent("add", DUID, "fd00::5", "v6host", {})).toMatchObject({ key: null, duid: DUID });
+    expect(parseDnsmasqEvent("del", DUID, "fd00::5", undefined, { DNSMASQ_MAC: "bogus" })).toMatchObject({ action: "del", key: null, duid: DUID });
   });
 });
 

@@ -9,13 +9,22 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Family } from "../../src/addr.ts";
-import { combineFamilies, parseIptablesSave, renderIptables, renderIptablesRemove, splitArgs } from "../../src/backends/iptables.ts";
+import type { IptState } from "../../src/backends/ipt/layout.ts";
+import { renderIptablesRemove } from "../../src/backends/ipt/render.ts";
+import { combineFamilies, parseIptablesSave, splitArgs } from "../../src/backends/ipt/save.ts";
 import { main } from "../../src/main.ts";
 import { sanitizeName, uniqueName, type Host } from "../../src/model.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
-import { CASES, caseNames, loadState, plannedTotals, readCase, save, SAVES } from "../helpers/iptfixtures.ts";
+import { CASES, caseNames, loadState, plannedTotals, readCase, renderFor, save, SAVES } from "../helpers/iptfixtures.ts";
 
 const update = process.env.IPTMON_UPDATE_GOLDEN === "1";
+
+/** A read that found iptmon's chains. */
+function full(s: IptState): Extract<IptState, { read: "full" }> {
+  if (s.read !== "full") throw new Error("expected iptmon's chains to be there");
+  return s;
+}
+const complete = (s: IptState) => s.read === "full" && s.complete;
 
 function golden(path: string, actual: string): void {
   if (update) writeFileSync(path, actual);
@@ -40,23 +49,23 @@ describe("parseIptablesSave", () => {
   }
 
   test("stateA: keys from iptmon_hosts, counters summed over every v4 and v6 rule", () => {
-    const s = loadState("stateA");
-    expect(s.present).toBe(true);
+    const s = full(loadState("stateA"));
+    expect(s.complete).toBe(true);
     const laptop = s.hosts.find((h) => h.key === "02:00:00:00:00:01")!;
     expect(laptop.name).toBe("laptop");
     expect(laptop.addresses).toEqual(["192.168.1.10", "fd00:1::10", "fd00:1::11"]);
     expect(laptop.rx).toEqual({ packets: 111, bytes: 52100 });
     expect(laptop.tx).toEqual({ packets: 222, bytes: 340200 });
     // Rules not of iptmon's making: a hostile-commented subnet rule and a keyless host.
-    expect(s.strayCounters).toEqual(['-A iptmon_rx -s 192.168.1.0/24 -m comment --comment "a \\"b\\" $(reboot); `x`" -j RETURN', "rx_ghost 192.168.1.99"]);
+    expect(s.strays).toEqual(['-A iptmon_rx -s 192.168.1.0/24 -m comment --comment "a \\"b\\" $(reboot); `x`" -j RETURN', "rx_ghost 192.168.1.99"]);
     expect(s.families[4]!.jumps).toEqual({ rx: 2, tx: 1 });
   });
 
-  test("a family missing a chain or a jump is not present", () => {
-    expect(loadState("foreign").present).toBe(false);
-    expect(loadState("shell").present).toBe(false); // no iptmon_hosts
+  test("no chain of iptmon's is absent; a family missing a chain or a jump is not complete", () => {
+    expect(loadState("foreign")).toEqual({ read: "absent" });
+    expect(complete(loadState("shell"))).toBe(false); // no iptmon_hosts
     const noJump = save("stateA", 6).replace(/^\[[^\]]*\] -A FORWARD -j iptmon_tx\n/m, "");
-    expect(combineFamilies({ 4: parseIptablesSave(save("stateA", 4), 4), 6: parseIptablesSave(noJump, 6) }).present).toBe(false);
+    expect(complete(combineFamilies({ 4: parseIptablesSave(save("stateA", 4), 4), 6: parseIptablesSave(noJump, 6) }))).toBe(false);
   });
 
   test("rules of the wrong family, with a prefix or foreign matches are strays", () => {
@@ -84,7 +93,7 @@ describe("renderIptables (golden cases)", () => {
     const c = readCase(name);
     test(`${name}: ${c.about}`, () => {
       const families = c.families ?? [4, 6];
-      const r = renderIptables(loadState(c.current, families), c.desired, { rebuild: c.rebuild }, families);
+      const r = renderFor(loadState(c.current, families), c.desired, { rebuild: c.rebuild }, families);
       golden(join(CASES, name, "expected.v4.restore"), r.v4);
       golden(join(CASES, name, "expected.v6.restore"), r.v6);
       golden(join(CASES, name, "expected-hosts.json"), `${JSON.stringify(plannedTotals(c), null, 2)}\n`);
@@ -92,7 +101,7 @@ describe("renderIptables (golden cases)", () => {
   }
 
   test("renames, address losses and re-inits never lower a surviving host's totals", () => {
-    const before = new Map(loadState("stateA").hosts.map((h) => [h.key, h]));
+    const before = new Map(full(loadState("stateA")).hosts.map((h) => [h.key, h]));
     for (const name of caseNames()) {
       const c = readCase(name);
       if (c.current !== "stateA" || c.families) continue;
@@ -109,7 +118,7 @@ describe("renderIptables (golden cases)", () => {
     for (const name of caseNames()) {
       const c = readCase(name);
       if (c.rebuild) continue;
-      const r = renderIptables(loadState(c.current), c.desired, { rebuild: false });
+      const r = renderFor(loadState(c.current), c.desired, { rebuild: false });
       for (const line of `${r.v4}${r.v6}`.split("\n").filter((l) => l && l !== "*mangle" && l !== "COMMIT")) {
         if (c.current === "foreign" || c.current === "shell") expect(line).toMatch(/^(:iptmon_(hosts|rx|tx) - \[0:0\]|(\[\d+:\d+\] )?-[ADI] (iptmon_(hosts|rx|tx)|FORWARD( 1)? -j iptmon_(rx|tx)$))/);
         else expect(line).toMatch(/^(\[\d+:\d+\] )?-[AD] iptmon_(hosts|rx|tx) /);
@@ -128,7 +137,7 @@ describe("hostile names", () => {
       taken.add(name.toLowerCase());
       return { key: `02:00:00:00:01:0${i}`, name, addresses: [`192.168.1.${100 + i}`, `fd00:1::${100 + i}`] };
     });
-    const r = renderIptables(loadState("foreign"), desired, { rebuild: true });
+    const r = renderFor(loadState("foreign"), desired, { rebuild: true });
     for (const line of `${r.v4}${r.v6}`.split("\n")) {
       expect(line).toMatch(/^[\x20-\x7e]*$/);
       const comment = /--comment "([^"\\]*)"/.exec(line);
@@ -139,18 +148,18 @@ describe("hostile names", () => {
       const lines = text.split("\n").filter((l) => l.startsWith("[") || l.startsWith("-A"));
       return parseIptablesSave(`*mangle\n:iptmon_hosts - [0:0]\n:iptmon_rx - [0:0]\n:iptmon_tx - [0:0]\n-A FORWARD -j iptmon_rx\n-A FORWARD -j iptmon_tx\n${lines.join("\n")}\nCOMMIT\n`, f);
     };
-    const s = combineFamilies({ 4: back(r.v4, 4), 6: back(r.v6, 6) });
-    expect(s.present).toBe(true);
-    expect(s.strayCounters).toEqual([]);
+    const s = full(combineFamilies({ 4: back(r.v4, 4), 6: back(r.v6, 6) }));
+    expect(s.complete).toBe(true);
+    expect(s.strays).toEqual([]);
     expect(s.hosts.map((h) => [h.key, h.name, h.addresses]).sort()).toEqual(desired.map((h) => [h.key, h.name, h.addresses]).sort());
   });
 
   test("an unsanitised name, key or address never reaches the output: the renderer throws", () => {
     for (const n of raw) {
-      expect(() => renderIptables(loadState("foreign"), [{ key: "02:00:00:00:00:01", name: n, addresses: ["192.168.1.5"] }], { rebuild: true })).toThrow(/unsafe host name/);
+      expect(() => renderFor(loadState("foreign"), [{ key: "02:00:00:00:00:01", name: n, addresses: ["192.168.1.5"] }], { rebuild: true })).toThrow(/unsafe host name/);
     }
-    expect(() => renderIptables(loadState("foreign"), [{ key: 'x" -j DROP', name: "a", addresses: ["192.168.1.5"] }], { rebuild: true })).toThrow(/unsafe host key/);
-    expect(() => renderIptables(loadState("foreign"), [{ key: "k", name: "a", addresses: ["192.168.1.5 -j DROP"] }], { rebuild: true })).toThrow(/unsafe address/);
+    expect(() => renderFor(loadState("foreign"), [{ key: 'x" -j DROP', name: "a", addresses: ["192.168.1.5"] }], { rebuild: true })).toThrow(/unsafe host key/);
+    expect(() => renderFor(loadState("foreign"), [{ key: "k", name: "a", addresses: ["192.168.1.5 -j DROP"] }], { rebuild: true })).toThrow(/unsafe address/);
   });
 });
 

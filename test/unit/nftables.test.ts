@@ -1,11 +1,16 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { parseSubnet } from "../../src/addr.ts";
-import { COMMENT_PREFIX, createNftBackend, parseNftJson, parseNftMapsJson, renderNft, type NftOptions } from "../../src/backends/nftables.ts";
+import type { ApplyOptions } from "../../src/backends/backend.ts";
+import { createNftBackend } from "../../src/backends/nft/index.ts";
+import { COMMENT_PREFIX, type NftOptions, type NftState } from "../../src/backends/nft/layout.ts";
+import { parseNftJson, parseNftMapsJson } from "../../src/backends/nft/parse.ts";
+import { planNft } from "../../src/backends/nft/plan.ts";
+import { renderNft as renderChange } from "../../src/backends/nft/render.ts";
 import { parseConfig } from "../../src/config.ts";
 import { UserError } from "../../src/errors.ts";
-import { macOf, sanitizeName, type Applied, type CountedHost, type Host } from "../../src/model.ts";
-import { planEvent, planInit, type Knowledge } from "../../src/plan.ts";
+import { macOf, sanitizeName, type CountedHost, type FullState, type Host, type LaidOutHost } from "../../src/model.ts";
+import { planCounters, planEvent, planInit, resolveEventKey, type HostEvent, type Knowledge } from "../../src/plan.ts";
 import type { Lease } from "../../src/sources/leases.ts";
 import { NFT_TABLE_DECLARATION } from "../helpers/builders.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
@@ -13,10 +18,26 @@ import { fakeSys, ok } from "../helpers/fakesys.ts";
 const O: NftOptions = { table: "iptmon", priority: -1 };
 const REBUILD = { rebuild: true };
 const EVENT = { rebuild: false };
-const ABSENT: Applied = { present: false, hosts: [] };
+const ABSENT: NftState = { read: "absent" };
 
 const counted = (h: Host, rx = { packets: 0, bytes: 0 }, tx = { packets: 0, bytes: 0 }): CountedHost => ({ ...h, rx, tx });
-const present = (hosts: CountedHost[], strayCounters: string[] = []): Applied => ({ present: true, hosts, strayCounters });
+const present = (hosts: CountedHost[], strays: string[] = []): NftState => ({ read: "full", complete: true, hosts, strays });
+
+function fullOf(s: NftState | { shortfall: string }): Extract<NftState, { read: "full" }> {
+  if (!("read" in s) || s.read !== "full") throw new Error(`expected a full read, got ${JSON.stringify(s)}`);
+  return s;
+}
+function layoutOf(s: NftState | { shortfall: string }): Extract<NftState, { read: "layout" }> {
+  if (!("read" in s) || s.read !== "layout") throw new Error(`expected a layout read, got ${JSON.stringify(s)}`);
+  return s;
+}
+
+/** What the core does: counters planned against `current`, then the change planned and rendered. */
+function renderNft(current: NftState, desired: LaidOutHost[], o: NftOptions, opts: ApplyOptions): string {
+  const planned = planCounters(current, desired);
+  if (!planned) throw new Error("counters needed");
+  return renderChange(planNft(current, planned, opts), o);
+}
 
 const LAPTOP: Host = { key: "02:00:00:00:00:01", name: "laptop", addresses: ["192.168.1.101", "fd00::aaaa", "fd00::1:65"] };
 const PHONE: Host = { key: "02:00:00:00:00:02", name: "phone", addresses: ["192.168.1.102"] };
@@ -287,7 +308,7 @@ describe("renderNft: hostile hostnames (property test)", () => {
   });
 
   test("planInit gives unique safe names and every address to one host", () => {
-    const hosts = planInit(k, ABSENT);
+    const hosts = planInit(k, []);
     expect(hosts.length).toBeGreaterThan(150);
     const lower = hosts.map((h) => h.name.toLowerCase());
     expect(new Set(lower).size).toBe(hosts.length);
@@ -297,29 +318,30 @@ describe("renderNft: hostile hostnames (property test)", () => {
   });
 
   test("the init script has only whitelisted lines", () => {
-    const script = renderNft(ABSENT, planInit(k, ABSENT), O, REBUILD);
+    const script = renderNft(ABSENT, planInit(k, []), O, REBUILD);
     expect(script.split("\n").length).toBeGreaterThan(400);
     expectWhitelisted(script);
   });
 
   test("event scripts for hostile names, against that state, have only whitelisted lines", () => {
-    const hosts = planInit(k, ABSENT);
+    const hosts = planInit(k, []);
     const cur = present(hosts.map((h) => counted(h, { packets: 1, bytes: 2 })));
     const r2 = prng(42);
     let rendered = 0;
     for (let i = 0; i < 200; i++) {
       const target = i % 2 === 0 ? hosts[Math.floor(r2() * hosts.length)]! : { key: mac(1000 + i), addresses: [`10.0.9.${(i % 250) + 2}`] };
-      const desired = planEvent(cur, { action: "add", source: "dhcp", key: target.key.startsWith("02:") ? target.key : mac(2000 + i), address: target.addresses[0]!, hostname: hostileName(r2) }, k);
-      if (!desired) continue;
-      const script = renderNft(cur, desired, O, EVENT);
+      const ev: HostEvent = { action: "add", source: "dhcp", key: target.key.startsWith("02:") ? target.key : mac(2000 + i), address: target.addresses[0]!, hostname: hostileName(r2) };
+      const p = planEvent(cur as FullState, ev, resolveEventKey(ev, k), k);
+      if (p.kind !== "change") continue;
+      const script = renderChange(planNft(cur, p.hosts, EVENT), O);
       expectWhitelisted(script);
       rendered++;
     }
     expect(rendered).toBeGreaterThan(150);
   });
 
-  test("the same events against the maps-only (partial) read: whitelisted, and no `?name` key ever reaches nft", () => {
-    const hosts = planInit(k, ABSENT);
+  test("the same events against the maps-only read (a full read where planning asks): whitelisted, and an unknown key never reaches nft", () => {
+    const hosts = planInit(k, []);
     // What `nft -j list maps inet` prints for that state.
     const maps = (name: string, family: 4 | 6, dir: "rx" | "tx") => ({
       map: {
@@ -330,23 +352,32 @@ describe("renderNft: hostile hostnames (property test)", () => {
       },
     });
     const keys = { map: { family: "inet", table: "iptmon", name: "keys", elem: hosts.filter((h) => macOf(h.key)).map((h) => [h.key, `rx_${h.name}`]) } };
-    const cur = parseNftMapsJson(JSON.stringify({ nftables: [maps("rx4", 4, "rx"), maps("tx4", 4, "tx"), maps("rx6", 6, "rx"), maps("tx6", 6, "tx"), keys] }), "iptmon")!;
-    expect(cur.partial).toBe(true);
-    expect(cur.hosts.map((h) => h.key).sort()).toEqual(hosts.map((h) => (macOf(h.key) ? h.key : `?${h.name}`)).sort());
+    const cur = parseNftMapsJson(JSON.stringify({ nftables: [maps("rx4", 4, "rx"), maps("tx4", 4, "tx"), maps("rx6", 6, "rx"), maps("tx6", 6, "tx"), keys] }), "iptmon");
+    if (!("read" in cur) || cur.read !== "layout") throw new Error("expected a layout read");
+    expect(cur.hosts.map((h) => h.key ?? `(none) ${h.name}`).sort()).toEqual(hosts.map((h) => (macOf(h.key) ? h.key : `(none) ${h.name}`)).sort());
+    const full = present(hosts.map((h) => counted(h, { packets: 1, bytes: 2 })));
     const macHosts = hosts.filter((h) => macOf(h.key));
     const r2 = prng(7);
     let rendered = 0;
+    let fullReads = 0;
     for (let i = 0; i < 200; i++) {
       const target = macHosts[Math.floor(r2() * macHosts.length)]!;
-      const ev = { action: i % 4 === 3 ? ("del" as const) : ("add" as const), source: "dhcp" as const, key: i % 3 === 0 ? mac(3000 + i) : target.key, address: target.addresses[0]!, hostname: hostileName(r2) };
-      const desired = planEvent(cur, ev, k);
-      if (!desired) continue;
-      const script = renderNft(cur, desired, O, EVENT);
+      const ev: HostEvent = { action: i % 4 === 3 ? "del" : "add", source: "dhcp", key: i % 3 === 0 ? mac(3000 + i) : target.key, address: target.addresses[0]!, hostname: hostileName(r2) };
+      const key = resolveEventKey(ev, k);
+      let state: NftState = cur;
+      let p = planEvent(cur, ev, key, k);
+      if (p.kind === "need-full") {
+        fullReads++;
+        state = full;
+        p = planEvent(full as FullState, ev, key, k);
+      }
+      if (p.kind !== "change") continue;
+      const script = renderChange(planNft(state, p.hosts, EVENT), O);
       expectWhitelisted(script);
-      expect(script).not.toContain("?");
       rendered++;
     }
     expect(rendered).toBeGreaterThan(100);
+    expect(fullReads).toBeGreaterThan(0);
   });
 
   test("the whitelist itself rejects an injected statement", () => {
@@ -384,20 +415,20 @@ describe("parseNftJson", () => {
   ];
 
   test("finds the table and every host with its key, addresses and counters", () => {
-    const a = parseNftJson(json, "iptmon");
-    expect(a.present).toBe(true);
+    const a = fullOf(parseNftJson(json, "iptmon"));
+    expect(a.complete).toBe(true);
     const sortAddrs = (h: CountedHost) => ({ ...h, addresses: [...h.addresses].sort() });
     expect(a.hosts.map(sortAddrs).sort((x, y) => x.name.localeCompare(y.name))).toEqual(EXPECTED.map(sortAddrs).sort((x, y) => x.name.localeCompare(y.name)));
   });
 
   test("counters without the `iptmon: ` comment are strays, not hosts", () => {
-    const a = parseNftJson(json, "iptmon");
+    const a = fullOf(parseNftJson(json, "iptmon"));
     expect(a.hosts.map((h) => h.name)).not.toContain("nocomment");
-    expect([...(a.strayCounters ?? [])].sort()).toEqual(["handmade", "rx_nocomment", "tx_nocomment"]);
+    expect([...a.strays].sort()).toEqual(["handmade", "rx_nocomment", "tx_nocomment"]);
   });
 
   test("round trip: rendering the parsed state as desired is empty; a rebuild only removes the strays", () => {
-    const a = parseNftJson(json, "iptmon");
+    const a = fullOf(parseNftJson(json, "iptmon"));
     const desired: Host[] = a.hosts.map(({ key, name, addresses }) => ({ key, name, addresses }));
     expect(renderNft(a, desired, O, EVENT)).toBe("");
     const rebuild = renderNft(a, desired, O, REBUILD);
@@ -415,8 +446,7 @@ describe("parseNftJson", () => {
   });
 
   test("another table's objects are not iptmon's", () => {
-    const a = parseNftJson(json, "other");
-    expect(a).toEqual({ present: false, hosts: [], strayCounters: [] });
+    expect(parseNftJson(json, "other")).toEqual({ read: "absent" });
   });
 
   test("an rx counter without its tx partner is no host", () => {
@@ -426,35 +456,29 @@ describe("parseNftJson", () => {
         { counter: { family: "inet", name: "rx_lonely", table: "iptmon", handle: 2, comment: "iptmon: 02:00:00:00:00:09", packets: 1, bytes: 2 } },
       ],
     };
-    const a = parseNftJson(JSON.stringify(doc), "iptmon");
-    expect(a.hosts).toEqual([]);
-    expect(a.strayCounters).toEqual(["rx_lonely"]);
+    expect(parseNftJson(JSON.stringify(doc), "iptmon")).toEqual({ read: "full", complete: false, hosts: [], strays: ["rx_lonely"] });
   });
 
   test("an empty listing is an absent table", () => {
-    expect(parseNftJson('{"nftables": [{"metainfo": {"version": "1.0.6"}}]}', "iptmon")).toEqual({ present: false, hosts: [], strayCounters: [] });
+    expect(parseNftJson('{"nftables": [{"metainfo": {"version": "1.0.6"}}]}', "iptmon")).toEqual({ read: "absent" });
   });
 });
 
 describe("parseNftMapsJson", () => {
   const maps = fixture("nft-maps.json");
-  const zero = { packets: 0, bytes: 0 };
-  const byName = (x: Host, y: Host) => x.name.localeCompare(y.name);
-  const sortAddrs = <H extends Host>(h: H) => ({ ...h, addresses: [...h.addresses].sort() });
+  const byName = (x: LaidOutHost, y: LaidOutHost) => x.name.localeCompare(y.name);
+  const sortAddrs = <H extends LaidOutHost>(h: H) => ({ ...h, addresses: [...h.addresses].sort() });
 
-  test("the same hosts as the full listing of that kernel: names, addresses, MAC keys; counters zero", () => {
-    const full = parseNftJson(fixture("nft-list.json"), "iptmon");
-    const a = parseNftMapsJson(maps, "iptmon")!;
-    expect(a.present).toBe(true);
-    expect(a.partial).toBe(true);
-    expect(a.strayCounters).toBeUndefined();
-    const expected = full.hosts.map((h) => ({ ...h, key: h.key === "host:nas" ? "?nas" : h.key, rx: zero, tx: zero }));
+  test("the same hosts as the full listing of that kernel: names, addresses, MAC keys; no counters", () => {
+    const full = fullOf(parseNftJson(fixture("nft-list.json"), "iptmon"));
+    const a = layoutOf(parseNftMapsJson(maps, "iptmon"));
+    const expected = full.hosts.map(({ key, name, addresses }) => ({ key: macOf(key) ? key : null, name, addresses }));
     expect(a.hosts.map(sortAddrs).sort(byName)).toEqual(expected.map(sortAddrs).sort(byName));
   });
 
-  test("a host the keys map does not name (static, DUID) gets `?<name>`, which no event key can equal", () => {
-    const a = parseNftMapsJson(maps, "iptmon")!;
-    expect(a.hosts.find((h) => h.name === "nas")).toEqual({ key: "?nas", name: "nas", addresses: ["192.168.1.50", "fd00::32"], rx: zero, tx: zero });
+  test("a host the keys map does not name (static, DUID) has no key in this read", () => {
+    const a = layoutOf(parseNftMapsJson(maps, "iptmon"));
+    expect(a.hosts.find((h) => h.name === "nas")).toEqual({ key: null, name: "nas", addresses: ["192.168.1.50", "fd00::32"] });
     expect(a.hosts.find((h) => h.name === "laptop")?.key).toBe("02:00:00:00:00:01");
     const duid = {
       nftables: [
@@ -464,39 +488,39 @@ describe("parseNftMapsJson", () => {
         { map: { family: "inet", name: "keys", table: "iptmon", type: "ether_addr", handle: 6, map: "counter" } },
       ],
     };
-    expect(parseNftMapsJson(JSON.stringify(duid), "iptmon")).toEqual({ present: true, hosts: [{ key: "?tablet", name: "tablet", addresses: ["fd00::77"], rx: zero, tx: zero }], partial: true });
+    expect(parseNftMapsJson(JSON.stringify(duid), "iptmon")).toEqual({ read: "layout", hosts: [{ key: null, name: "tablet", addresses: ["fd00::77"] }] });
   });
 
   test("another table's maps are ignored, its keys map included", () => {
-    const a = parseNftMapsJson(maps, "iptmon")!;
+    const a = layoutOf(parseNftMapsJson(maps, "iptmon"));
     expect(a.hosts.map((h) => h.name)).not.toContain("ghost");
     expect(a.hosts.flatMap((h) => h.addresses)).not.toContain("192.168.1.200");
     // ...and read as that table's own, they are its hosts
-    expect(parseNftMapsJson(maps, "other")?.hosts).toEqual([{ key: "02:00:00:00:00:99", name: "ghost", addresses: ["192.168.1.200"], rx: zero, tx: zero }]);
+    expect(layoutOf(parseNftMapsJson(maps, "other")).hosts).toEqual([{ key: "02:00:00:00:00:99", name: "ghost", addresses: ["192.168.1.200"] }]);
   });
 
-  test("null when iptmon's maps exist but the keys map does not (a table of an older iptmon), even if another table has one", () => {
+  test("a shortfall when iptmon's maps exist but the keys map does not (a table of an older iptmon), even if another table has one", () => {
     const old = fixture("nft-maps-nokeys.json");
     expect(old).toContain('"name": "keys", "table": "other"');
-    expect(parseNftMapsJson(old, "iptmon")).toBeNull();
+    expect(parseNftMapsJson(old, "iptmon")).toEqual({ shortfall: "no keys map" });
   });
 
-  test("absent when iptmon has no rx map: nothing listed, or only another table's maps", () => {
-    const ABSENT_PARTIAL = { present: false, hosts: [], partial: true };
-    expect(parseNftMapsJson('{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}', "iptmon")).toEqual(ABSENT_PARTIAL);
-    expect(parseNftMapsJson("{}", "iptmon")).toEqual(ABSENT_PARTIAL);
-    expect(parseNftMapsJson(maps, "acct")).toEqual(ABSENT_PARTIAL);
+  test("a shortfall when iptmon has no rx map: nothing listed, or only another table's maps", () => {
+    const NONE = { shortfall: "no maps" as const };
+    expect(parseNftMapsJson('{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}', "iptmon")).toEqual(NONE);
+    expect(parseNftMapsJson("{}", "iptmon")).toEqual(NONE);
+    expect(parseNftMapsJson(maps, "acct")).toEqual(NONE);
   });
 
-  test("maps without a single element cannot be told from an nft that leaves elements out: null (read it whole)", () => {
+  test("maps without a single element cannot be told from an nft that leaves elements out: a shortfall (read it whole)", () => {
     const m = (name: string, type: string, handle: number) => ({ map: { family: "inet", name, table: "iptmon", type, handle, map: "counter" } });
     const doc = { nftables: [m("rx4", "ipv4_addr", 2), m("tx4", "ipv4_addr", 3), m("rx6", "ipv6_addr", 4), m("tx6", "ipv6_addr", 5), m("keys", "ether_addr", 6)] };
-    expect(parseNftMapsJson(JSON.stringify(doc), "iptmon")).toBeNull();
+    expect(parseNftMapsJson(JSON.stringify(doc), "iptmon")).toEqual({ shortfall: "no elements" });
   });
 
-  test("round trip: the partial state rendered against itself is empty", () => {
-    const a = parseNftMapsJson(maps, "iptmon")!;
-    expect(renderNft(a, a.hosts.map(({ key, name, addresses }) => ({ key, name, addresses })), O, EVENT)).toBe("");
+  test("round trip: the layout planned against itself is empty", () => {
+    const a = layoutOf(parseNftMapsJson(maps, "iptmon"));
+    expect(renderNft(a, a.hosts, O, EVENT)).toBe("");
   });
 });
 
@@ -505,42 +529,45 @@ describe("createNftBackend", () => {
   const LIST = "nft -j list table inet iptmon";
   const MAPS = "nft -j list maps inet";
   const commandLines = (sys: ReturnType<typeof fakeSys>) => sys.calls.map((c) => [c.cmd, ...c.args].join(" "));
+  const NO_TABLE = { code: 1, stdout: "", stderr: "Error: No such file or directory\nlist table inet iptmon\n" };
+  const plannedPhone = planCounters(ABSENT, [PHONE])!;
 
-  test("read: a missing table is `not present`, not an error", () => {
-    const sys = fakeSys({ commands: { [LIST]: { code: 1, stdout: "", stderr: "Error: No such file or directory\nlist table inet iptmon\n" } } });
-    expect(createNftBackend(sys, cfg, -1).read()).toEqual({ present: false, hosts: [] });
+  test("read full: a missing table is absent, not an error", () => {
+    const sys = fakeSys({ commands: { [LIST]: NO_TABLE } });
+    expect(createNftBackend(sys, cfg, -1).read("full")).toEqual({ read: "absent" });
   });
 
-  test("read: parses nft's JSON", () => {
+  test("read full: parses nft's JSON", () => {
     const sys = fakeSys({ commands: { [LIST]: ok(fixture("nft-list.json")) } });
-    expect(createNftBackend(sys, cfg, -1).read().hosts).toHaveLength(8);
+    expect(fullOf(createNftBackend(sys, cfg, -1).read("full")).hosts).toHaveLength(8);
   });
 
-  test("readForEvent: one `nft -j list maps inet`, parsed without counters", () => {
+  test("read for an event: one `nft -j list maps inet`, parsed without counters", () => {
     const sys = fakeSys({ commands: { [MAPS]: ok(fixture("nft-maps.json")) } });
-    const a = createNftBackend(sys, cfg, -1).readForEvent!();
+    const a = createNftBackend(sys, cfg, -1).read("event");
+    expect(a.read).toBe("layout");
     expect(commandLines(sys)).toEqual([MAPS]);
-    expect(a?.partial).toBe(true);
-    expect(a?.hosts).toHaveLength(8);
   });
 
-  test("readForEvent: null for a table without the keys map; absent with no table", () => {
-    expect(createNftBackend(fakeSys({ commands: { [MAPS]: ok(fixture("nft-maps-nokeys.json")) } }), cfg, -1).readForEvent!()).toBeNull();
+  test("read for an event: where the maps fall short, the whole table is read", () => {
+    const nokeys = fakeSys({ commands: { [MAPS]: ok(fixture("nft-maps-nokeys.json")), [LIST]: ok(fixture("nft-list-nokeys.json")) } });
+    expect(fullOf(createNftBackend(nokeys, cfg, -1).read("event")).complete).toBe(false);
+    expect(commandLines(nokeys)).toEqual([MAPS, LIST]);
     const empty = '{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}]}';
-    expect(createNftBackend(fakeSys({ commands: { [MAPS]: ok(empty) } }), cfg, -1).readForEvent!()).toEqual({ present: false, hosts: [], partial: true });
+    const gone = fakeSys({ commands: { [MAPS]: ok(empty), [LIST]: NO_TABLE } });
+    expect(createNftBackend(gone, cfg, -1).read("event")).toEqual({ read: "absent" });
   });
 
-  test("readForEvent: nft failing is a short user error; missing nft says `not found`", () => {
+  test("read for an event: nft failing is a short user error; missing nft says `not found`", () => {
     const denied = fakeSys({ commands: { [MAPS]: { code: 1, stdout: "", stderr: "Error: Operation not permitted\n" } } });
-    expect(() => createNftBackend(denied, cfg, -1).readForEvent!()).toThrow("cannot read maps of table inet iptmon: Error: Operation not permitted");
-    expect(() => createNftBackend(fakeSys(), cfg, -1).readForEvent!()).toThrow("cannot read maps of table inet iptmon: nft not found");
+    expect(() => createNftBackend(denied, cfg, -1).read("event")).toThrow("cannot read maps of table inet iptmon: Error: Operation not permitted");
+    expect(() => createNftBackend(fakeSys(), cfg, -1).read("event")).toThrow("cannot read maps of table inet iptmon: nft not found");
   });
-
   test("a missing nft binary is a user error saying `not found`", () => {
     const sys = fakeSys();
     let err: unknown;
     try {
-      createNftBackend(sys, cfg, -1).read();
+      createNftBackend(sys, cfg, -1).read("full");
     } catch (e) {
       err = e;
     }
@@ -552,16 +579,17 @@ describe("createNftBackend", () => {
   test("apply: feeds the script to `nft -f -`, and nothing when there is nothing to do", () => {
     const sys = fakeSys({ commands: { "nft -f -": ok() } });
     const b = createNftBackend(sys, cfg, -1);
-    b.apply(present([counted(PHONE)]), [PHONE], EVENT);
+    const cur = present([counted(PHONE)]);
+    b.apply(b.plan(cur, planCounters(cur, [PHONE])!, EVENT));
     expect(sys.calls).toEqual([]);
-    b.apply(ABSENT, [PHONE], REBUILD);
+    b.apply(b.plan(ABSENT, plannedPhone, REBUILD));
     expect(sys.calls).toHaveLength(1);
     expect(sys.calls[0]!.input).toBe(renderNft(ABSENT, [PHONE], O, REBUILD));
   });
 
   test("apply: nft's first error line becomes the message", () => {
     const sys = fakeSys({ commands: { "nft -f -": { code: 1, stdout: "", stderr: "/dev/stdin:3:1-5: Error: Could not process rule: Device or resource busy\nmore\n" } } });
-    expect(() => createNftBackend(sys, cfg, -1).apply(ABSENT, [PHONE], REBUILD)).toThrow(
+    expect(() => createNftBackend(sys, cfg, -1).apply(planNft(ABSENT, plannedPhone, REBUILD))).toThrow(
       "cannot apply ruleset to table inet iptmon: /dev/stdin:3:1-5: Error: Could not process rule: Device or resource busy",
     );
   });
@@ -574,7 +602,7 @@ describe("createNftBackend", () => {
 
   test("check: runs `nft -c -f -` with the rendered script", () => {
     const sys = fakeSys({ commands: { "nft -c -f -": ok() } });
-    createNftBackend(sys, cfg, -1).check(ABSENT, [PHONE], REBUILD);
+    createNftBackend(sys, cfg, -1).check(planNft(ABSENT, plannedPhone, REBUILD));
     expect(sys.calls.map((c) => [c.cmd, ...c.args].join(" "))).toEqual(["nft -c -f -"]);
     expect(sys.calls[0]!.input).toContain("add counter inet iptmon rx_phone");
   });

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { parseSubnet } from "../../src/addr.ts";
-import { renderNft } from "../../src/backends/nftables.ts";
+import { nftChangeIsEmpty, planNft } from "../../src/backends/nft/plan.ts";
 import type { HostConfig } from "../../src/config.ts";
-import type { Applied, Host } from "../../src/model.ts";
-import { keyForDuid, planEvent, planInit, type HostEvent, type Knowledge } from "../../src/plan.ts";
+import type { FullState, Host, LaidOutHost } from "../../src/model.ts";
+import { keyForDuid, planCounters, planEvent as planEventIn, planInit, resolveEventKey, type EventPlan, type HostEvent, type Knowledge } from "../../src/plan.ts";
 import type { HostsEntry } from "../../src/sources/hostsfile.ts";
 import type { Lease } from "../../src/sources/leases.ts";
 import type { Neighbour } from "../../src/sources/neigh.ts";
@@ -41,11 +41,22 @@ const neigh = (mac: string | null, address: string): Neighbour => ({ address, fa
 const hostsEntry = (address: string, ...names: string[]): HostsEntry => ({ address, family: family(address), names });
 const cfgHost = (h: Partial<HostConfig>): HostConfig => ({ mac: null, name: null, ignore: false, addresses: [], ...h });
 const staticLease = (macs: string[], name: string | null, address: string | null = null): StaticLease => ({ macs, address, name, line: 1 });
-const applied = (hosts: Host[]): Applied => ({
-  present: true,
+const applied = (hosts: Host[]): FullState => ({
+  read: "full",
+  complete: true,
   hosts: hosts.map((h, i) => ({ ...h, rx: { packets: i + 1, bytes: 100 * (i + 1) }, tx: { packets: i + 2, bytes: 200 * (i + 1) } })),
 });
-const NONE: Applied = { present: false, hosts: [] };
+const NONE: LaidOutHost[] = [];
+/** The event's plan against a full read (an `ignore` is null in `planEvent`; its reasons are tested below). */
+function plan(current: FullState, e: HostEvent, k: Knowledge): EventPlan {
+  return planEventIn(current, e, resolveEventKey(e, k), k);
+}
+function planEvent(current: FullState, e: HostEvent, k: Knowledge): Host[] | null {
+  const p = plan(current, e, k);
+  if (p.kind === "need-full") throw new Error(`a full read was not enough: ${p.why}`);
+  if (p.kind === "ignore") return null;
+  return p.hosts.map(({ key, name, addresses }) => ({ key: key!, name, addresses }));
+}
 const names = (hs: Host[] | null) => Object.fromEntries((hs ?? []).map((h) => [h.key, h.name]));
 const byKey = (hs: Host[] | null, key: string) => hs?.find((h) => h.key === key);
 
@@ -126,7 +137,7 @@ describe("planInit: duplicates", () => {
 
   test("a second planInit over what the first applied changes nothing", () => {
     const first = planInit(k, NONE);
-    expect(planInit(k, applied(first))).toEqual(first);
+    expect(planInit(k, applied(first).hosts)).toEqual(first);
   });
 
   test("hosts keep their current names; a newcomer does not steal one", () => {
@@ -135,17 +146,17 @@ describe("planInit: duplicates", () => {
       { key: M3, name: "android", addresses: ["192.168.1.13"] },
       { key: M2, name: "android-2", addresses: ["192.168.1.12"] },
     ]);
-    expect(names(planInit(k, current))).toEqual({ [M3]: "android", [M2]: "android-2", [M1]: "Android-3" });
+    expect(names(planInit(k, current.hosts))).toEqual({ [M3]: "android", [M2]: "android-2", [M1]: "Android-3" });
   });
 
   test("a host whose name no source gives any more keeps the one it has", () => {
     const current = applied([{ key: M1, name: "laptop", addresses: ["192.168.1.11"] }]);
-    expect(planInit(know({ leases: [lease(M1, "192.168.1.11", null)] }), current)).toEqual([{ key: M1, name: "laptop", addresses: ["192.168.1.11"] }]);
+    expect(planInit(know({ leases: [lease(M1, "192.168.1.11", null)] }), current.hosts)).toEqual([{ key: M1, name: "laptop", addresses: ["192.168.1.11"] }]);
   });
 
   test("a host whose DHCP name changed is renamed", () => {
     const current = applied([{ key: M1, name: "laptop", addresses: ["192.168.1.11"] }]);
-    expect(names(planInit(know({ leases: [lease(M1, "192.168.1.11", "workstation")] }), current))).toEqual({ [M1]: "workstation" });
+    expect(names(planInit(know({ leases: [lease(M1, "192.168.1.11", "workstation")] }), current.hosts))).toEqual({ [M1]: "workstation" });
   });
 });
 
@@ -384,7 +395,9 @@ describe("planEvent", () => {
   test("add: a renewal with the same name changes nothing, so nothing is applied", () => {
     const desired = planEvent(base, ev({ key: M2, address: "192.168.1.12", hostname: "phone" }), know());
     expect(desired).toEqual([LAPTOP, PHONE]);
-    expect(renderNft(base, desired!, { table: "iptmon", priority: -1 }, { rebuild: false })).toBe("");
+    const p = plan(base, ev({ key: M2, address: "192.168.1.12", hostname: "phone" }), know());
+    expect(p.kind === "change" && p.hosts.every((h) => h.counters === "keep")).toBe(true);
+    expect(nftChangeIsEmpty(planNft({ ...base, strays: [] }, p.kind === "change" ? p.hosts : [], { rebuild: false }))).toBe(true);
   });
 
   test("add: a lost name (null) falls back to the UCI static lease name", () => {
@@ -458,19 +471,19 @@ describe("planEvent", () => {
   });
 
   test("a DHCPv6 event (no MAC, a DUID) finds the MAC inside a DUID-LLT", () => {
-    const hosts = planEvent(base, ev({ key: "", duid: "00:01:00:01:2c:00:00:00:02:00:00:00:00:02", address: "fd00::12", hostname: "phone" }), know());
+    const hosts = planEvent(base, ev({ key: null, duid: "00:01:00:01:2c:00:00:00:02:00:00:00:00:02", address: "fd00::12", hostname: "phone" }), know());
     expect(byKey(hosts, M2)?.addresses).toEqual(["192.168.1.12", "fd00::12"]);
     expect(hosts).toHaveLength(2);
   });
 
   test("a DHCPv6 event finds the MAC in the neighbour table", () => {
     const k = know({ neighbours: [neigh(M2, "fd00::12")] });
-    const hosts = planEvent(base, ev({ key: "", duid: "00:02:00:00:ab:11:01:02:03:04", address: "fd00::12", hostname: "phone" }), k);
+    const hosts = planEvent(base, ev({ key: null, duid: "00:02:00:00:ab:11:01:02:03:04", address: "fd00::12", hostname: "phone" }), k);
     expect(byKey(hosts, M2)?.addresses).toEqual(["192.168.1.12", "fd00::12"]);
   });
 
   test("a DHCPv6 event with no MAC to be found keys the host by DUID", () => {
-    const hosts = planEvent(base, ev({ key: "", duid: "00:02:00:00:ab:11:01:02:03:04", address: "fd00::19", hostname: "vv" }), know());
+    const hosts = planEvent(base, ev({ key: null, duid: "00:02:00:00:ab:11:01:02:03:04", address: "fd00::19", hostname: "vv" }), know());
     expect(byKey(hosts, "duid:00020000ab1101020304")).toEqual({ key: "duid:00020000ab1101020304", name: "vv", addresses: ["fd00::19"] });
   });
 
@@ -491,7 +504,7 @@ describe("planEvent", () => {
 test("a lease that lost its name (hostname null) drops it; a nameless replay (undefined) keeps it", () => {
   const lan = { subnets: [parseSubnet("192.168.1.0/24")!], own: new Set<string>(), ipv6: true, warnings: [] };
   const k: Knowledge = { configHosts: [], staticLeases: [], hostsEntries: [], leases: [], neighbours: [], domain: null, lan };
-  const current: Applied = { present: true, hosts: [{ key: "02:00:00:00:00:02", name: "phone", addresses: ["192.168.1.12"], rx: { packets: 1, bytes: 1 }, tx: { packets: 1, bytes: 1 } }] };
+  const current: FullState = { read: "full", complete: true, hosts: [{ key: "02:00:00:00:00:02", name: "phone", addresses: ["192.168.1.12"], rx: { packets: 1, bytes: 1 }, tx: { packets: 1, bytes: 1 } }] };
   const ev = (hostname: string | null | undefined): HostEvent => ({ action: "add", source: "dhcp", key: "02:00:00:00:00:02", address: "192.168.1.12", hostname });
   expect(planEvent(current, ev(null), k)?.[0]?.name).toBe("192.168.1.12");
   expect(planEvent(current, ev(undefined), k)?.[0]?.name).toBe("phone");
@@ -514,7 +527,78 @@ describe("planEvent: neighbours against leases", () => {
   });
   test("init keys a DHCPv6 lease by the host that holds its address now, so init and events agree", () => {
     const tablet: Host = { key: M3, name: "tablet", addresses: ["fd00::33"] };
-    const hosts = planInit(know({ leases: [lease(null, "fd00::33", "tablet", { duid: "00:04:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99" })] }), applied([tablet]));
+    const hosts = planInit(know({ leases: [lease(null, "fd00::33", "tablet", { duid: "00:04:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99" })] }), applied([tablet]).hosts);
     expect(hosts).toEqual([tablet]);
+  });
+});
+
+describe("planEvent: what it needs and why it does nothing", () => {
+  const laptop: Host = { key: M1, name: "laptop", addresses: ["192.168.1.11"] };
+  const nas = { key: null, name: "nas", addresses: ["192.168.1.50"] };
+  const layout = { read: "layout" as const, hosts: [laptop, nas] };
+  const dhcp = (key: string | null, address: string, hostname?: string | null, duid?: string): HostEvent => ({ action: "add", source: "dhcp", key, address, hostname, duid });
+
+  test("against the maps only: a new MAC host is planned, the keyless host kept as it is", () => {
+    const p = planEventIn(layout, dhcp(M2, "192.168.1.12", "phone"), M2, know());
+    expect(p).toEqual({
+      kind: "change",
+      hosts: [
+        { key: M1, name: "laptop", addresses: ["192.168.1.11"], counters: "keep" },
+        { key: null, name: "nas", addresses: ["192.168.1.50"], counters: "keep" },
+        { key: M2, name: "phone", addresses: ["192.168.1.12"], counters: { rx: { packets: 0, bytes: 0 }, tx: { packets: 0, bytes: 0 } } },
+      ],
+    });
+  });
+
+  test("against the maps only: taking the keyless host's address needs no key, it only loses the address", () => {
+    const p = planEventIn(layout, dhcp(M2, "192.168.1.50", "phone"), M2, know());
+    expect(p.kind === "change" && p.hosts.map((h) => h.name)).toEqual(["laptop", "phone"]);
+  });
+
+  test("against the maps only: a rename asks for the counters", () => {
+    expect(planEventIn(layout, dhcp(M1, "192.168.1.11", "workstation"), M1, know())).toEqual({ kind: "need-full", why: "a renamed host carries its counters over" });
+  });
+
+  test("against the maps only: a host with no MAC may be the keyless one, so it asks for the full read", () => {
+    const duid = "00:02:00:00:ab:11:01:02:03:04";
+    const key = resolveEventKey(dhcp(null, "fd00::19", "vv", duid), know());
+    expect(planEventIn(layout, dhcp(null, "fd00::19", "vv", duid), key, know()).kind).toBe("need-full");
+  });
+
+  test("against the full read: a rename carries the numbers over", () => {
+    const cur = applied([laptop]);
+    const p = planEventIn(cur, dhcp(M1, "192.168.1.11", "workstation"), M1, know());
+    expect(p).toEqual({ kind: "change", hosts: [{ key: M1, name: "workstation", addresses: ["192.168.1.11"], counters: { rx: cur.hosts[0]!.rx, tx: cur.hosts[0]!.tx } }] });
+  });
+
+  test("every ignored event says why", () => {
+    const cur = applied([laptop]);
+    const why = (e: HostEvent, k = know()) => {
+      const p = planEventIn(cur, e, resolveEventKey(e, k), k);
+      return p.kind === "ignore" ? p.reason : p.kind;
+    };
+    expect(why(dhcp(M2, "198.51.100.7", "x"))).toBe("198.51.100.7 is outside the LAN subnets");
+    expect(why(dhcp(M2, "192.168.1.1", "x"))).toBe("192.168.1.1 is the router's own address");
+    expect(why(dhcp(M2, "192.168.1.12", "x"), know({ configHosts: [cfgHost({ mac: M2, ignore: true })] }))).toBe(`${M2} is ignored by config (option ignore)`);
+    expect(why({ action: "del", source: "dhcp", key: M2, address: "192.168.1.12" })).toBe(`192.168.1.12 is not tracked for ${M2}`);
+    expect(why({ action: "del", source: "dhcp", key: M1, address: "192.168.1.11" }, know({ configHosts: [cfgHost({ mac: M1, addresses: ["192.168.1.11"] })] }))).toBe(
+      `192.168.1.11 is a static address of ${M1} in config`,
+    );
+    expect(why({ action: "del", source: "neigh", key: M1, address: "192.168.1.11" }, know({ leases: [lease(M1, "192.168.1.11", "laptop")] }))).toBe(`192.168.1.11 is still leased to ${M1}`);
+  });
+});
+
+describe("planCounters", () => {
+  const laptop: Host = { key: M1, name: "laptop", addresses: ["192.168.1.11"] };
+  test("kept under the same name, carried over on a rename, zero for a newcomer", () => {
+    const cur = applied([laptop]);
+    expect(planCounters(cur, [laptop, { key: M2, name: "phone", addresses: ["192.168.1.12"] }])).toEqual([
+      { ...laptop, counters: "keep" },
+      { key: M2, name: "phone", addresses: ["192.168.1.12"], counters: { rx: { packets: 0, bytes: 0 }, tx: { packets: 0, bytes: 0 } } },
+    ]);
+    expect(planCounters(cur, [{ ...laptop, name: "workstation" }])).toEqual([{ ...laptop, name: "workstation", counters: { rx: cur.hosts[0]!.rx, tx: cur.hosts[0]!.tx } }]);
+  });
+  test("a rename with no counters read is null: the caller reads them", () => {
+    expect(planCounters({ read: "layout", hosts: [laptop] }, [{ ...laptop, name: "workstation" }])).toBeNull();
   });
 });

@@ -1,0 +1,114 @@
+/** Reading nft's JSON listings into the backend's state. Pure. */
+import type { CountedHost, LaidOutHost } from "../../model.ts";
+import { CHAIN, COMMENT_PREFIX, KEYS_MAP, MAPS, type NftState } from "./layout.ts";
+
+interface NftJsonCounter {
+  name: string;
+  table: string;
+  family: string;
+  comment?: string;
+  packets: number;
+  bytes: number;
+}
+interface NftJsonMap {
+  name: string;
+  table: string;
+  family: string;
+  elem?: [string, string][];
+}
+
+type Obj = Record<string, unknown>;
+
+function objects(text: string): Obj[] {
+  const doc = JSON.parse(text) as { nftables?: Obj[] };
+  return Array.isArray(doc.nftables) ? doc.nftables : [];
+}
+
+const ours = (o: { table: string; family: string }, table: string) => o.table === table && o.family === "inet";
+
+/** A map's address → counter elements, skipping anything that is not one. */
+function elements(m: NftJsonMap): [string, string][] {
+  return (m.elem ?? []).filter((e): e is [string, string] => Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string");
+}
+
+/** Parses `nft -j list table inet <table>`: every host with key and counters. */
+export function parseNftJson(text: string, table: string): NftState {
+  const counters = new Map<string, NftJsonCounter>();
+  const addrs = new Map<string, string[]>(); // rx counter name -> addresses
+  const maps = new Set<string>();
+  let present = false;
+  let chain = false;
+  for (const obj of objects(text)) {
+    if ("table" in obj) {
+      const tb = obj.table as { name: string; family: string };
+      if (tb.name === table && tb.family === "inet") present = true;
+    } else if ("counter" in obj) {
+      const c = obj.counter as NftJsonCounter;
+      if (ours(c, table)) counters.set(c.name, c);
+    } else if ("chain" in obj) {
+      const c = obj.chain as { name: string; table: string; family: string };
+      if (ours(c, table) && c.name === CHAIN) chain = true;
+    } else if ("map" in obj) {
+      const m = obj.map as NftJsonMap;
+      if (!ours(m, table)) continue;
+      maps.add(m.name);
+      if (!m.name.startsWith("rx")) continue;
+      for (const [a, counter] of elements(m)) addrs.set(counter, [...(addrs.get(counter) ?? []), a]);
+    }
+  }
+  if (!present) return { read: "absent" };
+  const hosts: CountedHost[] = [];
+  const known = new Set<string>();
+  for (const [name, rx] of counters) {
+    if (!name.startsWith("rx_") || !rx.comment?.startsWith(COMMENT_PREFIX)) continue;
+    const hostName = name.slice(3);
+    const tx = counters.get(`tx_${hostName}`);
+    if (!tx) continue;
+    known.add(name).add(`tx_${hostName}`);
+    hosts.push({
+      key: rx.comment.slice(COMMENT_PREFIX.length),
+      name: hostName,
+      addresses: addrs.get(name) ?? [],
+      rx: { packets: rx.packets, bytes: rx.bytes },
+      tx: { packets: tx.packets, bytes: tx.bytes },
+    });
+  }
+  const complete = chain && [...MAPS.map((m) => m.name), KEYS_MAP].every((m) => maps.has(m));
+  return { read: "full", complete, hosts, strays: [...counters.keys()].filter((n) => !known.has(n)) };
+}
+
+/** Why the maps alone cannot describe iptmon's hosts; the whole table must be read. */
+export type MapsShortfall = "no maps" | "no keys map" | "no elements";
+
+/**
+ * Parses `nft -j list maps inet`: hosts with names, addresses and MAC keys,
+ * no counters. A host known only by a DUID or static name has no entry in
+ * the keys map, so its key is unknown here (null).
+ */
+export function parseNftMapsJson(text: string, table: string): NftState | { shortfall: MapsShortfall } {
+  const addrs = new Map<string, string[]>(); // rx counter name -> addresses
+  const keyOf = new Map<string, string>(); // rx counter name -> MAC
+  let maps = 0;
+  let keys = false;
+  for (const obj of objects(text)) {
+    if (!("map" in obj)) continue;
+    const m = obj.map as NftJsonMap;
+    if (!ours(m, table)) continue;
+    if (m.name === KEYS_MAP) {
+      keys = true;
+      for (const [mac, counter] of elements(m)) keyOf.set(counter, mac);
+    } else if (m.name.startsWith("rx")) {
+      maps++;
+      for (const [a, counter] of elements(m)) addrs.set(counter, [...(addrs.get(counter) ?? []), a]);
+    }
+  }
+  // No maps: no table, or one someone emptied; its counters must be seen
+  // before a rebuild re-declares them. No keys map: laid out by an older
+  // iptmon. No element at all: an empty table, or an nft whose `list maps`
+  // leaves elements out. Either way the full read is cheap or necessary.
+  if (maps === 0) return { shortfall: "no maps" };
+  if (!keys) return { shortfall: "no keys map" };
+  if (addrs.size === 0) return { shortfall: "no elements" };
+  const hosts: LaidOutHost[] = [...addrs].map(([counter, addresses]) => ({ key: keyOf.get(counter) ?? null, name: counter.slice(3), addresses }));
+  return { read: "layout", hosts };
+}
