@@ -1,9 +1,10 @@
 /** Entry point: `main(argv, sys)` returns the exit code; nothing here exits the process. */
 import { createApp, type GlobalArgs } from "./app.ts";
-import type { Command } from "./commands/command.ts";
+import type { Argv } from "yargs";
+import { fastArgs, GLOBAL_OPTIONS, parseSyntax, type Args, type Command } from "./commands/command.ts";
 import { cronCommand } from "./commands/cron.ts";
-import { dnsmasqCommands, fastDnsmasqArgs, tftpCommand } from "./commands/dnsmasq.ts";
-import { fastHotplugArgs, hotplugCommand } from "./commands/hotplug.ts";
+import { dnsmasqCommands, tftpCommand } from "./commands/dnsmasq.ts";
+import { hotplugCommand } from "./commands/hotplug.ts";
 import { checkCommand, initCommand, printCommand } from "./commands/init.ts";
 import { metricsCommand } from "./commands/metrics.ts";
 import { pushCommand } from "./commands/push.ts";
@@ -31,6 +32,44 @@ export const COMMANDS: Command[] = [
   topCommand,
 ];
 
+/**
+ * The option parser, built from COMMANDS: usage, --help, usage errors. `handle`
+ * gets the command and its arguments (it runs the command, or a test looks).
+ */
+export async function optionParser(argv: string[], handle: (c: Command, args: Args) => Promise<void>) {
+  const { default: yargs } = await import("yargs");
+  const y = yargs(argv)
+    .scriptName("iptmon")
+    .usage("$0 <command> [options]\n\nPer-host bandwidth accounting (rx: received from the host, tx: sent to it).")
+    .options(GLOBAL_OPTIONS)
+    // dnsmasq passes a hostname like "0123": a string, not the number 123
+    .parserConfiguration({ "parse-positional-numbers": false })
+    .version(VERSION)
+    .strict()
+    .demandCommand(1, "a command is required")
+    .recommendCommands()
+    .exitProcess(false)
+    .wrap(Math.min(100, process.stdout.columns || 80))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UserError(msg ?? "bad usage", 2, "see iptmon --help");
+    })
+    .help();
+  for (const c of COMMANDS) {
+    y.command({
+      command: c.command,
+      describe: c.hidden ? false : c.describe,
+      builder: (b: Argv) => {
+        for (const { name } of parseSyntax(c.command).positionals) b.positional(name, { type: "string", ...c.positionals?.[name] });
+        if (c.options) b.options(c.options);
+        return c.builder ? c.builder(b) : b;
+      },
+      handler: (a: Record<string, unknown>) => handle(c, a as Args),
+    });
+  }
+  return y;
+}
+
 export async function main(argv: string[], sys: Sys): Promise<number> {
   let code = 0;
   let verbose = argv.includes("--verbose") || argv.includes("-v");
@@ -48,7 +87,7 @@ export async function main(argv: string[], sys: Sys): Promise<number> {
   };
   // dnsmasq and the hotplug wrappers run us for every event with plain
   // positional arguments: skip loading the option parser for those.
-  const fast = fastDnsmasqArgs(argv) ?? fastHotplugArgs(argv);
+  const fast = fastArgs(argv, COMMANDS);
   if (fast) {
     try {
       return await fast.command.run(fast.args, createApp(sys, {}));
@@ -56,32 +95,12 @@ export async function main(argv: string[], sys: Sys): Promise<number> {
       return report(e);
     }
   }
-  const { default: yargs } = await import("yargs");
-  const y = yargs(argv)
-    .scriptName("iptmon")
-    .usage("$0 <command> [options]\n\nPer-host bandwidth accounting (rx: received from the host, tx: sent to it).")
-    .option("config", { type: "string", describe: "config file (default /etc/config/iptmon, or $IPTMON_CONFIG)" })
-    .option("backend", { choices: ["auto", "nftables", "iptables"] as const, describe: "override the config's backend" })
-    .option("verbose", { alias: "v", type: "boolean", describe: "warnings, and stack traces of internal errors" })
-    .version(VERSION)
-    .strict()
-    .demandCommand(1, "a command is required")
-    .recommendCommands()
-    .exitProcess(false)
-    .wrap(Math.min(100, process.stdout.columns || 80))
-    .fail((msg, err) => {
-      if (err) throw err;
-      throw new UserError(msg ?? "bad usage", 2, "see iptmon --help");
-    })
-    .help();
-  for (const c of COMMANDS) {
-    y.command(c.command, c.describe, c.builder ?? ((b) => b), async (a) => {
+  try {
+    const y = await optionParser(argv, async (c, a) => {
       const g = a as GlobalArgs;
       verbose = Boolean(g.verbose);
-      code = await c.run(a as Parameters<Command["run"]>[0], createApp(sys, g));
+      code = await c.run(a, createApp(sys, g));
     });
-  }
-  try {
     await y.parseAsync();
   } catch (e) {
     return report(e);

@@ -1,12 +1,95 @@
+/**
+ * One definition per command, read two ways: the option parser (yargs) builds
+ * usage, help and errors from it, and the event fast path (dnsmasq and hotplug
+ * run iptmon for every event) reads the same positionals without loading yargs.
+ */
 import type { Argv } from "yargs";
 import type { App } from "../app.ts";
 
 export type Args = Record<string, unknown> & { _: (string | number)[] };
 
-/** One module per command: what yargs needs, and a thin handler returning the exit code. */
-export interface Command {
-  command: string | string[];
+export interface OptionSpec {
+  type?: "string" | "boolean";
+  choices?: readonly string[];
+  alias?: string;
   describe: string;
+}
+
+export interface PositionalSpec {
+  choices?: readonly string[];
+  describe?: string;
+}
+
+/** One module per command: its syntax, and a thin handler returning the exit code. */
+export interface Command {
+  /** yargs syntax: the name, then `<required>` and `[optional]` positionals; `[rest..]` takes any number. */
+  command: string;
+  describe: string;
+  /** Left out of --help (still runs). */
+  hidden?: true;
+  /** Run by dnsmasq or hotplug: argv of exactly its positionals is parsed without the option parser. */
+  event?: true;
+  positionals?: Record<string, PositionalSpec>;
+  options?: Record<string, OptionSpec>;
+  /** Anything else yargs should know; a command with a builder never takes the fast path. */
   builder?: (y: Argv) => Argv;
   run(args: Args, app: App): number | Promise<number>;
+}
+
+/** Options every command takes. */
+export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  config: { type: "string", describe: "config file (default /etc/config/iptmon, or $IPTMON_CONFIG)" },
+  backend: { choices: ["auto", "nftables", "iptables"], describe: "override the config's backend" },
+  verbose: { alias: "v", type: "boolean", describe: "warnings, and stack traces of internal errors" },
+};
+
+interface Positional {
+  name: string;
+  required: boolean;
+  variadic: boolean;
+}
+
+/** The name and positionals of a yargs command string. */
+export function parseSyntax(command: string): { name: string; positionals: Positional[] } {
+  const [name, ...words] = command.split(/\s+/);
+  return {
+    name: name!,
+    positionals: words.map((w) => {
+      const m = /^([<[])([\w-]+)(\.\.)?[>\]]$/.exec(w);
+      if (!m) throw new Error(`bad command syntax: ${command}`);
+      return { name: m[2]!, required: m[1] === "<", variadic: m[3] !== undefined };
+    }),
+  };
+}
+
+// Short options yargs knows: the aliases above, and -h for help.
+const SHORT = new Set(["-h", ...Object.values(GLOBAL_OPTIONS).flatMap((o) => (o.alias ? [`-${o.alias}`] : []))]);
+const isFlag = (arg: string) => arg.startsWith("--") || SHORT.has(arg);
+
+/**
+ * An event command's argv exactly as dnsmasq or hotplug passes it: its name,
+ * then its positionals, no option. Anything else (an option anywhere, a count
+ * or value that does not fit) is left to yargs, which also gives usage errors.
+ */
+export function fastArgs(argv: string[], commands: readonly Command[]): { command: Command; args: Args } | null {
+  const [name, ...rest] = argv;
+  if (rest.some(isFlag)) return null;
+  for (const command of commands) {
+    if (!command.event || command.builder) continue;
+    const syntax = parseSyntax(command.command);
+    if (syntax.name !== name) continue;
+    const ps = syntax.positionals;
+    const variadic = ps.at(-1)?.variadic === true;
+    const required = ps.filter((p) => p.required).length;
+    if (rest.length < required || (!variadic && rest.length > ps.length)) return null;
+    const args: Args = { _: [name] };
+    for (const [i, p] of ps.entries()) {
+      const value = p.variadic ? rest.slice(i) : rest[i];
+      const choices = command.positionals?.[p.name]?.choices;
+      if (choices && typeof value === "string" && !choices.includes(value)) return null;
+      args[p.name] = value;
+    }
+    return { command, args };
+  }
+  return null;
 }

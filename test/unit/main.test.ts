@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import type { RunResult } from "../../src/sys.ts";
-import { main } from "../../src/main.ts";
-import { fastDnsmasqArgs } from "../../src/commands/dnsmasq.ts";
-import { fastHotplugArgs } from "../../src/commands/hotplug.ts";
+import { COMMANDS, main, optionParser } from "../../src/main.ts";
+import { fastArgs, parseSyntax, type Args, type Command } from "../../src/commands/command.ts";
+import { dnsmasqCommands } from "../../src/commands/dnsmasq.ts";
+import { hotplugCommand } from "../../src/commands/hotplug.ts";
 import { fakeSys, ok, type FakeSys } from "../helpers/fakesys.ts";
 
 const NFT_CONFIG = "config iptmon 'global'\n\toption backend 'nftables'\n";
@@ -350,6 +351,8 @@ describe("dnsmasq-style events with global flags", () => {
 });
 
 describe("event argv that skip the option parser", () => {
+  const fastDnsmasqArgs = (argv: string[]) => fastArgs(argv, dnsmasqCommands);
+  const fastHotplugArgs = (argv: string[]) => fastArgs(argv, [hotplugCommand]);
   test("dnsmasq's ACTION MAC IP [HOSTNAME], nothing else", () => {
     expect(fastDnsmasqArgs(["add", "02:00:00:00:00:01", "192.168.1.5", "laptop"])?.args).toEqual({
       _: ["add"],
@@ -395,4 +398,65 @@ test("`init` run by dnsmasq (its --leasefile-ro lease dump) prints and changes n
   expect(await main(["init"], sys)).toBe(0);
   expect(sys.out).toBe("");
   expect(sys.calls).toEqual([]);
+});
+
+describe("one definition of the commands serves both parsers", () => {
+  const parsed = async (argv: string[]) => {
+    let got: { command: Command; args: Args } | null = null;
+    await (
+      await optionParser(argv, async (command, args) => {
+        got = { command, args };
+      })
+    ).parseAsync();
+    return got as { command: Command; args: Args } | null;
+  };
+
+  test.each([
+    [["add", "02:00:00:00:00:01", "192.168.1.5", "laptop"]],
+    [["old", "02:00:00:00:00:01", "192.168.1.5", "0123"]],
+    [["del", "02:00:00:00:00:01", "192.168.1.5"]],
+    [["arp-add", "02:00:00:00:00:01", "fd00::5"]],
+    [["arp-del", "02:00:00:00:00:01", "fd00::5"]],
+    [["add", "00:01:00:01:2c:00:00:01:02:00:00:00:00:30", "fd00::1:99", "a b;$(x)"]],
+    [["hotplug", "dhcp"]],
+    [["hotplug", "neigh"]],
+    [["tftp", "1024", "192.168.1.5", "/srv/tftp/x"]],
+    [["tftp"]],
+  ])("%p: the fast path reads what the option parser reads", async (argv: string[]) => {
+    const fast = fastArgs(argv, COMMANDS);
+    const slow = await parsed(argv);
+    expect(fast).not.toBeNull();
+    expect(slow?.command).toBe(fast!.command);
+    for (const { name } of parseSyntax(fast!.command.command).positionals) expect([name, slow!.args[name]]).toEqual([name, fast!.args[name]]);
+  });
+
+  test.each([
+    [["add", "02:00:00:00:00:01", "192.168.1.5", "laptop", "--verbose"]],
+    [["add", "02:00:00:00:00:01", "192.168.1.5", "-v"]],
+    [["add", "02:00:00:00:00:01", "--config=/x", "192.168.1.5"]],
+    [["hotplug", "dhcp", "--backend", "nftables"]],
+    [["hotplug", "dhcp", "--help"]],
+    [["status"]],
+    [["init"]],
+  ])("%p: with an option, or not an event: left to the option parser", (argv: string[]) => {
+    expect(fastArgs(argv, COMMANDS)).toBeNull();
+  });
+
+  test("only event commands take the fast path", () => {
+    for (const c of COMMANDS) {
+      const name = parseSyntax(c.command).name;
+      const argv = [name, ...parseSyntax(c.command).positionals.filter((p) => p.required).map((p) => c.positionals?.[p.name]?.choices?.[0] ?? "x")];
+      expect([name, fastArgs(argv, COMMANDS) !== null]).toEqual([name, c.event === true]);
+    }
+  });
+
+  test("tftp runs but is left out of --help", async () => {
+    const help = await (await optionParser([], async () => {})).getHelp();
+    expect(help).toContain("iptmon add <mac> <ip> [hostname]");
+    expect(help).toContain("iptmon hotplug <subsystem>");
+    expect(help).not.toContain("tftp");
+    const sys = fakeSys();
+    expect(await main(["tftp", "1", "2", "3"], sys)).toBe(0);
+    expect(sys.calls).toEqual([]);
+  });
 });
