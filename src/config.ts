@@ -5,7 +5,7 @@
  */
 import { parseAddress, parseMac, parseSubnet, type Subnet } from "./addr.ts";
 import { DEFAULTS } from "./defaults.ts";
-import { badInput, quoteInput } from "./errors.ts";
+import { badInput, quoteValue } from "./errors.ts";
 import type { Sys } from "./sys.ts";
 import { parseUci, type UciSection, type UciValue } from "./uci.ts";
 
@@ -188,12 +188,6 @@ function checkValue(file: string, opt: string, v: UciValue, spec: Spec): string 
     if (spec.choices && !spec.choices.includes(s)) throw bad(`must be one of ${spec.choices.join(", ")}`);
   }
   return spec.list ? values : values[0]!;
-}
-
-/** A value from a config file, quoted for a message the way it would be written there, cut short. */
-function quoteValue(s: string): string {
-  const q = quoteInput(s);
-  return `'${q.slice(1, -1)}'`;
 }
 
 export function parseBool(s: string | undefined, dflt: boolean): boolean {

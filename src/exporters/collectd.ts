@@ -8,8 +8,9 @@
 import { DEFAULTS } from "../defaults.ts";
 import type { StatusHost } from "../status.ts";
 import type { ExporterSection } from "../config.ts";
+import { oneLine } from "../errors.ts";
 import { parseUci, uciOption } from "../uci.ts";
-import { oneLine, type PushDeps, type PushTarget, type Sample } from "./push.ts";
+import { type PushDeps, type PushTarget, type Sample } from "./push.ts";
 
 /** luci-app-statistics generates collectd's config from this; its defaults are the ones that matter. */
 export const LUCI_STATISTICS = "/etc/config/luci_statistics";

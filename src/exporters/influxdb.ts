@@ -5,10 +5,10 @@
  * integer fields rx_bytes, rx_packets, tx_bytes, tx_packets, time in seconds.
  */
 import { DEFAULTS } from "../defaults.ts";
-import { quoteInput } from "../errors.ts";
+import { oneLine, quoteInput } from "../errors.ts";
 import type { StatusHost } from "../status.ts";
 import type { ExporterSection } from "../config.ts";
-import { oneLine, type PushDeps, type PushTarget, type Sample } from "./push.ts";
+import { type PushDeps, type PushTarget, type Sample } from "./push.ts";
 
 
 export interface InfluxTarget {

@@ -4,6 +4,7 @@
  * one that fails is reported and the others still get the sample.
  */
 import type { Config, ExporterSection } from "../config.ts";
+import { oneLine } from "../errors.ts";
 import type { StatusHost } from "../status.ts";
 import type { Sys } from "../sys.ts";
 import { readCollectdTarget, type UnixsockExchange } from "./collectd.ts";
@@ -73,10 +74,4 @@ export async function pushSample(targets: PushTarget[], sample: Sample): Promise
       ),
     ),
   );
-}
-
-/** Squeezes a cause (possibly a server's multi-line body) into one short line. */
-export function oneLine(s: string, max = 200): string {
-  const t = s.replace(/\s+/g, " ").trim();
-  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
 }
