@@ -6,10 +6,11 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { iptmonBin, iptmonConfig } from "./harness.ts";
 import { canRunVRouter, exec, VRouter, waitFor } from "./vrouter.ts";
 
-const BIN = resolve(import.meta.dir, "../../dist/iptmon");
+const BIN = iptmonBin();
 
 const can = canRunVRouter();
 if (!can.ok) {
@@ -23,18 +24,7 @@ let vr: VRouter | undefined;
 const say = (s: string) => console.log(`\n== ${s}`);
 try {
   vr = await VRouter.create({ clients: 3, dhcpScript: BIN, scriptEnv: { IPTMON_CONFIG: conf }, startDnsmasq: false });
-  writeFileSync(
-    conf,
-    `config iptmon 'global'
-\toption backend 'nftables'
-\toption leasefile '${vr.leaseFile}'
-\toption hostsfile '${join(dir, "hosts")}'
-\toption hostsdir '${join(dir, "hosts.d")}'
-\toption dhcp_config '${join(dir, "dhcp")}'
-\toption dnsmasq_confdir '${join(dir, "none")}'
-\toption lockfile '${join(dir, "iptmon.lock")}'
-`,
-  );
+  writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile }));
   const run = (...args: string[]) => exec(vr!.routerNs, [BIN, ...args], { env: { IPTMON_CONFIG: conf } });
   say(`virtual router ${vr.routerNs}: br-lan 192.168.77.1/24 + fd77:77::1/64, WAN host ${vr.wanNs}`);
   await vr.startDnsmasq();

@@ -17,88 +17,29 @@
  * deletes the namespaces and the temp dir, whatever failed.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Subprocess } from "bun";
-import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { renderLineProtocol } from "../../src/exporters/influxdb.ts";
 import { renderPrometheus } from "../../src/exporters/prometheus.ts";
 import type { Status, StatusHost } from "../../src/status.ts";
+import { BIN, exec, type ExecOptions, execOk, iptmonBin, iptmonConfig, NETNS_NEEDS, NetnsRun, ROOT, skipReason, SYS_PATH as PATH, waitFor } from "./harness.ts";
 
-const ROOT = resolve(import.meta.dir, "../..");
-const BIN = join(ROOT, "dist/iptmon");
 const BUN = process.execPath;
 const CGI = join(ROOT, "files/www/cgi-bin/iptmon-metrics");
 const DASHBOARD = join(ROOT, "grafana/iptmon-influxdb.json");
-const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
+/** Runs argv (in namespace `ns`) with a clean environment: PATH plus `env`. */
+function run(argv: string[], opts: ExecOptions & { ns?: string } = {}) {
+  const { ns, ...o } = opts;
+  return exec(ns ?? null, argv, { timeoutMs: 60_000, ...o, cleanEnv: true });
 }
 
-function run(argv: string[], opts: { ns?: string; env?: Record<string, string>; input?: string; timeoutMs?: number } = {}): Result {
-  const cmd = opts.ns ? ["ip", "netns", "exec", opts.ns, ...argv] : argv;
-  const t0 = Date.now();
-  try {
-    const r = Bun.spawnSync({
-      cmd,
-      env: { PATH, ...opts.env },
-      stdin: opts.input === undefined ? "ignore" : Buffer.from(opts.input),
-      stdout: "pipe",
-      stderr: "pipe",
-      timeout: opts.timeoutMs ?? 60_000,
-      killSignal: "SIGKILL",
-    });
-    return { code: r.exitCode ?? 128, stdout: r.stdout.toString(), stderr: r.stderr.toString(), ms: Date.now() - t0 };
-  } catch (e) {
-    return { code: 127, stdout: "", stderr: (e as Error).message, ms: Date.now() - t0 };
-  }
+function ok(argv: string[], opts: ExecOptions & { ns?: string } = {}) {
+  const { ns, ...o } = opts;
+  return execOk(ns ?? null, argv, { timeoutMs: 60_000, ...o, cleanEnv: true });
 }
 
-function ok(argv: string[], opts: Parameters<typeof run>[1] = {}): Result {
-  const r = run(argv, opts);
-  if (r.code !== 0) throw new Error(`${opts.ns ? `[${opts.ns}] ` : ""}${argv.join(" ")} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
-  return r;
-}
-
-async function waitFor<T>(fn: () => T | undefined | false, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(50);
-  }
-}
-
-function canRun(): string | null {
-  if (process.platform !== "linux") return "not Linux";
-  if (process.getuid?.() !== 0) return "not root (network namespaces need root)";
-  for (const [prog, arg] of [
-    ["ip", "-V"],
-    ["nft", "--version"],
-    ["curl", "--version"],
-    ["busybox", "--help"],
-    ["influxd", "version"],
-    ["collectd", "-h"],
-    ["promtool", "--version"],
-  ] as const) {
-    if (run([prog, arg]).code === 127) return `${prog} not installed`;
-  }
-  if (!existsSync("/usr/lib/collectd/unixsock.so") || !existsSync("/usr/lib/collectd/csv.so")) return "collectd's unixsock or csv plugin missing";
-  const probe = `ipxprobe${randomBytes(3).toString("hex")}`;
-  const add = run(["ip", "netns", "add", probe]);
-  if (add.code !== 0) return `ip netns unavailable: ${add.stderr.trim()}`;
-  run(["ip", "netns", "del", probe]);
-  return null;
-}
-
-const skip = canRun();
-if (skip) console.warn(`SKIPPING exporter e2e tests: ${skip}`);
+const skip = skipReason("exporters", [...NETNS_NEEDS, "curl", "busybox", "influxd", "collectd", "promtool", "/usr/lib/collectd/unixsock.so", "/usr/lib/collectd/csv.so"]);
 
 /** Hostnames a DHCP client could send; iptmon reduces them to counter names. */
 const HOSTILE = ['a"b', "back\\slash", "new\nline", "$(x)", "com,ma", "sp ace", "eq=ual", "ünïcode", "x".repeat(300)];
@@ -119,31 +60,26 @@ function freePort(): number {
 const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
 describe.skipIf(skip !== null)("exporters end to end (namespaces, influxd, collectd, promtool)", () => {
-  const sfx = randomBytes(3).toString("hex");
-  const R = `ipx${sfx}-r`;
-  const C = `ipx${sfx}-c`;
-  const W = `ipx${sfx}-w`;
-  const namespaces = [R, C, W];
+  let net: NetnsRun;
+  let R = "";
+  let C = "";
+  let W = "";
   let tmp = "";
   let config = "";
-  const procs: Subprocess[] = [];
   let influxPort = 0;
   let collectdSock = "";
   let csvDir = "";
   let hostname = "";
-  const BASE_CONFIG = () => `config iptmon
-	option backend 'nftables'
-	list lan_subnet '192.168.88.0/24'
-	option leasefile '${tmp}/dhcp.leases'
-	list hostsfile '${tmp}/hosts'
-	list hostsdir '${tmp}/hosts.d'
-	option dhcp_config '${tmp}/dhcp'
-	option dnsmasq_confdir '${tmp}/dnsmasq.d'
-	option lockfile '${tmp}/run/iptmon.lock'
-	option crontab '${tmp}/crontab'
-	option push_interval '1'
-`;
-  const setConfig = (sections: string) => writeFileSync(config, BASE_CONFIG() + sections);
+  const setConfig = (sections: string) =>
+    writeFileSync(
+      config,
+      iptmonConfig(tmp, {
+        backend: "nftables",
+        lanSubnets: ["192.168.88.0/24"],
+        options: [`\toption crontab '${tmp}/crontab'`, "\toption push_interval '1'"],
+        extra: sections,
+      }),
+    );
   const iptmon = (args: string[], timeoutMs = 30_000) => run([BIN, ...args], { ns: R, env: { IPTMON_CONFIG: config }, timeoutMs });
   const status = (): Status => JSON.parse(ok([BIN, "status", "--json"], { ns: R, env: { IPTMON_CONFIG: config } }).stdout) as Status;
   const influxSection = (name: string, db: string) => `config influxdb '${name}'\n\toption url 'http://127.0.0.1:${influxPort}'\n\toption database '${db}'\n`;
@@ -195,60 +131,25 @@ describe.skipIf(skip !== null)("exporters end to end (namespaces, influxd, colle
     return { rx: n * 928 + n * 328, tx: n * 928 + 3 * n * 728 };
   }
 
-  /** Sleeps into a later second than `t`, so the next push has a timestamp of its own. */
-  async function nextSecond(t: number) {
-    while (Math.floor(Date.now() / 1000) <= t) await Bun.sleep(50);
-  }
+  /** Waits into a later second than `t`, so the next push has a timestamp of its own. */
+  const nextSecond = (t: number) => waitFor(() => Math.floor(Date.now() / 1000) > t, `a second later than ${t}`, 2000, 50);
 
-  function start(ns: string, argv: string[], log: string): Subprocess {
-    const fd = openSync(log, "a");
-    const p = Bun.spawn(["ip", "netns", "exec", ns, ...argv], { env: { PATH }, stdin: "ignore", stdout: fd, stderr: fd });
-    closeSync(fd);
-    procs.push(p);
-    return p;
-  }
-
-  let started = false;
-  function cleanup() {
-    if (!started) return;
-    started = false;
-    for (const p of procs) {
-      try {
-        p.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    for (const ns of namespaces) {
-      // Anything else left inside our own namespaces (e.g. a stuck ping).
-      for (const pid of run(["ip", "netns", "pids", ns]).stdout.split(/\s+/).filter(Boolean)) {
-        try {
-          process.kill(Number(pid), "SIGKILL");
-        } catch {
-          // gone
-        }
-      }
-      run(["ip", "netns", "del", ns]);
-    }
-    if (tmp && !process.env.IPTMON_E2E_KEEP) rmSync(tmp, { recursive: true, force: true });
-  }
-  process.once("exit", cleanup);
+  const start = (ns: string, argv: string[], log: string) => net.spawn(ns, argv, { cleanEnv: true, log });
 
   beforeAll(async () => {
-    // Build the binary when it is missing or older than the sources.
-    if (run(["make", "-C", ROOT, "-q", "build"], { timeoutMs: 30_000 }).code !== 0) ok(["make", "-C", ROOT, "build"], { timeoutMs: 300_000 });
-    started = true;
-    tmp = mkdtempSync(join(tmpdir(), "iptmon-exporters-"));
+    iptmonBin();
+    net = new NetnsRun("ipx", { tmpPrefix: "iptmon-exporters" });
+    [R, C, W] = [net.ns("r"), net.ns("c"), net.ns("w")];
+    tmp = net.tmpDir;
     config = join(tmp, "iptmon.conf");
-    for (const d of ["hosts.d", "dnsmasq.d", "run", "csv", "collectd", "influx", "bin"]) mkdirSync(join(tmp, d));
+    for (const d of ["hosts.d", "dnsmasq.d", "csv", "collectd", "influx", "bin"]) mkdirSync(join(tmp, d));
     for (const f of ["dhcp.leases", "hosts", "dhcp"]) writeFileSync(join(tmp, f), "");
     collectdSock = join(tmp, "collectd.sock");
     csvDir = join(tmp, "csv");
 
-    for (const ns of namespaces) ok(["ip", "netns", "add", ns]);
-    const ipb = (ns: string, lines: string[]) => ok(["ip", "-n", ns, "-batch", "-"], { input: `${lines.join("\n")}\n` });
+    net.addNamespaces([R, C, W]);
+    const ipb = (ns: string, lines: string[]) => net.ipBatch(ns, lines);
     ipb(R, [
-      "link set lo up",
       "link add br-lan type bridge",
       "link set br-lan up",
       "addr add 192.168.88.1/24 dev br-lan",
@@ -259,9 +160,9 @@ describe.skipIf(skip !== null)("exporters end to end (namespaces, influxd, colle
       "addr add 198.51.100.1/24 dev wan",
       "link set wan up",
     ]);
-    ipb(C, ["link set lo up", `link set eth0 address ${LAPTOP_MAC}`, "link set eth0 up", "addr add 192.168.88.10/24 dev eth0", "route add default via 192.168.88.1"]);
-    ipb(W, ["link set lo up", "link set eth0 up", "addr add 198.51.100.2/24 dev eth0", "route add 192.168.88.0/24 via 198.51.100.1"]);
-    ok(["sysctl", "-qw", "net.ipv4.ip_forward=1"], { ns: R });
+    ipb(C, [`link set eth0 address ${LAPTOP_MAC}`, "link set eth0 up", "addr add 192.168.88.10/24 dev eth0", "route add default via 192.168.88.1"]);
+    ipb(W, ["link set eth0 up", "addr add 198.51.100.2/24 dev eth0", "route add 192.168.88.0/24 via 198.51.100.1"]);
+    net.sysctl(R, ["net.ipv4.ip_forward=1"]);
     // No ICMP port-unreachable comes back to spoil the byte counts.
     for (const ns of [C, W]) ok(["nft", "-f", "-"], { ns, input: "table inet sink {\n\tchain input { type filter hook input priority 0; udp dport 40000-40999 drop; }\n}\n" });
 
@@ -327,12 +228,12 @@ LoadPlugin csv
     );
     start(R, ["collectd", "-f", "-C", join(cdir, "collectd.conf")], join(cdir, "collectd.log"));
 
-    await waitFor(() => run(["curl", "-sf", `http://127.0.0.1:${influxPort}/ping`], { ns: R }).code === 0, "influxd /ping", 30_000);
+    await waitFor(() => run(["curl", "-sf", `http://127.0.0.1:${influxPort}/ping`], { ns: R }).code === 0, "influxd /ping", 30_000, 50);
     for (const db of ["iptmon", "hostile"]) ok(["curl", "-sSf", "-XPOST", `http://127.0.0.1:${influxPort}/query`, "--data-urlencode", `q=CREATE DATABASE "${db}"`], { ns: R });
-    await waitFor(() => existsSync(collectdSock), "collectd's socket", 15_000);
+    await waitFor(() => existsSync(collectdSock), "collectd's socket", 15_000, 50);
   }, 400_000);
 
-  afterAll(cleanup);
+  afterAll(() => net?.destroy());
 
   test("the hosts are there, the laptop counted traffic both ways", () => {
     const s = status();
@@ -510,7 +411,7 @@ LoadPlugin csv
           ["tx", "ipt_bytes", h.tx_bytes],
           ["tx", "ipt_packets", h.tx_packets],
         ] as const) {
-          const row = await waitFor(() => last(`iptables-mangle-iptmon_${dir}`, `${type}-${dir}_${h.name}-`), `${hostname}/iptables-mangle-iptmon_${dir}/${type}-${dir}_${h.name}`);
+          const row = await waitFor(() => last(`iptables-mangle-iptmon_${dir}`, `${type}-${dir}_${h.name}-`), `${hostname}/iptables-mangle-iptmon_${dir}/${type}-${dir}_${h.name}`, 15_000, 50);
           expect(Number(row[1])).toBe(value);
         }
       }
@@ -542,7 +443,7 @@ console.log("ready");
 `,
       );
       start(R, [BUN, script], join(tmp, "http-server.log"));
-      await waitFor(() => run(["curl", "-s", "-o", "/dev/null", `http://127.0.0.1:${port}/ping`], { ns: R }).code === 0, "the tiny HTTP server");
+      await waitFor(() => run(["curl", "-s", "-o", "/dev/null", `http://127.0.0.1:${port}/ping`], { ns: R }).code === 0, "the tiny HTTP server", 15_000, 50);
       const base = `http://127.0.0.1:${port}`;
       setConfig(
         `config influxdb 'closed'\n\toption url 'http://127.0.0.1:${closed}'\n\toption database 'x'\n` +
@@ -585,7 +486,7 @@ console.log("ready");
       await waitFor(() => {
         const f = readdirSync(csv).find((n) => n.startsWith("ipt_bytes-tx_laptop-"))!;
         return readFileSync(join(csv, f), "utf8").includes(`${t}.000,${s.hosts.find((h) => h.name === "laptop")!.tx_bytes}`);
-      }, "collectd's csv line of this push");
+      }, "collectd's csv line of this push", 15_000, 50);
       // ...and the 2.x-style target, with its token; the 1.x one had basic auth.
       const reqs = readFileSync(record, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { path: string; auth: string | null; body: string });
       const v2 = reqs.find((q) => q.path.startsWith("/v2/"))!;

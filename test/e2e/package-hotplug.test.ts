@@ -8,18 +8,16 @@
  * no warning. Needs root, ip netns, nft and busybox; skips otherwise.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { randomBytes } from "node:crypto";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../../scripts/mkipk.ts";
 import type { Status } from "../../src/status.ts";
-import { canRunVRouter, exec, execOk } from "./vrouter.ts";
+import { exec, execOk, iptmonBin, NETNS_NEEDS, NetnsRun, skipReason } from "./harness.ts";
 
-const avail = canRunVRouter();
-if (!avail.ok) console.warn(`SKIPPING package hotplug e2e tests: ${avail.reason}`);
+const skip = skipReason("package hotplug", [...NETNS_NEEDS, "busybox", "bash"]);
 
-const NS = `iptpkg${randomBytes(3).toString("hex")}`;
+let run: NetnsRun;
+let NS = "";
 const SYS_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 const MAC1 = "02:99:00:00:00:01";
 const MAC2 = "02:99:00:00:00:02";
@@ -54,9 +52,11 @@ function hotplug(subsystem: "dhcp" | "neigh", vars: Record<string, string>) {
 }
 
 beforeAll(() => {
-  if (!avail.ok) return;
-  if (!existsSync(join(ROOT, "dist/iptmon"))) execOk(null, ["make", "-C", ROOT, "build"], { timeoutMs: 300_000 });
-  tmp = mkdtempSync(join(tmpdir(), "iptmon-pkg-"));
+  if (skip !== null) return;
+  const built = iptmonBin();
+  run = new NetnsRun("iptpkg", { tmpPrefix: "iptmon-pkg" });
+  NS = run.ns("n");
+  tmp = run.tmpDir;
   root = join(tmp, "root");
   bin = join(tmp, "bin");
   logFile = join(tmp, "logger.log");
@@ -64,7 +64,7 @@ beforeAll(() => {
   mkdirSync(join(root, "usr/sbin"), { recursive: true });
   // A copy, so a concurrent rebuild of dist/ cannot change it under the test.
   iptmon = join(root, "usr/sbin/iptmon");
-  copyFileSync(join(ROOT, "dist/iptmon"), iptmon);
+  copyFileSync(built, iptmon);
   chmodSync(iptmon, 0o755);
   mkdirSync(bin);
   writeFileSync(join(bin, "logger"), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${logFile}'\n`);
@@ -83,20 +83,13 @@ beforeAll(() => {
 	option lockfile '${tmp}/iptmon.lock'
 `,
   );
-  execOk(null, ["ip", "netns", "add", NS]);
-  execOk(NS, ["ip", "link", "set", "lo", "up"]);
-  execOk(NS, ["ip", "link", "add", "br-lan", "type", "bridge"]);
-  execOk(NS, ["ip", "addr", "add", "192.168.99.1/24", "dev", "br-lan"]);
-  execOk(NS, ["ip", "link", "set", "br-lan", "up"]);
+  run.addNamespaces([NS]);
+  run.ipBatch(NS, ["link add br-lan type bridge", "addr add 192.168.99.1/24 dev br-lan", "link set br-lan up"]);
 }, 300_000);
 
-afterAll(() => {
-  if (!avail.ok) return;
-  exec(null, ["ip", "netns", "del", NS]);
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => run?.destroy());
 
-describe.skipIf(!avail.ok)("package glue against the kernel", () => {
+describe.skipIf(skip !== null)("package glue against the kernel", () => {
   test("the shipped /etc/config/iptmon parses with no warning (print --verbose)", () => {
     const r = inNs([iptmon, "--config", join(ROOT, "files/etc/config/iptmon"), "--verbose", "print"], { PATH: SYS_PATH });
     expect(r.code).toBe(0);
@@ -156,14 +149,14 @@ echo "dispatcher continued"
 /** `set` lines that change by themselves in bash: its own bookkeeping. */
 const SHELL_BOOKKEEPING = /^(_|BASH_ARGC|BASH_ARGV|BASH_LINENO|BASH_SOURCE|BASH_COMMAND|PIPESTATUS|LINENO|FUNCNAME)=/;
 
-describe.skipIf(!avail.ok)("dhcp-script.sh", () => {
+describe.skipIf(skip !== null)("dhcp-script.sh", () => {
   let dispatcher: string;
   let oldDispatcher: string;
   let state: string;
   let script: string;
 
   beforeAll(() => {
-    if (!avail.ok) return;
+    if (skip !== null) return;
     dispatcher = join(tmp, "dispatcher.sh");
     oldDispatcher = join(tmp, "old-dispatcher.sh");
     state = join(tmp, "state");
