@@ -8,7 +8,7 @@ BUILD_FLAGS := build --compile --bytecode --format=esm --minify --define 'IPTMON
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig src/cli.ts
 HOST_TARGET := $(if $(filter aarch64 arm64,$(shell uname -m)),bun-linux-arm64,bun-linux-x64)
 
-.PHONY: all build dist dist-musl test test-unit test-package demo deps tools clean typecheck web
+.PHONY: all build dist dist-musl test test-unit test-package test-e2e demo deps tools clean typecheck web
 
 all: build
 
@@ -58,15 +58,20 @@ typecheck: node_modules/.installed
 	node_modules/.bin/tsc --noEmit -p .
 	node_modules/.bin/tsc --noEmit -p web
 
+# Every tier (scripts/run-tests says what each ran); one tier alone with test-<tier>.
 test: tools build dist
 	@scripts/run-tests
 
 test-unit: node_modules/.installed
-	$(BUN) test test/unit
+	@scripts/run-tests unit
 
 # Packaging tier: builds the musl binaries and packages it inspects itself.
 test-package: node_modules/.installed
-	$(BUN) test --timeout 600000 test/package
+	@scripts/run-tests package
+
+# End-to-end tier: network namespaces, the real kernel and tools (root).
+test-e2e: tools build
+	@scripts/run-tests e2e
 
 demo: tools build
 	$(BUN) test/e2e/demo.ts
