@@ -6,7 +6,7 @@ import type { Backend } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { failure } from "./errors.ts";
-import { EMPTY_STATE, macOf, zeroCounter, type FullState, type KernelState, type PlannedHost } from "./model.ts";
+import { EMPTY_STATE, macOf, zeroCounter, type FullState, type HostCounters, type KernelState, type PlannedHost } from "./model.ts";
 import { planCounters, planEvent, planInit, resolveEventKey, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
 import type { Lease } from "./sources/leases.ts";
@@ -17,6 +17,12 @@ export interface Runtime {
   cfg: Config;
   backend: Backend;
   warn(message: string): void;
+  /**
+   * Totals hosts must not fall below when their counters are (re)created, by
+   * host key: what iptmon remembers of them (snapshots) and what another
+   * placement counted. Read only when a plan creates counters.
+   */
+  floors?(): ReadonlyMap<string, HostCounters>;
 }
 
 export function withLock<T>(rt: Runtime, fn: () => T): T {
@@ -71,7 +77,7 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
     const b = rt.backend;
     const current = b.read("full");
     const hosts = planInit(loadKnowledge(rt), current.read === "absent" ? [] : current.hosts);
-    const desired = mustPlanCounters(current, hosts);
+    const desired = mustPlanCounters(current, hosts, rt.floors?.());
     const change = b.plan(current, desired, { rebuild: true });
     const script = b.render(change);
     if (mode === "apply") b.apply(change);
@@ -81,8 +87,8 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
   return mode === "apply" ? withLock(rt, go) : go();
 }
 
-function mustPlanCounters(current: KernelState, hosts: Parameters<typeof planCounters>[1]): PlannedHost[] {
-  const planned = planCounters(current, hosts);
+function mustPlanCounters(current: KernelState, hosts: Parameters<typeof planCounters>[1], floors?: ReadonlyMap<string, HostCounters>): PlannedHost[] {
+  const planned = planCounters(current, hosts, floors);
   if (!planned) throw new Error("counters were not read for a plan that needs them");
   return planned;
 }
@@ -111,11 +117,12 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
     const key = resolveEventKey(ev, k);
     let current = b.read(macOf(key) ? "event" : "full");
     if (lost(current)) return rebuildWith(rt, k, current, ev, key);
-    let plan = planEvent(current as Exclude<KernelState, { read: "absent" }>, ev, key, k);
+    const floors = () => rt.floors?.() ?? new Map();
+    let plan = planEvent(current as Exclude<KernelState, { read: "absent" }>, ev, key, k, floors);
     if (plan.kind === "need-full") {
       current = b.read("full");
       if (lost(current)) return rebuildWith(rt, k, current, ev, key);
-      plan = planEvent(current as FullState, ev, key, k);
+      plan = planEvent(current as FullState, ev, key, k, floors);
       if (plan.kind === "need-full") throw new Error(`a full read did not serve the event: ${plan.why}`);
     }
     if (plan.kind === "ignore") return ignored(rt, ev, plan.reason);
@@ -132,7 +139,7 @@ function rebuildWith(rt: Runtime, k: Knowledge, current: KernelState, ev: HostEv
   const rebuilt: FullState = { ...EMPTY_STATE, hosts: base.map((h) => ({ ...h, rx: zeroCounter(), tx: zeroCounter() })) };
   const plan = planEvent(rebuilt, ev, key, k);
   const hosts = plan.kind === "change" ? plan.hosts.map(({ key, name, addresses }) => ({ key, name, addresses })) : base;
-  const desired = mustPlanCounters(current, hosts);
+  const desired = mustPlanCounters(current, hosts, rt.floors?.());
   rt.backend.apply(rt.backend.plan(current, desired, { rebuild: true }));
   return { kind: "applied", hosts: desired };
 }

@@ -13,7 +13,9 @@ import {
   sortHosts,
   uniqueName,
   zeroCounter,
+  type Counter,
   type Host,
+  type HostCounters,
   type KernelState,
   type LaidOutHost,
   type PlannedHost,
@@ -243,8 +245,20 @@ export type EventPlan =
  * How every planned host's counters come about: kept where the host already
  * has counters under that name; otherwise created, carrying a renamed host's
  * numbers over (which needs them read: null when `current` has none).
+ * `floors` are totals a host must not fall below (a snapshot of its
+ * counters, or what another placement counted): a new host starts from its
+ * floor, and a counter found lower than its floor (a flush, a restart) is
+ * created anew from it. Floors are only compared with counters a full read saw.
  */
-export function planCounters(current: KernelState, hosts: readonly LaidOutHost[]): PlannedHost[] | null {
+export type Floors = ReadonlyMap<string, HostCounters> | (() => ReadonlyMap<string, HostCounters>);
+
+export function planCounters(current: KernelState, hosts: readonly LaidOutHost[], floorsIn?: Floors): PlannedHost[] | null {
+  // Looked up only for a host whose counters are created or compared.
+  let floors: ReadonlyMap<string, HostCounters> | undefined;
+  const floorOf = (key: string) => {
+    floors ??= typeof floorsIn === "function" ? floorsIn() : (floorsIn ?? new Map());
+    return floors.get(key);
+  };
   const curHosts = current.read === "absent" ? [] : current.hosts;
   const byKey = new Map<string, (typeof curHosts)[number]>();
   const byName = new Map<string, (typeof curHosts)[number]>();
@@ -252,30 +266,33 @@ export function planCounters(current: KernelState, hosts: readonly LaidOutHost[]
     if (h.key !== null) byKey.set(h.key, h);
     byName.set(h.name, h);
   }
+  const full = current.read === "full" ? new Map(current.hosts.map((h) => [h.key, h])) : null;
   const out: PlannedHost[] = [];
   for (const h of hosts) {
     const cur = h.key === null ? byName.get(h.name) : byKey.get(h.key);
-    if (cur && cur.name === h.name) {
+    const counted = h.key === null ? undefined : full?.get(h.key);
+    const same = cur !== undefined && cur.name === h.name;
+    const floor = h.key === null || (same && !counted) ? undefined : floorOf(h.key);
+    if (same && !(floor && counted && below(counted, floor))) {
       out.push({ ...h, counters: "keep" });
       continue;
     }
     if (h.key === null) throw new Error(`host ${h.name} has neither a key nor counters`);
-    if (!cur) {
-      out.push({ ...h, key: h.key, counters: { rx: zeroCounter(), tx: zeroCounter() } });
-      continue;
-    }
-    if (current.read !== "full") return null;
-    const c = byKey.get(h.key) as Extract<KernelState, { read: "full" }>["hosts"][number];
-    out.push({ ...h, key: h.key, counters: { rx: { ...c.rx }, tx: { ...c.tx } } });
+    if (cur && !counted) return null;
+    const start = counted ? { rx: higher(counted.rx, floor?.rx), tx: higher(counted.tx, floor?.tx) } : floor ?? { rx: zeroCounter(), tx: zeroCounter() };
+    out.push({ ...h, key: h.key, counters: { rx: { ...start.rx }, tx: { ...start.tx } } });
   }
   return out;
 }
+
+const higher = (a: Counter, b: Counter | undefined): Counter => (b && b.bytes > a.bytes ? b : a);
+const below = (c: HostCounters, floor: HostCounters) => c.rx.bytes < floor.rx.bytes || c.tx.bytes < floor.tx.bytes;
 
 /**
  * The hosts after one event: the kernel's current hosts, changed only where
  * the event says. `key` is the event's resolved host key.
  */
-export function planEvent(current: Exclude<KernelState, { read: "absent" }>, event: HostEvent, key: string, k: Knowledge): EventPlan {
+export function planEvent(current: Exclude<KernelState, { read: "absent" }>, event: HostEvent, key: string, k: Knowledge, floors?: Floors): EventPlan {
   const L = new Lookup(k, current.hosts);
   // Whether a host the read could not key is this one: only a full read says.
   if (!macOf(key) && current.hosts.some((h) => h.key === null)) return { kind: "need-full", why: `the event's host ${key} has no MAC` };
@@ -366,6 +383,6 @@ export function planEvent(current: Exclude<KernelState, { read: "absent" }>, eve
     }
     out.push({ key: h.key, name, addresses: h.touched ? sortAddresses(h.addresses) : [...h.addresses] });
   }
-  const planned = planCounters(current, sortHosts(out));
+  const planned = planCounters(current, sortHosts(out), floors);
   return planned ? { kind: "change", hosts: planned } : { kind: "need-full", why: "a renamed host carries its counters over" };
 }

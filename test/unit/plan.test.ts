@@ -602,3 +602,26 @@ describe("planCounters", () => {
     expect(planCounters({ read: "layout", hosts: [laptop] }, [{ ...laptop, name: "workstation" }])).toBeNull();
   });
 });
+
+describe("planCounters: floors (a snapshot, another placement's counts)", () => {
+  const laptop: Host = { key: M1, name: "laptop", addresses: ["192.168.1.11"] };
+  const c = (bytes: number, packets = bytes / 100) => ({ packets, bytes });
+  const floor = (rx: number, tx: number) => new Map([[M1, { rx: c(rx), tx: c(tx) }]]);
+  const state = (rx: number, tx: number): FullState => ({ read: "full", complete: true, hosts: [{ ...laptop, rx: c(rx), tx: c(tx) }] });
+
+  test("a new host starts from its floor", () => {
+    expect(planCounters({ read: "absent" }, [laptop], floor(500, 700))).toEqual([{ ...laptop, counters: { rx: c(500), tx: c(700) } }]);
+  });
+  test("counters at or above the floor are kept", () => {
+    expect(planCounters(state(500, 900), [laptop], floor(500, 700))).toEqual([{ ...laptop, counters: "keep" }]);
+  });
+  test("a counter below its floor (a flush recreated it) is created anew from the higher of the two, per direction", () => {
+    expect(planCounters(state(100, 900), [laptop], floor(500, 700))).toEqual([{ ...laptop, counters: { rx: c(500), tx: c(900) } }]);
+  });
+  test("a rename carries the higher of counters and floor", () => {
+    expect(planCounters(state(100, 900), [{ ...laptop, name: "notebook" }], floor(500, 700))).toEqual([{ ...laptop, name: "notebook", counters: { rx: c(500), tx: c(900) } }]);
+  });
+  test("without counters read (maps only) a kept host is not compared with its floor", () => {
+    expect(planCounters({ read: "layout", hosts: [laptop] }, [laptop], floor(500, 700))).toEqual([{ ...laptop, counters: "keep" }]);
+  });
+});
