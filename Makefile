@@ -77,10 +77,16 @@ demo: tools build
 	$(BUN) test/e2e/demo.ts
 
 clean:
-	rm -rf dist *.ipk $(WEB_OUT)
+	rm -rf dist *.ipk *.apk $(WEB_OUT)
 
 # OpenWrt packages from the musl binaries and files/ (scripts/mkipk.ts):
 # dist/iptmon_<version>-<release>_<arch>.ipk for x86_64 and aarch64_*.
 .PHONY: ipk
 ipk: dist-musl
 	$(BUN) scripts/mkipk.ts --out dist
+
+# The same for OpenWrt 25.12 and later (apk-tools v3, scripts/mkapk.ts):
+# dist/iptmon-<version>-r<release>_<arch>.apk.
+.PHONY: apk
+apk: dist-musl
+	$(BUN) scripts/mkapk.ts --out dist
