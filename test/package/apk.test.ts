@@ -504,6 +504,8 @@ test("make apk refuses an unknown architecture and a missing binary, writing not
 // ------------------------------------------------------------------ with a real apk-tools v3, where there is one
 
 const APK = process.env.IPTMON_APK;
+// scripts/run-tests lists the reasons for skips printed like this.
+if (!APK) console.warn("e2e skip: apk-tools: IPTMON_APK is not set (no apk-tools v3 here): the real add/upgrade/del test is skipped");
 
 test.skipIf(!APK)("apk-tools v3 (IPTMON_APK): add --allow-untrusted, upgrade, del into a scratch root; one dnsmasq restart each", () => {
   const t = mkdtempSync(join(tmpdir(), "iptmon-apkroot-"));
