@@ -111,13 +111,21 @@ function renderChart(): void {
   }
   g.globalAlpha = 1;
   g.fillText(humanBits(top), left + 2, pad - 4);
-  g.fillText(series.length ? "download + upload, busiest hosts, last 2 minutes" : "waiting for a second reading", left + 2, h - 2);
+  const minutes = span / 60_000;
+  const last = minutes >= 2 ? `${Math.round(minutes)} minutes` : `${Math.round(span / 1000)} seconds`;
+  g.fillText(series.length ? `download + upload of the busiest hosts, last ${last}` : "waiting for a second reading", left + 2, h - 2);
   g.lineWidth = 2;
   series.forEach((s, i) => {
     g.strokeStyle = COLORS[i % COLORS.length]!;
     g.beginPath();
     s.points.forEach((p, j) => (j === 0 ? g.moveTo(x(p.at), y(p.bps)) : g.lineTo(x(p.at), y(p.bps))));
     g.stroke();
+    // A host's first rate is a point with no line yet: mark it.
+    const end = s.points[s.points.length - 1]!;
+    g.fillStyle = COLORS[i % COLORS.length]!;
+    g.beginPath();
+    g.arc(Math.min(x(end.at), w - 3), y(end.bps), 3, 0, 2 * Math.PI);
+    g.fill();
   });
 }
 

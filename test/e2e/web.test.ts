@@ -1,0 +1,277 @@
+/**
+ * The hosts' traffic page, end to end: busybox httpd (CGI-capable, like
+ * uhttpd) serves files/www from inside the virtual router's namespace, and
+ * Debian's Chromium, headless and run inside a LAN client's namespace, opens
+ * it (driven by playwright-core over a pipe; no browser is downloaded).
+ * Checked: 403 and no data while the HTTP opt-in is off, only GET answered,
+ * the page's numbers equal `iptmon status --json`, the busy host's rate rises
+ * while a client sends at a known rate, sorting, hostile host names shown as
+ * text, no console errors, no sideways scrolling on a phone. Screenshots go
+ * to artifacts/web/ (gitignored). Everything is removed at the end.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Subprocess } from "bun";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { BrowserContext, Page } from "playwright-core";
+import type { StatusHost } from "../../src/status.ts";
+import { humanBytes } from "../../src/top/format.ts";
+import { exec, execOk, iptmonBin, iptmonConfig, ROOT, skipReason, SYS_PATH } from "./harness.ts";
+import { ROUTER_LAN4, VRouter, VROUTER_NEEDS, WAN4, waitFor } from "./vrouter.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const skip = skipReason("web page", [...VROUTER_NEEDS, CHROMIUM]);
+const BIN = skip ? "" : iptmonBin();
+const PACE = resolve(import.meta.dir, "../helpers/udp-pace.ts");
+const ARTIFACTS = join(ROOT, "artifacts/web");
+const PORT = 8080;
+const BASE = `http://${ROUTER_LAN4}:${PORT}`;
+const PAGE = `${BASE}/iptmon/?interval=1`;
+const DATA = `${BASE}/cgi-bin/iptmon-hosts`;
+const RATE = 250_000; // bytes/s: 2 Mbit/s
+const BUSY = "upstairs-pc";
+const QUIET = "attic-nas";
+
+/** Names a DHCP client could try; the page must show each as the very text it is. */
+const HOSTILE = [
+  `<img src=x onerror="window.__pwned=1">`,
+  "<script>window.__pwned=1</script>",
+  `"><svg/onload=window.__pwned=1>`,
+  "&lt;b&gt;bold&lt;/b&gt;",
+  "javascript:window.__pwned=1",
+  "{{constructor.constructor('window.__pwned=1')()}}",
+  "new\nline",
+  "ünïcode ✓",
+  "x".repeat(300),
+];
+
+interface Row {
+  key: string;
+  name: string;
+  addr: string;
+  values: Record<string, string>;
+  texts: Record<string, string>;
+}
+
+/** The table as the page shows it: text, and the exact numbers it keeps in data-value. */
+function readRows(page: Page): Promise<Row[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll<HTMLTableRowElement>("#rows tr")].map((tr) => {
+      const values: Record<string, string> = {};
+      const texts: Record<string, string> = {};
+      for (const td of tr.querySelectorAll<HTMLElement>("td.num")) {
+        values[td.dataset.label!] = td.dataset.value!;
+        texts[td.dataset.label!] = td.textContent!;
+      }
+      return { key: tr.dataset.key!, name: tr.querySelector(".name")!.textContent!, addr: tr.querySelector(".addr")!.textContent!, values, texts };
+    }),
+  );
+}
+
+const polls = (page: Page) => page.evaluate(() => Number(document.body.dataset.polls ?? 0));
+
+describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
+  let vr: VRouter;
+  let dir: string;
+  let conf: string;
+  let ctx: BrowserContext;
+  let page: Page;
+  const errors: string[] = [];
+  const env = () => ({ IPTMON_CONFIG: conf });
+  const status = (): StatusHost[] => JSON.parse(execOk(vr.routerNs, [BIN, "status", "--json"], { env: env() }).stdout).hosts;
+  const setOptIn = (on: boolean) => writeFileSync(join(dir, "enabled"), on ? "1\n" : "0\n");
+  /** busybox wget from a LAN client: exit code, body, and the status line wget reports. */
+  const wget = (url: string, post?: string) =>
+    exec(vr.clients[2]!.ns, ["busybox", "wget", "-S", "-q", "-O", "-", ...(post === undefined ? [] : ["--post-data", post]), url], { cleanEnv: true });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "iptmon-web-"));
+    conf = join(dir, "iptmon.conf");
+    vr = await VRouter.create({ clients: [{ ipv6: false }, { ipv6: false }, { ipv6: false }], dhcpScript: BIN, startDnsmasq: false, scriptEnv: { IPTMON_CONFIG: conf } });
+    writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile }));
+    await vr.startDnsmasq();
+    // The third client asks for markup as its name: dnsmasq and iptmon's name rules deal with it first.
+    await Promise.all([vr.takeLease(1, BUSY), vr.takeLease(2, QUIET), vr.takeLease(3, HOSTILE[0]!)]);
+    await waitFor(() => status().length === 3, "three hosts in iptmon status", 10_000, 50);
+
+    // The router's web root, as the package installs it, and a `uci` that answers the opt-in from a file.
+    const www = join(dir, "www");
+    for (const sub of ["iptmon", "cgi-bin"]) mkdirSync(join(www, sub), { recursive: true });
+    for (const f of readdirSync(join(ROOT, "files/www/iptmon"))) copyFileSync(join(ROOT, "files/www/iptmon", f), join(www, "iptmon", f));
+    copyFileSync(join(ROOT, "files/www/cgi-bin/iptmon-hosts"), join(www, "cgi-bin/iptmon-hosts"));
+    chmodSync(join(www, "cgi-bin/iptmon-hosts"), 0o755);
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    symlinkSync(BIN, join(bin, "iptmon"));
+    writeFileSync(join(bin, "uci"), `#!/bin/sh\n[ "$*" = "-q get iptmon.prometheus.enabled" ] || exit 9\ncat '${join(dir, "enabled")}' 2>/dev/null || exit 1\n`, { mode: 0o755 });
+    setOptIn(false);
+    vr.spawn(vr.routerNs, ["busybox", "httpd", "-f", "-vv", "-p", `${ROUTER_LAN4}:${PORT}`, "-h", www], {
+      cleanEnv: true,
+      env: { PATH: `${bin}:${SYS_PATH}`, IPTMON_CONFIG: conf },
+      logName: "httpd",
+    });
+    await waitFor(() => wget(`${BASE}/iptmon/index.html`).code === 0, "busybox httpd to answer", 10_000, 50);
+
+    // Chromium inside the third client's namespace; the pipe to it goes through `ip netns exec`.
+    const launcher = join(dir, "chromium");
+    writeFileSync(launcher, `#!/bin/sh\nexec ip netns exec '${vr.clients[2]!.ns}' ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+    const { chromium } = await import("playwright-core");
+    ctx = await chromium.launchPersistentContext(join(dir, "profile"), {
+      executablePath: launcher,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      viewport: { width: 1100, height: 800 },
+    });
+    mkdirSync(ARTIFACTS, { recursive: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await ctx?.close().catch(() => {});
+    vr?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const open = async (url: string): Promise<Page> => {
+    const p = await ctx.newPage();
+    p.on("console", (m) => {
+      if (m.type() === "error") errors.push(`${url}: ${m.text()}`);
+    });
+    p.on("pageerror", (e) => errors.push(`${url}: ${e.message}`));
+    await p.goto(url);
+    return p;
+  };
+
+  test("opt-in off: 403 and no data, to wget and on the page; only GET is answered", async () => {
+    const r = wget(DATA);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("403 Forbidden");
+    for (const name of [BUSY, QUIET]) expect(r.stdout + r.stderr).not.toContain(name);
+    const p = await ctx.newPage(); // its failed fetch is a console error by design: not counted
+    await p.goto(PAGE);
+    await p.waitForFunction(() => document.getElementById("state")!.classList.contains("error"));
+    expect(await p.textContent("#state")).toStartWith("403 Forbidden: iptmon: per-host traffic over HTTP is disabled");
+    expect(await p.locator("#rows tr").count()).toBe(0);
+    expect(await p.content()).not.toContain(BUSY);
+    await p.close();
+    setOptIn(true);
+    const post = wget(DATA, "x=1");
+    expect(post.stderr).toContain("405 Method Not Allowed");
+    expect(post.stdout).not.toContain(BUSY);
+    expect(wget(DATA).code).toBe(0);
+  }, 30_000);
+
+  test("the page's numbers equal `iptmon status --json` at that moment", async () => {
+    setOptIn(true);
+    page = await open(PAGE);
+    await page.waitForFunction(() => Number(document.body.dataset.polls ?? 0) >= 2, undefined, { timeout: 10_000 });
+    // Nothing is sending: the counters hold still, so a reading after the page's next poll is that poll's.
+    const n = await polls(page);
+    await page.waitForFunction((k) => Number(document.body.dataset.polls) > k, n, { timeout: 10_000 });
+    const rows = await readRows(page);
+    const hosts = status();
+    expect(rows.length).toBe(hosts.length);
+    for (const h of hosts) {
+      const row = rows.find((r) => r.key === h.key)!;
+      expect(row.name).toBe(h.name);
+      expect(row.addr).toBe([h.mac ?? h.key, ...h.addresses].join(" "));
+      expect(Number(row.values["Total down"])).toBe(h.tx_bytes);
+      expect(Number(row.values["Total up"])).toBe(h.rx_bytes);
+      expect(row.texts["Total down"]).toBe(humanBytes(h.tx_bytes));
+      expect(row.texts["Total up"]).toBe(humanBytes(h.rx_bytes));
+    }
+    // The hostile DHCP name arrived reduced to iptmon's name rules, and is shown as that text.
+    expect(rows.map((r) => r.name).sort()).toEqual(hosts.map((h) => h.name).sort());
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  }, 30_000);
+
+  test("the busy host's rate rises while it sends, and it leads the table and the chart", async () => {
+    const before = (await readRows(page)).find((r) => r.name === BUSY)!;
+    expect(Number(before.values.Upload)).toBe(0);
+    const log = "pace-web";
+    const sender: Subprocess = vr.spawn(vr.clients[0]!.ns, [process.execPath, PACE, "4", WAN4, "40077", "1200", String(RATE), "8"], { logName: log });
+    const seen = await waitFor(
+      async () => {
+        const rows = await readRows(page);
+        const up = Number(rows[0]!.values.Upload);
+        return rows[0]!.name === BUSY && up > RATE * 8 * 0.8 ? { rows, up } : undefined;
+      },
+      "the busy host first with its upload rate",
+      8000,
+      200,
+    );
+    expect(seen.up).toBeLessThan(RATE * 8 * 1.2);
+    expect(seen.rows[0]!.texts.Upload).toMatch(/^[\d.]+ (kbit|Mbit)\/s$/);
+    expect(await page.locator("#legend li").first().textContent()).toBe(BUSY);
+    await page.screenshot({ path: join(ARTIFACTS, "page-busy.png"), fullPage: true });
+    expect(await sender.exited).toBe(0);
+    const sent = JSON.parse(exec(null, ["cat", join(vr.tmpDir, `${log}.out`)]).stdout.trim().split("\n").pop()!) as { bps: number };
+    expect(Math.abs(seen.up / sent.bps - 1)).toBeLessThan(0.2);
+  }, 30_000);
+
+  test("sorting: by name, by total uploaded, back to busiest first", async () => {
+    const names = async () => (await readRows(page)).map((r) => r.name);
+    await page.click("th[data-sort=name] button");
+    const byName = status().map((h) => h.name).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    expect(await names()).toEqual(byName);
+    expect(await page.getAttribute("th[data-sort=name]", "aria-sort")).toBe("ascending");
+    await page.click("th[data-sort=total_up] button");
+    const byUp = status().sort((a, b) => b.rx_bytes - a.rx_bytes || (a.name < b.name ? -1 : 1)).map((h) => h.name);
+    expect(byUp[0]).toBe(BUSY);
+    expect(await names()).toEqual(byUp);
+    expect(await page.getAttribute("th[data-sort=total_up]", "aria-sort")).toBe("descending");
+    expect(await page.getAttribute("th[data-sort=name]", "aria-sort")).toBe("none");
+    await page.click("#busiest");
+    expect(await page.textContent("#sorted")).toBe("current rate (down + up)");
+  }, 30_000);
+
+  test("hostile host names, MACs and addresses are shown as text, never as markup", async () => {
+    const p = await ctx.newPage();
+    p.on("console", (m) => {
+      if (m.type() === "error") errors.push(`hostile: ${m.text()}`);
+    });
+    p.on("pageerror", (e) => errors.push(`hostile: ${e.message}`));
+    let n = 0;
+    await p.route(DATA, (route) =>
+      route.fulfill({
+        contentType: "application/json",
+        body: JSON.stringify({
+          backend: "nftables",
+          hosts: HOSTILE.map((name, i) => ({ name, mac: i % 2 ? null : `<b>${i}</b>`, key: `host:${name}`, addresses: [`<i>${i}</i>`], rx_bytes: 1000 * n, rx_packets: n, tx_bytes: 2000 * n * (i + 1), tx_packets: n })),
+        }).replace(/^/, () => (n++, "")),
+      }),
+    );
+    await p.goto(PAGE);
+    await p.waitForFunction(() => Number(document.body.dataset.polls ?? 0) >= 2 && document.querySelectorAll("#legend li").length > 0, undefined, { timeout: 10_000 });
+    const rows = await readRows(p);
+    expect(rows.map((r) => r.name).sort()).toEqual([...HOSTILE].sort());
+    for (const r of rows) expect(r.addr).toMatch(/^(<b>\d<\/b>|host:.*) <i>\d<\/i>$/s);
+    const legend = await p.locator("#legend li").allTextContents();
+    for (const l of legend) expect(HOSTILE).toContain(l);
+    const injected = await p.evaluate(() => ({
+      pwned: (window as unknown as { __pwned?: number }).__pwned,
+      elements: document.querySelectorAll("#rows img, #rows script, #rows svg, #rows b, #rows i, #legend img, #legend svg, #legend b").length,
+    }));
+    expect(injected).toEqual({ pwned: undefined, elements: 0 });
+    await p.screenshot({ path: join(ARTIFACTS, "page-hostile.png"), fullPage: true });
+    await p.close();
+  }, 30_000);
+
+  test("on a phone: nothing scrolls sideways, numbers are labelled; and no console errors anywhere", async () => {
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.waitForFunction((k) => Number(document.body.dataset.polls) > k, await polls(page), { timeout: 10_000 });
+    const layout = await page.evaluate(() => {
+      const td = document.querySelector<HTMLElement>("#rows td.num")!;
+      return {
+        overflow: document.documentElement.scrollWidth - window.innerWidth,
+        label: getComputedStyle(td, "::before").content,
+        display: getComputedStyle(document.querySelector("#rows tr")!).display,
+      };
+    });
+    expect(layout.overflow).toBeLessThanOrEqual(0);
+    expect(layout.display).toBe("grid");
+    expect(layout.label).toContain(": ");
+    await page.screenshot({ path: join(ARTIFACTS, "page-phone.png"), fullPage: true });
+    expect(errors).toEqual([]);
+  }, 30_000);
+});
