@@ -6,8 +6,8 @@ import type { Backend } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { failure } from "./errors.ts";
-import { EMPTY_STATE, macOf, zeroCounter, type FullState, type HostCounters, type KernelState, type PlannedHost } from "./model.ts";
-import { planCounters, planEvent, planInit, resolveEventKey, type HostEvent, type Knowledge } from "./plan.ts";
+import { EMPTY_STATE, macOf, zeroCounter, type Counter, type FullState, type HostCounters, type KernelState, type PlannedHost } from "./model.ts";
+import { planCounters, planEvent, planInit, resolveEventKey, type Floors, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
 import type { Lease } from "./sources/leases.ts";
 import type { Sys } from "./sys.ts";
@@ -77,7 +77,7 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
     const b = rt.backend;
     const current = b.read("full");
     const hosts = planInit(loadKnowledge(rt), current.read === "absent" ? [] : current.hosts);
-    const desired = mustPlanCounters(current, hosts, rt.floors?.());
+    const desired = mustPlanCounters(current, hosts, () => floorsOf(rt));
     const change = b.plan(current, desired, { rebuild: true });
     const script = b.render(change);
     if (mode === "apply") b.apply(change);
@@ -87,7 +87,22 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
   return mode === "apply" ? withLock(rt, go) : go();
 }
 
-function mustPlanCounters(current: KernelState, hosts: Parameters<typeof planCounters>[1], floors?: ReadonlyMap<string, HostCounters>): PlannedHost[] {
+/**
+ * Every floor: what the runtime remembers, and what the backend's other
+ * layout in the kernel counted (a placement being switched), the higher per
+ * direction.
+ */
+function floorsOf(rt: Runtime): ReadonlyMap<string, HostCounters> {
+  const out = new Map<string, HostCounters>(rt.floors?.() ?? []);
+  for (const [key, c] of rt.backend.carried?.() ?? []) {
+    const f = out.get(key);
+    const higher = (a: Counter, b: Counter | undefined) => (b && b.bytes > a.bytes ? b : a);
+    out.set(key, f ? { rx: higher(c.rx, f.rx), tx: higher(c.tx, f.tx) } : c);
+  }
+  return out;
+}
+
+function mustPlanCounters(current: KernelState, hosts: Parameters<typeof planCounters>[1], floors?: Floors): PlannedHost[] {
   const planned = planCounters(current, hosts, floors);
   if (!planned) throw new Error("counters were not read for a plan that needs them");
   return planned;
@@ -117,7 +132,7 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
     const key = resolveEventKey(ev, k);
     let current = b.read(macOf(key) ? "event" : "full");
     if (lost(current)) return rebuildWith(rt, k, current, ev, key);
-    const floors = () => rt.floors?.() ?? new Map();
+    const floors = () => floorsOf(rt);
     let plan = planEvent(current as Exclude<KernelState, { read: "absent" }>, ev, key, k, floors);
     if (plan.kind === "need-full") {
       current = b.read("full");
@@ -139,7 +154,7 @@ function rebuildWith(rt: Runtime, k: Knowledge, current: KernelState, ev: HostEv
   const rebuilt: FullState = { ...EMPTY_STATE, hosts: base.map((h) => ({ ...h, rx: zeroCounter(), tx: zeroCounter() })) };
   const plan = planEvent(rebuilt, ev, key, k);
   const hosts = plan.kind === "change" ? plan.hosts.map(({ key, name, addresses }) => ({ key, name, addresses })) : base;
-  const desired = mustPlanCounters(current, hosts, rt.floors?.());
+  const desired = mustPlanCounters(current, hosts, () => floorsOf(rt));
   rt.backend.apply(rt.backend.plan(current, desired, { rebuild: true }));
   return { kind: "applied", hosts: desired };
 }

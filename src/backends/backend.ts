@@ -5,7 +5,7 @@
  * from one call to the next (`Backend` with the defaults is any backend).
  */
 import type { BackendName } from "../config.ts";
-import type { KernelState, PlannedHost } from "../model.ts";
+import type { HostCounters, KernelState, PlannedHost } from "../model.ts";
 
 export interface ApplyOptions {
   /** Re-declare everything iptmon owns (init): also fixes objects someone edited. */
@@ -29,4 +29,10 @@ export interface Backend<S extends KernelState = KernelState, C = unknown> {
   check(change: C): void;
   /** Removes everything iptmon created, and nothing else. */
   remove(): void;
+  /**
+   * What iptmon's other layout in the kernel counted, by host key (a
+   * placement being switched): counters created now start from it, and the
+   * next declare removes that layout.
+   */
+  carried?(): ReadonlyMap<string, HostCounters>;
 }
