@@ -60,10 +60,9 @@ function freePort(): number {
 const regexEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 
 describe.skipIf(skip !== null)("exporters end to end (namespaces, influxd, collectd, promtool)", () => {
-  let net: NetnsRun;
-  let R = "";
-  let C = "";
-  let W = "";
+  let net: NetnsRun | undefined;
+  /** The router, client and WAN namespaces, named in beforeAll. */
+  let [R, C, W] = ["", "", ""];
   let tmp = "";
   let config = "";
   let influxPort = 0;
@@ -134,21 +133,22 @@ describe.skipIf(skip !== null)("exporters end to end (namespaces, influxd, colle
   /** Waits into a later second than `t`, so the next push has a timestamp of its own. */
   const nextSecond = (t: number) => waitFor(() => Math.floor(Date.now() / 1000) > t, `a second later than ${t}`, 2000, 50);
 
-  const start = (ns: string, argv: string[], log: string) => net.spawn(ns, argv, { cleanEnv: true, log });
+  const start = (ns: string, argv: string[], log: string) => net!.spawn(ns, argv, { cleanEnv: true, log });
 
   beforeAll(async () => {
     iptmonBin();
-    net = new NetnsRun("ipx", { tmpPrefix: "iptmon-exporters" });
-    [R, C, W] = [net.ns("r"), net.ns("c"), net.ns("w")];
-    tmp = net.tmpDir;
+    const n = new NetnsRun("ipx", { tmpPrefix: "iptmon-exporters" });
+    net = n;
+    [R, C, W] = [n.ns("r"), n.ns("c"), n.ns("w")];
+    tmp = n.tmpDir;
     config = join(tmp, "iptmon.conf");
     for (const d of ["hosts.d", "dnsmasq.d", "csv", "collectd", "influx", "bin"]) mkdirSync(join(tmp, d));
     for (const f of ["dhcp.leases", "hosts", "dhcp"]) writeFileSync(join(tmp, f), "");
     collectdSock = join(tmp, "collectd.sock");
     csvDir = join(tmp, "csv");
 
-    net.addNamespaces([R, C, W]);
-    const ipb = (ns: string, lines: string[]) => net.ipBatch(ns, lines);
+    n.addNamespaces([R, C, W]);
+    const ipb = (ns: string, lines: string[]) => n.ipBatch(ns, lines);
     ipb(R, [
       "link add br-lan type bridge",
       "link set br-lan up",
@@ -162,7 +162,7 @@ describe.skipIf(skip !== null)("exporters end to end (namespaces, influxd, colle
     ]);
     ipb(C, [`link set eth0 address ${LAPTOP_MAC}`, "link set eth0 up", "addr add 192.168.88.10/24 dev eth0", "route add default via 192.168.88.1"]);
     ipb(W, ["link set eth0 up", "addr add 198.51.100.2/24 dev eth0", "route add 192.168.88.0/24 via 198.51.100.1"]);
-    net.sysctl(R, ["net.ipv4.ip_forward=1"]);
+    n.sysctl(R, ["net.ipv4.ip_forward=1"]);
     // No ICMP port-unreachable comes back to spoil the byte counts.
     for (const ns of [C, W]) ok(["nft", "-f", "-"], { ns, input: "table inet sink {\n\tchain input { type filter hook input priority 0; udp dport 40000-40999 drop; }\n}\n" });
 

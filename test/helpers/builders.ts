@@ -26,6 +26,21 @@ export const statusHost = (name: string, mac: string | null, n = 1): StatusHost 
   tx_packets: 20 * n,
 });
 
+/**
+ * What `nft -j list table inet iptmon` prints for one host, laptop
+ * (02:00:00:00:00:01), with rx 7 packets / 700 bytes and tx 9 / 9000;
+ * `more` nft objects (maps, say) come after its counters.
+ */
+export const laptopNftJson = (...more: object[]): string =>
+  JSON.stringify({
+    nftables: [
+      { table: { family: "inet", name: "iptmon", handle: 1 } },
+      { counter: { family: "inet", table: "iptmon", name: "rx_laptop", comment: "iptmon: 02:00:00:00:00:01", packets: 7, bytes: 700 } },
+      { counter: { family: "inet", table: "iptmon", name: "tx_laptop", comment: "iptmon: 02:00:00:00:00:01", packets: 9, bytes: 9000 } },
+      ...more,
+    ],
+  });
+
 /** The lines a rebuild opens with: iptmon's table, maps and chain, as renderNft declares them. */
 export const NFT_TABLE_DECLARATION = [
   "table inet iptmon {",

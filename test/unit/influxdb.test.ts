@@ -12,7 +12,7 @@ import {
 import { listPushTargets } from "../../src/exporters/push.ts";
 import { main } from "../../src/main.ts";
 import type { StatusHost } from "../../src/status.ts";
-import { statusHost } from "../helpers/builders.ts";
+import { laptopNftJson, statusHost } from "../helpers/builders.ts";
 import { fakeSys, ok, type FakeSys } from "../helpers/fakesys.ts";
 
 const host = statusHost;
@@ -200,13 +200,7 @@ describe("config influxdb", () => {
 });
 
 describe("iptmon push (influxdb)", () => {
-  const nftJson = JSON.stringify({
-    nftables: [
-      { table: { family: "inet", name: "iptmon", handle: 1 } },
-      { counter: { family: "inet", table: "iptmon", name: "rx_laptop", comment: "iptmon: 02:00:00:00:00:01", packets: 7, bytes: 700 } },
-      { counter: { family: "inet", table: "iptmon", name: "tx_laptop", comment: "iptmon: 02:00:00:00:00:01", packets: 9, bytes: 9000 } },
-    ],
-  });
+  const nftJson = laptopNftJson();
   const CONFIG = `config iptmon
 	option push_interval '5'
 config influxdb 'good'

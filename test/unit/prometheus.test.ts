@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { renderPrometheus, escapeLabelValue } from "../../src/exporters/prometheus.ts";
 import { main } from "../../src/main.ts";
 import type { Status, StatusHost } from "../../src/status.ts";
-import { statusHost } from "../helpers/builders.ts";
+import { laptopNftJson, statusHost } from "../helpers/builders.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
 
 const host = statusHost;
@@ -91,14 +91,7 @@ describe("renderPrometheus", () => {
 });
 
 describe("iptmon metrics", () => {
-  const nftJson = JSON.stringify({
-    nftables: [
-      { table: { family: "inet", name: "iptmon", handle: 1 } },
-      { counter: { family: "inet", table: "iptmon", name: "rx_laptop", comment: "iptmon: 02:00:00:00:00:01", packets: 7, bytes: 700 } },
-      { counter: { family: "inet", table: "iptmon", name: "tx_laptop", comment: "iptmon: 02:00:00:00:00:01", packets: 9, bytes: 9000 } },
-      { map: { family: "inet", table: "iptmon", name: "rx4", elem: [["192.168.1.10", "rx_laptop"]] } },
-    ],
-  });
+  const nftJson = laptopNftJson({ map: { family: "inet", table: "iptmon", name: "rx4", elem: [["192.168.1.10", "rx_laptop"]] } });
 
   test("prints the kernel's counters", async () => {
     const sys = fakeSys({ commands: { "nft list tables": ok(), "nft -j list table inet iptmon": ok(nftJson) } });
