@@ -225,7 +225,7 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
     expect(await page.textContent("#sorted")).toBe("current rate (down + up)");
   }, 30_000);
 
-  test("hostile host names, MACs and addresses are shown as text, never as markup", async () => {
+  test("hostile host names, MACs and addresses are shown as text, never as markup; usage when present", async () => {
     const p = await ctx.newPage();
     p.on("console", (m) => {
       if (m.type() === "error") errors.push(`hostile: ${m.text()}`);
@@ -237,7 +237,7 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
         contentType: "application/json",
         body: JSON.stringify({
           backend: "nftables",
-          hosts: HOSTILE.map((name, i) => ({ name, mac: i % 2 ? null : `<b>${i}</b>`, key: `host:${name}`, addresses: [`<i>${i}</i>`], rx_bytes: 1000 * n, rx_packets: n, tx_bytes: 2000 * n * (i + 1), tx_packets: n })),
+          hosts: HOSTILE.map((name, i) => ({ name, mac: i % 2 ? null : `<b>${i}</b>`, key: `host:${name}`, addresses: [`<i>${i}</i>`], rx_bytes: 1000 * n, rx_packets: n, tx_bytes: 2000 * n * (i + 1), tx_packets: n, ...(i % 3 === 0 ? { usage: { since: 1_800_000_000, rx_bytes: 5000 + i, tx_bytes: 7000 + i } } : {}) })),
         }).replace(/^/, () => (n++, "")),
       }),
     );
@@ -246,6 +246,13 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
     const rows = await readRows(p);
     expect(rows.map((r) => r.name).sort()).toEqual([...HOSTILE].sort());
     for (const r of rows) expect(r.addr).toMatch(/^(<b>\d<\/b>|host:.*) <i>\d<\/i>$/s);
+    // This period's usage, present for some hosts: its columns show, "-" where a host has none.
+    expect(await p.locator("th[data-usage]").evaluateAll((ths) => ths.map((th) => (th as HTMLElement).hidden))).toEqual([false, false]);
+    for (const r of rows) {
+      const i = HOSTILE.indexOf(r.name);
+      expect(r.values["Period down"]).toBe(i % 3 === 0 ? String(7000 + i) : "");
+      expect(r.texts["Period up"]).toBe(i % 3 === 0 ? humanBytes(5000 + i) : "-");
+    }
     const legend = await p.locator("#legend li").allTextContents();
     for (const l of legend) expect(HOSTILE).toContain(l);
     const injected = await p.evaluate(() => ({

@@ -11,6 +11,8 @@
  * JSON line at the end: {"sent":N,"bytes":L3 bytes,"ms":elapsed,"bps":bits/s}.
  * Sends only to the address it is given: run it inside a test namespace.
  */
+import { performance } from "node:perf_hooks";
+
 const [famArg, dest, portArg, sizeArg, rateArg, secondsArg] = process.argv.slice(2);
 const nums = [portArg, sizeArg, rateArg, secondsArg].map(Number);
 if ((famArg !== "4" && famArg !== "6") || !dest || nums.some((n) => !Number.isFinite(n) || n <= 0)) {
