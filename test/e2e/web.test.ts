@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+// (page.evaluate callbacks run in the browser: they use DOM types)
 /**
  * The hosts' traffic page, end to end: busybox httpd (CGI-capable, like
  * uhttpd) serves files/www from inside the virtual router's namespace, and
