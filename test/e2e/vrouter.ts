@@ -366,15 +366,17 @@ export class VRouter {
 
   private constructor(opts: VRouterOptions) {
     this.opts = opts;
-    this.run = new NetnsRun("vr", { tmpPrefix: "vrouter" });
-    this.suffix = this.run.suffix;
-    this.routerNs = this.run.ns("r");
-    this.wanNs = this.run.ns("w");
     const specs: ClientSpec[] =
       typeof opts.clients === "number" || opts.clients === undefined
         ? Array.from({ length: opts.clients ?? 3 }, () => ({}))
         : opts.clients;
     if (specs.length < 1 || specs.length > 99) throw new Error("1..99 clients");
+    if (opts.dhcpScript && !opts.dhcpScript.startsWith("/")) throw new Error("dhcpScript must be an absolute path");
+    // Options checked: from here on, a temp dir exists for destroy() to remove.
+    this.run = new NetnsRun("vr", { tmpPrefix: "vrouter" });
+    this.suffix = this.run.suffix;
+    this.routerNs = this.run.ns("r");
+    this.wanNs = this.run.ns("w");
     this.clients = specs.map((s, i) => {
       const index = i + 1;
       const mac = (s.mac ?? `02:77:00:00:00:${index.toString(16).padStart(2, "0")}`).toLowerCase();
@@ -392,7 +394,6 @@ export class VRouter {
     this.leaseFile = join(this.tmpDir, "dhcp.leases");
     this.dnsmasqLog = join(this.tmpDir, "dnsmasq.log");
     this.scriptCallsFile = join(this.tmpDir, "script-calls");
-    if (opts.dhcpScript && !opts.dhcpScript.startsWith("/")) throw new Error("dhcpScript must be an absolute path");
     if (opts.recordScriptCalls === false && opts.dhcpScript) {
       this.dhcpScriptPath = opts.dhcpScript;
     } else {
