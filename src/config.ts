@@ -70,6 +70,9 @@ export const GLOBAL_OPTIONS = {
   lan_interface: { kind: "name", list: true, default: DEFAULTS.lanInterfaces, field: "lanInterfaces" },
   lan_subnet: { kind: "subnet", list: true, field: "lanSubnets" },
   table: { kind: "table", default: DEFAULTS.table },
+  // Where nftables counts: at the LAN ports (by MAC; sees offloaded flows) or in the forward hook.
+  hook: { kind: "string", choices: ["auto", "ports", "forward"], default: DEFAULTS.hook },
+  port: { kind: "name", list: true, field: "ports" },
   lockfile: { kind: "path", default: DEFAULTS.lockfile },
   nft: { kind: "path", default: DEFAULTS.nft },
   ip: { kind: "path", default: DEFAULTS.ip },

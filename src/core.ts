@@ -77,7 +77,7 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
     const b = rt.backend;
     const current = b.read("full");
     const hosts = planInit(loadKnowledge(rt), current.read === "absent" ? [] : current.hosts);
-    const desired = mustPlanCounters(current, hosts, () => floorsOf(rt));
+    const desired = mustPlanCounters(current, hosts, () => floorsOf(rt, current));
     const change = b.plan(current, desired, { rebuild: true });
     const script = b.render(change);
     if (mode === "apply") b.apply(change);
@@ -88,13 +88,14 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
 }
 
 /**
- * Every floor: what the runtime remembers, and what the backend's other
- * layout in the kernel counted (a placement being switched), the higher per
- * direction.
+ * Every floor: what the runtime remembers and, when iptmon's layout is laid
+ * out anew (`current` absent: a first start, a flush, a placement being
+ * switched), what the backend's other layout in the kernel counted; the
+ * higher per direction.
  */
-function floorsOf(rt: Runtime): ReadonlyMap<string, HostCounters> {
+function floorsOf(rt: Runtime, current: KernelState): ReadonlyMap<string, HostCounters> {
   const out = new Map<string, HostCounters>(rt.floors?.() ?? []);
-  for (const [key, c] of rt.backend.carried?.() ?? []) {
+  for (const [key, c] of current.read === "absent" ? (rt.backend.carried?.() ?? []) : []) {
     const f = out.get(key);
     const higher = (a: Counter, b: Counter | undefined) => (b && b.bytes > a.bytes ? b : a);
     out.set(key, f ? { rx: higher(c.rx, f.rx), tx: higher(c.tx, f.tx) } : c);
@@ -132,7 +133,7 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
     const key = resolveEventKey(ev, k);
     let current = b.read(macOf(key) ? "event" : "full");
     if (lost(current)) return rebuildWith(rt, k, current, ev, key);
-    const floors = () => floorsOf(rt);
+    const floors = () => floorsOf(rt, current);
     let plan = planEvent(current as Exclude<KernelState, { read: "absent" }>, ev, key, k, floors);
     if (plan.kind === "need-full") {
       current = b.read("full");
@@ -154,7 +155,7 @@ function rebuildWith(rt: Runtime, k: Knowledge, current: KernelState, ev: HostEv
   const rebuilt: FullState = { ...EMPTY_STATE, hosts: base.map((h) => ({ ...h, rx: zeroCounter(), tx: zeroCounter() })) };
   const plan = planEvent(rebuilt, ev, key, k);
   const hosts = plan.kind === "change" ? plan.hosts.map(({ key, name, addresses }) => ({ key, name, addresses })) : base;
-  const desired = mustPlanCounters(current, hosts, () => floorsOf(rt));
+  const desired = mustPlanCounters(current, hosts, () => floorsOf(rt, current));
   rt.backend.apply(rt.backend.plan(current, desired, { rebuild: true }));
   return { kind: "applied", hosts: desired };
 }

@@ -11,6 +11,7 @@ export const DEFAULTS = {
   dnsmasqConfDir: "/var/etc",
   lanInterfaces: ["br-lan"],
   table: "iptmon",
+  hook: "auto",
   lockfile: "/var/run/iptmon.lock",
   lockTimeoutMs: 30_000,
   nft: "nft",

@@ -15,15 +15,18 @@ import type { StatusHost } from "../../src/status.ts";
 const skip = skipReason("virtual router", VROUTER_NEEDS);
 const BIN = skip ? "" : iptmonBin();
 
-/** Backends this binary accepts (the iptables one may be absent from a build). */
-function backends(): string[] {
+/**
+ * Where this binary counts: nftables at the LAN ports and in the forward hook,
+ * and the iptables backend (which may be absent from a build).
+ */
+function targets(): { backend: string; hook: string }[] {
   const all = (process.env.IPTMON_E2E_BACKENDS ?? "nftables,iptables").split(",");
-  if (skip) return all.slice(0, 1);
-  return all.filter((b) => exec(null, [BIN, "--backend", b, "--config", "/dev/null", "print", "--help"]).code === 0 && !/not available/.test(exec(null, [BIN, "--backend", b, "--config", "/dev/null", "status"]).stderr));
+  const have = skip ? all.slice(0, 1) : all.filter((b) => exec(null, [BIN, "--backend", b, "--config", "/dev/null", "print", "--help"]).code === 0 && !/not available/.test(exec(null, [BIN, "--backend", b, "--config", "/dev/null", "status"]).stderr));
+  return have.flatMap((backend) => (backend === "nftables" ? ["ports", "forward"].map((hook) => ({ backend, hook })) : [{ backend, hook: "forward" }]));
 }
 
-for (const backend of backends()) {
-  describe.skipIf(skip !== null)(`virtual router, ${backend} backend`, () => {
+for (const { backend, hook } of targets()) {
+  describe.skipIf(skip !== null)(`virtual router, ${backend} backend${backend === "nftables" ? `, counting ${hook === "ports" ? "at the LAN ports" : "in the forward hook"}` : ""}`, () => {
     let vr: VRouter;
     let dir: string;
     let conf: string;
@@ -55,7 +58,7 @@ for (const backend of backends()) {
         scriptEnv: { IPTMON_CONFIG: join(dir, "iptmon.conf") },
         startDnsmasq: false,
       });
-      writeFileSync(conf, iptmonConfig(dir, { backend, leasefile: vr.leaseFile }));
+      writeFileSync(conf, iptmonConfig(dir, { backend, leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`] }));
       await vr.startDnsmasq();
     });
 
@@ -158,7 +161,7 @@ for (const backend of backends()) {
 
     test("deleting iptmon's objects and running init brings every host back", () => {
       const before = status().map((h) => ({ name: h.name, mac: h.mac, addresses: h.addresses }));
-      if (backend === "nftables") execOk(vr.routerNs, ["nft", "delete", "table", "inet", "iptmon"]);
+      if (backend === "nftables") execOk(vr.routerNs, ["nft", "delete", "table", hook === "ports" ? "netdev" : "inet", "iptmon"]);
       else expect(iptmon("stop").code).toBe(0);
       expect(status()).toEqual([]);
       expect(iptmon("init").code).toBe(0);

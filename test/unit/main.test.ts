@@ -305,10 +305,10 @@ describe("main: commands that work", () => {
     expect(sys.out).toBe("ruleset ok\n");
   });
 
-  test("`stop` removes iptmon's table and nothing else", async () => {
+  test("`stop` removes iptmon's tables (both placements) and nothing else", async () => {
     const { sys, applied } = router();
     expect(await main(["stop"], sys)).toBe(0);
-    expect(applied).toEqual(["add table inet iptmon\ndelete table inet iptmon\n"]);
+    expect(applied).toEqual(["add table inet iptmon\ndelete table inet iptmon\nadd table netdev iptmon\ndelete table netdev iptmon\n"]);
   });
 
   test("`status --json` reads the kernel once and prints the hosts", async () => {

@@ -15,7 +15,7 @@ import type { Lease } from "../../src/sources/leases.ts";
 import { NFT_TABLE_DECLARATION } from "../helpers/builders.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
 
-const O: NftOptions = { table: "iptmon", priority: -1 };
+const O: NftOptions = { table: "iptmon", priority: -1, placement: "forward" };
 const REBUILD = { rebuild: true };
 const EVENT = { rebuild: false };
 const ABSENT: NftState = { read: "absent" };
@@ -61,6 +61,8 @@ const WHITELIST = [
   `flush chain ${T} forward`,
   `add rule ${T} forward counter name (?:ip saddr map @rx4|ip daddr map @tx4|ip6 saddr map @rx6|ip6 daddr map @tx6)`,
   `flush map ${T} (?:(?:rx|tx)[46]|keys)`,
+  // the other placement's table goes at every declare
+  "(?:add|delete) table netdev iptmon",
   `delete element ${T} (?:rx|tx)4 \\{ ${list(V4)} \\}`,
   `delete element ${T} (?:rx|tx)6 \\{ ${list(V6)} \\}`,
   `delete element ${T} keys \\{ ${list(MAC)} \\}`,
@@ -97,6 +99,8 @@ describe("renderNft", () => {
         "flush map inet iptmon rx6",
         "flush map inet iptmon tx6",
         "flush map inet iptmon keys",
+        "add table netdev iptmon",
+        "delete table netdev iptmon",
         'add counter inet iptmon rx_laptop { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:01"; }',
         'add counter inet iptmon tx_laptop { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:01"; }',
         'add counter inet iptmon rx_phone { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:02"; }',
@@ -112,7 +116,7 @@ describe("renderNft", () => {
   });
 
   test("the table name and priority come from the options", () => {
-    const script = renderNft(ABSENT, [PHONE], { table: "acct", priority: -5 }, REBUILD);
+    const script = renderNft(ABSENT, [PHONE], { table: "acct", priority: -5, placement: "forward" }, REBUILD);
     expect(script).toContain("table inet acct {\n");
     expect(script).toContain("priority -5;");
     expect(script).not.toContain("iptmon ");
@@ -594,10 +598,10 @@ describe("createNftBackend", () => {
     );
   });
 
-  test("remove: an idempotent add+delete of the table only", () => {
+  test("remove: an idempotent add+delete of iptmon's tables (both placements) only", () => {
     const sys = fakeSys({ commands: { "nft -f -": ok() } });
     createNftBackend(sys, cfg, -1).remove();
-    expect(sys.calls[0]!.input).toBe("add table inet iptmon\ndelete table inet iptmon\n");
+    expect(sys.calls[0]!.input).toBe("add table inet iptmon\ndelete table inet iptmon\nadd table netdev iptmon\ndelete table netdev iptmon\n");
   });
 
   test("check: runs `nft -c -f -` with the rendered script", () => {

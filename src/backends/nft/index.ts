@@ -1,54 +1,109 @@
 /** The nftables backend: reads with `nft -j`, applies one `nft -f -` transaction per change. */
 import type { Config } from "../../config.ts";
 import { failure } from "../../errors.ts";
+import { badInput } from "../../errors.ts";
+import type { HostCounters } from "../../model.ts";
 import { findProgram, type Sys } from "../../sys.ts";
 import type { Backend } from "../backend.ts";
-import type { NftOptions, NftState } from "./layout.ts";
+import { parseLinks, parseOwnAddresses } from "../../sources/iflink.ts";
+import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
 
-export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backend<NftState, NftChange> {
-  const o: NftOptions = { table: cfg.table, priority };
+export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backend<NftState, NftChange> & { placement: Placement } {
+  const o: NftOptions = { table: cfg.table, priority, placement: resolvePlacement(sys, cfg) };
+  const family = FAMILY[o.placement];
+  const t = `${family} ${o.table}`;
   const nft = (args: string[], input?: string) => sys.run(cfg.nft, args, input);
   const fail = (verb: string, r: { code: number; stderr: string }) => {
     if (r.code === 127) return failure(`cannot ${verb}: ${cfg.nft} not found`, "install nftables or choose --backend iptables");
     return failure(`cannot ${verb}: ${r.stderr.trim().split("\n")[0] || `nft exited with ${r.code}`}`);
   };
-  const readFull = (): NftState => {
-    const r = nft(["-j", "list", "table", "inet", o.table]);
+  const readTable = (p: Placement): NftState => {
+    const r = nft(["-j", "list", "table", FAMILY[p], o.table]);
     if (r.code !== 0) {
       if (/No such file or directory/.test(r.stderr)) return { read: "absent" };
-      throw fail(`read table inet ${o.table}`, r);
+      throw fail(`read table ${FAMILY[p]} ${o.table}`, r);
     }
-    return parseNftJson(r.stdout, o.table);
+    return parseNftJson(r.stdout, o.table, p);
   };
+  let env: PortsEnv | undefined;
+  const portsEnv = () => (env ??= loadPortsEnv(sys, cfg));
   return {
     name: "nftables",
+    placement: o.placement,
     read(detail) {
-      if (detail === "full") return readFull();
-      const r = nft(["-j", "list", "maps", "inet"]);
-      if (r.code !== 0) throw fail(`read maps of table inet ${o.table}`, r);
-      const m = parseNftMapsJson(r.stdout, o.table);
-      return "shortfall" in m ? readFull() : m;
+      if (detail === "full") return readTable(o.placement);
+      const r = nft(["-j", "list", "maps", family]);
+      if (r.code !== 0) throw fail(`read maps of table ${t}`, r);
+      const m = parseNftMapsJson(r.stdout, o.table, o.placement);
+      return "shortfall" in m ? readTable(o.placement) : m;
     },
-    plan: planNft,
+    plan: (current, desired, opts) => planNft(current, desired, opts, o.placement, portsEnv),
     render: (change) => renderNft(change, o),
     apply(change) {
       if (nftChangeIsEmpty(change)) return;
       const r = nft(["-f", "-"], renderNft(change, o));
-      if (r.code !== 0) throw fail(`apply ruleset to table inet ${o.table}`, r);
+      if (r.code !== 0) throw fail(`apply ruleset to table ${t}`, r);
     },
     check(change) {
       const r = nft(["-c", "-f", "-"], renderNft(change, o));
-      if (r.code !== 0) throw fail(`check ruleset for table inet ${o.table}`, r);
+      if (r.code !== 0) throw fail(`check ruleset for table ${t}`, r);
     },
     remove() {
-      // add+delete in one transaction: idempotent even when the table is gone.
-      const r = nft(["-f", "-"], `add table inet ${o.table}\ndelete table inet ${o.table}\n`);
-      if (r.code !== 0) throw fail(`remove table inet ${o.table}`, r);
+      // add+delete in one transaction: idempotent even when a table is gone.
+      const script = (["inet", "netdev"] as const).map((f) => `add table ${f} ${o.table}\ndelete table ${f} ${o.table}\n`).join("");
+      const r = nft(["-f", "-"], script);
+      if (r.code !== 0) throw fail(`remove table ${t}`, r);
+    },
+    carried() {
+      const other = readTable(o.placement === "ports" ? "forward" : "ports");
+      const out = new Map<string, HostCounters>();
+      if (other.read === "full") for (const h of other.hosts) out.set(h.key, { rx: h.rx, tx: h.tx });
+      return out;
     },
   };
+}
+
+/**
+ * `ports` where the kernel has netdev egress hooks (5.16 and later: OpenWrt
+ * 24.10 on), else `forward`; an explicit choice is taken as it is.
+ */
+export function resolvePlacement(sys: Sys, cfg: Config): Placement {
+  if (cfg.hook === "ports" || cfg.hook === "forward") return cfg.hook;
+  const m = /^(\d+)\.(\d+)/.exec(sys.readFile("/proc/sys/kernel/osrelease") ?? "");
+  return m && (Number(m[1]) > 5 || (Number(m[1]) === 5 && Number(m[2]) >= 16)) ? "ports" : "forward";
+}
+
+/**
+ * The LAN bridges' lower ports (the devices a flowtable would use), or the
+ * `port` list; the router's MACs on the LAN interfaces; every address of its
+ * own. Read only when the `ports` layout is declared (init, a port event).
+ */
+export function loadPortsEnv(sys: Sys, cfg: Config): PortsEnv {
+  const ip = (args: string[]) => {
+    const r = sys.run(cfg.ip, args);
+    if (r.code !== 0) throw failure(`cannot read the router's links with ${cfg.ip} ${args.join(" ")}: ${r.stderr.trim().split("\n")[0] || `exited with ${r.code}`}`);
+    return r.stdout;
+  };
+  const links = parseLinks(ip(["-o", "link", "show"]));
+  const lans = links.filter((l) => cfg.lanInterfaces.includes(l.name));
+  const ports =
+    cfg.ports.length > 0
+      ? cfg.ports
+      : lans.flatMap((lan) => {
+          const lower = links.filter((l) => l.master === lan.name && l.mac !== null).map((l) => l.name);
+          // A LAN that is no bridge is its own port.
+          return lower.length ? lower : lan.mac ? [lan.name] : [];
+        });
+  if (ports.length === 0)
+    throw badInput(
+      `cannot count at the LAN ports: no Ethernet port found under ${cfg.lanInterfaces.join(", ") || "(no lan_interface)"}`,
+      "name them with list port, or set option hook 'forward'",
+    );
+  const routerMacs = [...new Set(lans.flatMap((l) => (l.mac ? [l.mac] : [])))];
+  return { ports: [...new Set(ports)], routerMacs, ...parseOwnAddresses(ip(["-o", "addr", "show"])) };
 }
 
 /**

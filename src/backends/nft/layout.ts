@@ -1,9 +1,27 @@
 /**
- * nftables layout: `table inet <table>` of iptmon's own (fw4 reloads never
- * touch it), a named counter per host and direction, and maps from address to
+ * nftables layout: a table of iptmon's own (fw4 reloads never touch it), a
+ * named counter per host and direction, and maps from address (and MAC) to
  * counter, so a packet costs one lookup whatever the number of hosts.
+ *
+ * Two placements:
+ * - `forward`: `table inet <table>`, one chain on the forward hook, hosts
+ *   matched by address. Routed traffic only, by construction; offloaded
+ *   flows skip it.
+ * - `ports`: `table netdev <table>`, an ingress and an egress chain on the
+ *   LAN bridge's lower ports, below a flowtable's priority (fw4: 0), hosts
+ *   matched by MAC (`ether saddr` in, `ether daddr` out), hosts with no MAC
+ *   by address. Software-offloaded flows pass both hooks. Routed traffic is
+ *   told apart from the rest by the router's MACs and addresses: a frame a
+ *   host sends to another host on the bridge is not addressed to the router's
+ *   MAC (ingress) and one the bridge forwards between hosts does not come from
+ *   it (egress); a frame to or from one of the router's own addresses is the
+ *   router's own business.
  */
 import type { CountedHost, LaidOutHost } from "../../model.ts";
+
+export type Placement = "forward" | "ports";
+
+export const FAMILY: Record<Placement, "inet" | "netdev"> = { forward: "inet", ports: "netdev" };
 
 export const COMMENT_PREFIX = "iptmon: ";
 
@@ -16,13 +34,37 @@ export const MAPS = [
 export type AddrMap = (typeof MAPS)[number]["name"];
 
 /**
- * MAC → rx counter, used by no rule: it lets an event find a host by MAC
- * from the maps alone, without listing every counter (the slow part of a
- * read at thousands of hosts).
+ * MAC → rx counter. With `forward` no rule uses it: it lets an event find a
+ * host by MAC from the maps alone, without listing every counter (the slow
+ * part of a read at thousands of hosts). With `ports` the ingress chain
+ * counts by it, and TXKEYS_MAP (MAC → tx counter) is the egress chain's.
  */
 export const KEYS_MAP = "keys";
+export const TXKEYS_MAP = "txkeys";
+export type KeyMap = typeof KEYS_MAP | typeof TXKEYS_MAP;
 
-export const CHAIN = "forward";
+/** The maps each placement declares. */
+export function mapsOf(p: Placement): (AddrMap | KeyMap)[] {
+  const keys: KeyMap[] = p === "ports" ? [KEYS_MAP, TXKEYS_MAP] : [KEYS_MAP];
+  return [...MAPS.map((m) => m.name), ...keys];
+}
+
+/** The base chains each placement declares. */
+export const CHAINS: Record<Placement, string[]> = { forward: ["forward"], ports: ["ingress", "egress"] };
+
+/** The sets `ports` fills at each declare: the router's LAN MACs and every address of its own. */
+export const PORT_SETS = [
+  { name: "routermac", type: "ether_addr" },
+  { name: "own4", type: "ipv4_addr" },
+  { name: "own6", type: "ipv6_addr" },
+] as const;
+
+/**
+ * An egress chain sees the Ethernet header, an ingress chain does not: `ports`
+ * tx counters hold this much more per packet than the IP packets they count.
+ * iptmon reports the IP packet (as the forward hook counts it) on both.
+ */
+export const ETHER_HEADER = 14;
 
 export type Dir = "rx" | "tx";
 export const DIRS = ["rx", "tx"] as const;
@@ -33,7 +75,16 @@ export type NftState =
   | { read: "layout"; hosts: LaidOutHost[] }
   | { read: "full"; complete: boolean; hosts: CountedHost[]; strays: string[] };
 
+/** What `ports` hooks and fills, found on the router at each declare. */
+export interface PortsEnv {
+  ports: string[];
+  routerMacs: string[];
+  own4: string[];
+  own6: string[];
+}
+
 export interface NftOptions {
   table: string;
   priority: number;
+  placement: Placement;
 }

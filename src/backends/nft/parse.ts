@@ -1,6 +1,6 @@
 /** Reading nft's JSON listings into the backend's state. Pure. */
 import type { CountedHost, LaidOutHost } from "../../model.ts";
-import { CHAIN, COMMENT_PREFIX, KEYS_MAP, MAPS, type NftState } from "./layout.ts";
+import { CHAINS, COMMENT_PREFIX, ETHER_HEADER, FAMILY, KEYS_MAP, mapsOf, type NftState, type Placement } from "./layout.ts";
 
 interface NftJsonCounter {
   name: string;
@@ -24,33 +24,36 @@ function objects(text: string): Obj[] {
   return Array.isArray(doc.nftables) ? doc.nftables : [];
 }
 
-const ours = (o: { table: string; family: string }, table: string) => o.table === table && o.family === "inet";
+const ours = (o: { table: string; family: string }, table: string, p: Placement) => o.table === table && o.family === FAMILY[p];
 
 /** A map's address → counter elements, skipping anything that is not one. */
 function elements(m: NftJsonMap): [string, string][] {
   return (m.elem ?? []).filter((e): e is [string, string] => Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string");
 }
 
-/** Parses `nft -j list table inet <table>`: every host with key and counters. */
-export function parseNftJson(text: string, table: string): NftState {
+/**
+ * Parses `nft -j list table <family> <table>`: every host with key and
+ * counters, tx counters of `ports` on the IP packet basis.
+ */
+export function parseNftJson(text: string, table: string, p: Placement = "forward"): NftState {
   const counters = new Map<string, NftJsonCounter>();
   const addrs = new Map<string, string[]>(); // rx counter name -> addresses
   const maps = new Set<string>();
+  const chains = new Set<string>();
   let present = false;
-  let chain = false;
   for (const obj of objects(text)) {
     if ("table" in obj) {
       const tb = obj.table as { name: string; family: string };
-      if (tb.name === table && tb.family === "inet") present = true;
+      if (tb.name === table && tb.family === FAMILY[p]) present = true;
     } else if ("counter" in obj) {
       const c = obj.counter as NftJsonCounter;
-      if (ours(c, table)) counters.set(c.name, c);
+      if (ours(c, table, p)) counters.set(c.name, c);
     } else if ("chain" in obj) {
       const c = obj.chain as { name: string; table: string; family: string };
-      if (ours(c, table) && c.name === CHAIN) chain = true;
+      if (ours(c, table, p)) chains.add(c.name);
     } else if ("map" in obj) {
       const m = obj.map as NftJsonMap;
-      if (!ours(m, table)) continue;
+      if (!ours(m, table, p)) continue;
       maps.add(m.name);
       if (!m.name.startsWith("rx")) continue;
       for (const [a, counter] of elements(m)) addrs.set(counter, [...(addrs.get(counter) ?? []), a]);
@@ -65,15 +68,16 @@ export function parseNftJson(text: string, table: string): NftState {
     const tx = counters.get(`tx_${hostName}`);
     if (!tx) continue;
     known.add(name).add(`tx_${hostName}`);
+    const header = p === "ports" ? ETHER_HEADER * tx.packets : 0;
     hosts.push({
       key: rx.comment.slice(COMMENT_PREFIX.length),
       name: hostName,
       addresses: addrs.get(name) ?? [],
       rx: { packets: rx.packets, bytes: rx.bytes },
-      tx: { packets: tx.packets, bytes: tx.bytes },
+      tx: { packets: tx.packets, bytes: Math.max(0, tx.bytes - header) },
     });
   }
-  const complete = chain && [...MAPS.map((m) => m.name), KEYS_MAP].every((m) => maps.has(m));
+  const complete = CHAINS[p].every((c) => chains.has(c)) && mapsOf(p).every((m) => maps.has(m));
   return { read: "full", complete, hosts, strays: [...counters.keys()].filter((n) => !known.has(n)) };
 }
 
@@ -81,11 +85,11 @@ export function parseNftJson(text: string, table: string): NftState {
 export type MapsShortfall = "no maps" | "no keys map" | "no elements";
 
 /**
- * Parses `nft -j list maps inet`: hosts with names, addresses and MAC keys,
- * no counters. A host known only by a DUID or static name has no entry in
- * the keys map, so its key is unknown here (null).
+ * Parses `nft -j list maps <family>`: hosts with names, addresses and MAC
+ * keys, no counters. A host known only by a DUID or static name has no entry
+ * in the keys map, so its key is unknown here (null).
  */
-export function parseNftMapsJson(text: string, table: string): NftState | { shortfall: MapsShortfall } {
+export function parseNftMapsJson(text: string, table: string, p: Placement = "forward"): NftState | { shortfall: MapsShortfall } {
   const addrs = new Map<string, string[]>(); // rx counter name -> addresses
   const keyOf = new Map<string, string>(); // rx counter name -> MAC
   let maps = 0;
@@ -93,7 +97,7 @@ export function parseNftMapsJson(text: string, table: string): NftState | { shor
   for (const obj of objects(text)) {
     if (!("map" in obj)) continue;
     const m = obj.map as NftJsonMap;
-    if (!ours(m, table)) continue;
+    if (!ours(m, table, p)) continue;
     if (m.name === KEYS_MAP) {
       keys = true;
       for (const [mac, counter] of elements(m)) keyOf.set(counter, mac);

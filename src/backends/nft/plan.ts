@@ -5,21 +5,24 @@
  */
 import { familyOf, macOf, type HostCounters, type PlannedHost } from "../../model.ts";
 import type { ApplyOptions } from "../backend.ts";
-import type { AddrMap, NftState } from "./layout.ts";
+import { ETHER_HEADER, TXKEYS_MAP, type AddrMap, type KeyMap, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 
 export const SAFE_STRAY = /^[A-Za-z0-9._-]{1,256}$/;
 
 export interface NftChange {
-  /** Re-declare the table, chain and rules, and refill every map. */
+  placement: Placement;
+  /** Re-declare the table, chains and rules, refill every map (and remove the other placement's table). */
   declare: boolean;
-  /** Map elements to delete, by map (addresses; MACs for the keys map). */
-  deleteElements: Partial<Record<AddrMap | "keys", string[]>>;
+  /** With a `ports` declare: the ports hooked and the router's MACs and addresses. */
+  env?: PortsEnv;
+  /** Map elements to delete, by map (addresses; MACs for the keys maps). */
+  deleteElements: Partial<Record<AddrMap | KeyMap, string[]>>;
   /** Host names whose counter pair goes; then other counters of no host (whole names). */
   deleteHosts: string[];
   deleteStrays: string[];
   createHosts: { key: string; name: string; start: HostCounters }[];
   /** Map elements to add: address (or MAC) → host name. */
-  addElements: Partial<Record<AddrMap | "keys", [string, string][]>>;
+  addElements: Partial<Record<AddrMap | KeyMap, [string, string][]>>;
 }
 
 const mapOf = (addr: string, dir: "rx" | "tx"): AddrMap => `${dir}${familyOf(addr)}` as AddrMap;
@@ -30,7 +33,7 @@ const mapOf = (addr: string, dir: "rx" | "tx"): AddrMap => `${dir}${familyOf(add
  * (a name handed to another key, a counter restored) has every element
  * naming it deleted first and added again after.
  */
-export function planNft(current: NftState, desired: PlannedHost[], opts: ApplyOptions): NftChange {
+export function planNft(current: NftState, desired: PlannedHost[], opts: ApplyOptions, placement: Placement = "forward", env?: () => PortsEnv): NftChange {
   const declare = opts.rebuild || current.read === "absent" || (current.read === "full" && !current.complete);
   const curHosts = current.read === "absent" ? [] : current.hosts;
   const curNames = new Set(curHosts.map((h) => h.name));
@@ -40,7 +43,7 @@ export function planNft(current: NftState, desired: PlannedHost[], opts: ApplyOp
     if (h.counters === "keep") {
       if (!curNames.has(h.name)) throw new Error(`host ${h.name} keeps counters it does not have`);
       keep.add(h.name);
-    } else createHosts.push({ key: h.key, name: h.name, start: h.counters });
+    } else createHosts.push({ key: h.key, name: h.name, start: kernelBasis(h.counters, placement) });
   }
   const deleteHosts = curHosts.filter((h) => !keep.has(h.name)).map((h) => h.name);
   const recreated = new Set(deleteHosts);
@@ -66,12 +69,19 @@ export function planNft(current: NftState, desired: PlannedHost[], opts: ApplyOp
   const addElements: NftChange["addElements"] = {};
   const push = <T>(rec: Partial<Record<string, T[]>>, m: string, v: T) => void (rec[m] ??= []).push(v);
   for (const [a] of moved(curOwner, want)) for (const dir of ["rx", "tx"] as const) push(deleteElements, mapOf(a, dir), a);
-  for (const [k] of moved(curKey, wantKey)) push(deleteElements, "keys", k);
+  const keyMaps: KeyMap[] = placement === "ports" ? ["keys", TXKEYS_MAP] : ["keys"];
+  for (const [k] of moved(curKey, wantKey)) for (const m of keyMaps) push(deleteElements, m, k);
   for (const [a, n] of moved(want, curOwner)) for (const dir of ["rx", "tx"] as const) push(addElements, mapOf(a, dir), [a, n] as [string, string]);
-  for (const [k, n] of moved(wantKey, curKey)) push(addElements, "keys", [k, n] as [string, string]);
+  for (const [k, n] of moved(wantKey, curKey)) for (const m of keyMaps) push(addElements, m, [k, n] as [string, string]);
   // A name nft would need quoted was made by hand: left alone.
   const deleteStrays = declare && current.read === "full" ? current.strays.filter((n) => SAFE_STRAY.test(n)) : [];
-  return { declare, deleteElements, deleteHosts, deleteStrays, createHosts, addElements };
+  const withEnv = declare && placement === "ports" && env ? { env: env() } : {};
+  return { placement, declare, ...withEnv, deleteElements, deleteHosts, deleteStrays, createHosts, addElements };
+}
+
+/** Counters as the kernel holds them: a `ports` tx counter also counts each packet's Ethernet header. */
+function kernelBasis(c: HostCounters, placement: Placement): HostCounters {
+  return placement === "ports" ? { rx: c.rx, tx: { packets: c.tx.packets, bytes: c.tx.bytes + ETHER_HEADER * c.tx.packets } } : c;
 }
 
 /** Whether a change does nothing at all. */

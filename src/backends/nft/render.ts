@@ -4,7 +4,7 @@
  * deleted, and counters exist before elements name them.
  */
 import { SAFE_NAME, type Counter } from "../../model.ts";
-import { CHAIN, COMMENT_PREFIX, KEYS_MAP, MAPS, type NftOptions } from "./layout.ts";
+import { COMMENT_PREFIX, FAMILY, KEYS_MAP, MAPS, mapsOf, PORT_SETS, TXKEYS_MAP, type NftOptions, type PortsEnv } from "./layout.ts";
 import { SAFE_STRAY, type NftChange } from "./plan.ts";
 
 // Names and keys are already reduced to these characters; the guards make
@@ -23,6 +23,12 @@ function comment(key: string): string {
   return c;
 }
 
+/** A kernel interface name, quoted (nft reads some bare names as keywords). */
+function device(d: string): string {
+  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(d)) throw new Error(`unsafe device name reached the nft renderer: ${JSON.stringify(d)}`);
+  return `"${d}"`;
+}
+
 function element(e: string): string {
   if (!SAFE_ELEMENT.test(e)) throw new Error(`unsafe map element reached the nft renderer: ${JSON.stringify(e)}`);
   return e;
@@ -34,22 +40,74 @@ function counted(c: Counter): string {
   return `packets ${c.packets} bytes ${c.bytes}`;
 }
 
+/** The `forward` table: one chain on the forward hook, counting by address. */
+function declareForward(t: string, o: NftOptions, out: string[]): void {
+  out.push(`table ${t} {`);
+  for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
+  out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
+  out.push(`\tchain forward { type filter hook forward priority ${o.priority}; policy accept; }`);
+  out.push("}");
+  out.push(`flush chain ${t} forward`);
+  for (const m of MAPS) out.push(`add rule ${t} forward counter name ${m.match} map @${m.name}`);
+}
+
+/**
+ * The `ports` table. Its chains are deleted and added again (the first `add`
+ * makes the delete safe when they do not exist yet), because re-declaring a
+ * netdev chain keeps the devices it had: this is how ports that came or went
+ * are hooked anew. Counters and maps are separate objects and stay.
+ */
+function declarePorts(t: string, o: NftOptions, env: PortsEnv, out: string[]): void {
+  if (env.ports.length === 0) throw new Error("no LAN port to count at reached the nft renderer");
+  out.push(`table ${t} {`);
+  for (const s of PORT_SETS) out.push(`\tset ${s.name} { type ${s.type}; }`);
+  for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
+  out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
+  out.push(`\tmap ${TXKEYS_MAP} { type ether_addr : counter; }`);
+  out.push("}");
+  const devices = env.ports.map(device).join(", ");
+  for (const c of ["ingress", "egress"]) out.push(`add chain ${t} ${c}`, `delete chain ${t} ${c}`);
+  for (const c of ["ingress", "egress"]) out.push(`add chain ${t} ${c} { type filter hook ${c} devices = { ${devices} } priority ${o.priority}; policy accept; }`);
+  // Ingress: IP that a host sends to the router's MAC, not to one of its own
+  // addresses (ARP and other frames to the router are no usage).
+  out.push(`add rule ${t} ingress ether daddr != @routermac return`);
+  out.push(`add rule ${t} ingress meta protocol != { ip, ip6 } return`);
+  out.push(`add rule ${t} ingress ip daddr @own4 return`);
+  out.push(`add rule ${t} ingress ip6 daddr @own6 return`);
+  out.push(`add rule ${t} ingress counter name ether saddr map @${KEYS_MAP} accept`);
+  out.push(`add rule ${t} ingress counter name ip saddr map @rx4`);
+  out.push(`add rule ${t} ingress counter name ip6 saddr map @rx6`);
+  // Egress: IP that the router sends from its MAC, not from one of its own addresses.
+  out.push(`add rule ${t} egress ether saddr != @routermac return`);
+  out.push(`add rule ${t} egress meta protocol != { ip, ip6 } return`);
+  out.push(`add rule ${t} egress ip saddr @own4 return`);
+  out.push(`add rule ${t} egress ip6 saddr @own6 return`);
+  out.push(`add rule ${t} egress counter name ether daddr map @${TXKEYS_MAP} accept`);
+  out.push(`add rule ${t} egress counter name ip daddr map @tx4`);
+  out.push(`add rule ${t} egress counter name ip6 daddr map @tx6`);
+  const fill: [string, string[]][] = [["routermac", env.routerMacs], ["own4", env.own4], ["own6", env.own6]];
+  for (const [name, els] of fill) {
+    out.push(`flush set ${t} ${name}`);
+    if (els.length) out.push(`add element ${t} ${name} { ${els.map(element).join(", ")} }`);
+  }
+}
+
 export function renderNft(c: NftChange, o: NftOptions): string {
-  const t = `inet ${o.table}`;
+  const t = `${FAMILY[o.placement]} ${o.table}`;
   const out: string[] = [];
-  const allMaps = [...MAPS.map((m) => m.name), KEYS_MAP] as const;
-  // The keys map names a host's rx counter.
+  const allMaps = mapsOf(o.placement);
+  // The keys map names a host's rx counter, the txkeys map its tx counter.
   const dirOf = (m: string) => (m.startsWith("tx") ? "tx" : "rx");
   if (c.declare) {
-    out.push(`table ${t} {`);
-    for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
-    out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
-    out.push(`\tchain ${CHAIN} { type filter hook forward priority ${o.priority}; policy accept; }`);
-    out.push("}");
-    out.push(`flush chain ${t} ${CHAIN}`);
-    for (const m of MAPS) out.push(`add rule ${t} ${CHAIN} counter name ${m.match} map @${m.name}`);
+    if (o.placement === "ports") {
+      if (!c.env) throw new Error("a ports declare without its ports reached the nft renderer");
+      declarePorts(t, o, c.env, out);
+    } else declareForward(t, o, out);
     // Refilled whole, so elements someone added by hand cannot pin a counter.
     for (const m of allMaps) out.push(`flush map ${t} ${m}`);
+    // Only one placement counts: the other's table goes (its counts were carried over).
+    const other = `${FAMILY[o.placement === "ports" ? "forward" : "ports"]} ${o.table}`;
+    out.push(`add table ${other}`, `delete table ${other}`);
   }
   for (const m of allMaps) {
     const els = c.deleteElements[m];

@@ -1,0 +1,58 @@
+/**
+ * The router's links and addresses, from `ip -o link show …` and
+ * `ip -o addr show` (one line per link or address; iproute2 and busybox).
+ * Kernel names and values, but parsed strictly all the same.
+ */
+import { parseAddress, parseMac } from "../addr.ts";
+
+/** A Linux interface name: at most 15 characters, no `/` or spaces. */
+const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
+
+export interface Link {
+  name: string;
+  /** The Ethernet address, or null for a link that has none (tun, ppp, lo). */
+  mac: string | null;
+  master: string | null;
+}
+
+/**
+ * Reads lines such as
+ *   5: lan1@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue master br-lan state UP mode DEFAULT group default qlen 1000\    link/ether 02:77:00:00:01:01 brd ff:ff:ff:ff:ff:ff link-netns vr1
+ * `name@peer` keeps the name; a line without `link/ether` has no MAC.
+ */
+export function parseLinks(text: string): Link[] {
+  const out: Link[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^\d+:\s+([^:\s]+):\s/.exec(line);
+    if (!m) continue;
+    const name = m[1]!.split("@")[0]!;
+    if (!IFNAME.test(name)) continue;
+    const words = line.split(/[\s\\]+/);
+    const at = (w: string) => {
+      const i = words.indexOf(w);
+      return i >= 0 ? (words[i + 1] ?? null) : null;
+    };
+    const ether = at("link/ether");
+    out.push({ name, mac: ether ? parseMac(ether) : null, master: at("master") });
+  }
+  return out;
+}
+
+/**
+ * Every address of the router, by family, from `ip -o addr show`:
+ *   2: br-lan    inet 192.168.1.1/24 brd 192.168.1.255 scope global br-lan\       valid_lft forever preferred_lft forever
+ *   2: br-lan    inet6 fe80::1/64 scope link \       valid_lft forever preferred_lft forever
+ */
+export function parseOwnAddresses(text: string): { own4: string[]; own6: string[] } {
+  const own4 = new Set<string>();
+  const own6 = new Set<string>();
+  for (const line of text.split("\n")) {
+    const words = line.split(/[\s\\]+/);
+    const i = words.findIndex((w) => w === "inet" || w === "inet6");
+    if (i < 0) continue;
+    const a = parseAddress((words[i + 1] ?? "").split("/")[0]!);
+    if (!a || a.family !== (words[i] === "inet" ? 4 : 6)) continue;
+    (a.family === 4 ? own4 : own6).add(a.text);
+  }
+  return { own4: [...own4], own6: [...own6] };
+}
