@@ -424,9 +424,18 @@ test("golden control data (IPTMON_UPDATE_GOLDEN=1 rewrites it for review); the a
   expect(controlDump(parsed.get("aarch64_cortex-a53")!)).toBe(x86.replace("info arch: x86_64", "info arch: aarch64_cortex-a53"));
 });
 
-test("the scripts pass shellcheck --shell=sh and busybox sh -n", () => {
-  const dir = mkdtempSync(join(tmpdir(), "iptmon-apk-sh-"));
+/** Runs `fn` with a fresh temp dir (`<prefix>…`), removed afterwards whatever happened. */
+function withTempDir(prefix: string, fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   try {
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("the scripts pass shellcheck --shell=sh and busybox sh -n", () => {
+  withTempDir("iptmon-apk-sh-", (dir) => {
     for (const [k, v] of Object.entries(parsed.get("x86_64")!.scripts)) {
       const f = join(dir, k);
       writeFileSync(f, v);
@@ -435,14 +444,11 @@ test("the scripts pass shellcheck --shell=sh and busybox sh -n", () => {
       const bb = Bun.spawnSync(["busybox", "sh", "-n", f], { stderr: "pipe" });
       expect([k, bb.exitCode, bb.stderr.toString()]).toEqual([k, 0, ""]);
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("the ipk and the apk carry the same files and directories with the same modes", () => {
-  const dir = mkdtempSync(join(tmpdir(), "iptmon-apk-ipk-"));
-  try {
+  withTempDir("iptmon-apk-ipk-", (dir) => {
     const mk = Bun.spawnSync([BUN, join(ROOT, "scripts/mkipk.ts"), "--out", dir, "--arch", "x86_64"], { cwd: ROOT, stderr: "pipe" });
     expect([mk.exitCode, mk.stderr.toString()]).toEqual([0, ""]);
     const ipk = join(dir, `iptmon_${VERSION}-${RELEASE}_x86_64.ipk`);
@@ -471,24 +477,18 @@ test("the ipk and the apk carry the same files and directories with the same mod
       .filter((l) => !apkOnly.has(l.split(" ")[1]!))
       .sort();
     expect(fromApk).toEqual(fromIpk);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }, BUILD_TIMEOUT);
 
 test("reproducible: a second build of the same inputs gives the same bytes", () => {
-  const again = mkdtempSync(join(tmpdir(), "iptmon-apk-"));
-  try {
+  withTempDir("iptmon-apk-", (again) => {
     mkapk(again, ["x86_64"], { SOURCE_DATE_EPOCH: String(epoch) });
     expect(sha256(readFileSync(apkPath(again, "x86_64")))).toBe(sha256(bytes.get("x86_64")!));
-  } finally {
-    rmSync(again, { recursive: true, force: true });
-  }
+  });
 }, BUILD_TIMEOUT);
 
 test("make apk refuses an unknown architecture and a missing binary, writing nothing", () => {
-  const empty = mkdtempSync(join(tmpdir(), "iptmon-apk-"));
-  try {
+  withTempDir("iptmon-apk-", (empty) => {
     const bad = Bun.spawnSync([BUN, join(ROOT, "scripts/mkapk.ts"), "--out", empty, "--arch", "mips"], { cwd: ROOT, stderr: "pipe" });
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr.toString()).toStartWith("mkapk: unknown architecture mips");
@@ -496,9 +496,7 @@ test("make apk refuses an unknown architecture and a missing binary, writing not
     expect(nobin.exitCode).toBe(1);
     expect(nobin.stderr.toString()).toContain("iptmon-x86_64-musl");
     expect(readdirSync(empty)).toEqual([]);
-  } finally {
-    rmSync(empty, { recursive: true, force: true });
-  }
+  });
 });
 
 // ------------------------------------------------------------------ with a real apk-tools v3, where there is one
@@ -508,8 +506,7 @@ const APK = process.env.IPTMON_APK;
 if (!APK) console.warn("e2e skip: apk-tools: IPTMON_APK is not set (no apk-tools v3 here): the real add/upgrade/del test is skipped");
 
 test.skipIf(!APK)("apk-tools v3 (IPTMON_APK): add --allow-untrusted, upgrade, del into a scratch root; one dnsmasq restart each", () => {
-  const t = mkdtempSync(join(tmpdir(), "iptmon-apkroot-"));
-  try {
+  withTempDir("iptmon-apkroot-", (t) => {
     const root = join(t, "root");
     // A root where the scripts can run: busybox sh, and a dnsmasq init script that logs.
     for (const d of ["bin", "etc/init.d", "tmp", "stubs"]) mkdirSync(join(t, d === "stubs" ? d : `root/${d}`), { recursive: true });
@@ -567,7 +564,5 @@ test.skipIf(!APK)("apk-tools v3 (IPTMON_APK): add --allow-untrusted, upgrade, de
     expect(existsSync(join(root, "lib/apk/packages/iptmon.list"))).toBe(false);
     expect(readFileSync(join(root, "etc/config/iptmon"), "utf8")).toEndWith("# local\n");
     expect(restarts()).toBe(1);
-  } finally {
-    rmSync(t, { recursive: true, force: true });
-  }
+  });
 }, BUILD_TIMEOUT);
