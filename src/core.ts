@@ -165,6 +165,31 @@ function ignored(rt: Runtime, ev: HostEvent, reason: string): EventOutcome {
   return { kind: "ignored", reason };
 }
 
+/**
+ * A network device appeared (a wifi interface restarted, a USB adapter): if
+ * iptmon counts on it, its layout is declared again so the device is hooked.
+ * Every host and counter stays as it is.
+ */
+export function runDeviceEvent(rt: Runtime, action: "add" | "remove", device: string): EventOutcome {
+  const none = (reason: string): EventOutcome => {
+    rt.warn(`nothing to change for device ${device}: ${reason}`);
+    return { kind: "ignored", reason };
+  };
+  if (!rt.cfg.enabled) return none(`iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
+  // A device that goes leaves its hooks with it.
+  if (action === "remove") return none("a device that goes needs no change");
+  const b = rt.backend;
+  if (!b.countsOn) return none("iptmon does not count at the LAN ports here");
+  return withLock(rt, () => {
+    if (!b.countsOn!(device)) return none("not a LAN port");
+    const current = b.read("full");
+    if (current.read === "absent") return none("iptmon's table is not there ('iptmon init' builds it)");
+    const desired = mustPlanCounters(current, current.hosts);
+    b.apply(b.plan(current, desired, { rebuild: true }));
+    return { kind: "applied", hosts: desired };
+  });
+}
+
 export function runStop(rt: Runtime): void {
   withLock(rt, () => rt.backend.remove());
 }

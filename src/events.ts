@@ -61,3 +61,12 @@ export function parseHotplugEvent(subsystem: "dhcp" | "neigh", env: Env): HostEv
   // OpenWrt's dispatcher may pass dnsmasq's DNSMASQ_* variables along.
   return parseDnsmasqEvent(a, env.MACADDR, env.IPADDR, env.HOSTNAME, env);
 }
+
+/** OpenWrt hotplug, subsystem net: ACTION add|remove, INTERFACE the device's name. */
+export function parseDeviceEvent(env: Env): { action: "add" | "remove"; device: string } {
+  const action = env.ACTION ?? "";
+  if (action !== "add" && action !== "remove") throw badInput(`cannot handle hotplug net: unknown ACTION ${quoteInput(action)}`, "expected add, remove");
+  const device = env.INTERFACE ?? "";
+  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(device)) throw badInput(`cannot handle hotplug net ${action}: INTERFACE is not a device name: ${quoteInput(device)}`);
+  return { action, device };
+}

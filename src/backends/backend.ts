@@ -35,4 +35,10 @@ export interface Backend<S extends KernelState = KernelState, C = unknown> {
    * next declare removes that layout.
    */
   carried?(): ReadonlyMap<string, HostCounters>;
+  /**
+   * Whether the backend counts on this network device (a LAN port), as the
+   * router is now: a port that came back or was added is hooked by
+   * re-declaring the layout. Absent where counting does not follow devices.
+   */
+  countsOn?(device: string): boolean;
 }

@@ -1,18 +1,26 @@
-/** OpenWrt hotplug: `iptmon hotplug dhcp|neigh` with ACTION, MACADDR, IPADDR, HOSTNAME set. */
-import { runEvent } from "../core.ts";
-import { parseHotplugEvent } from "../events.ts";
+/**
+ * OpenWrt hotplug: `iptmon hotplug dhcp|neigh` with ACTION, MACADDR, IPADDR,
+ * HOSTNAME set; `iptmon hotplug net` with ACTION and INTERFACE (a network
+ * device came or went).
+ */
+import { runDeviceEvent, runEvent } from "../core.ts";
+import { parseDeviceEvent, parseHotplugEvent } from "../events.ts";
 import type { Command } from "./command.ts";
 
-const SUBSYSTEMS = ["dhcp", "neigh"] as const;
+const SUBSYSTEMS = ["dhcp", "neigh", "net"] as const;
 type Subsystem = (typeof SUBSYSTEMS)[number];
 
 export const hotplugCommand: Command = {
   command: "hotplug <subsystem>",
-  describe: "handle an OpenWrt hotplug event (dhcp or neigh) from the environment",
+  describe: "handle an OpenWrt hotplug event (dhcp, neigh or net) from the environment",
   event: true,
   positionals: { subsystem: { choices: SUBSYSTEMS } },
   run(args, app) {
-    runEvent(app.runtime(), parseHotplugEvent(args.subsystem as Subsystem, app.sys.env));
+    const subsystem = args.subsystem as Subsystem;
+    if (subsystem === "net") {
+      const ev = parseDeviceEvent(app.sys.env);
+      runDeviceEvent(app.runtime(), ev.action, ev.device);
+    } else runEvent(app.runtime(), parseHotplugEvent(subsystem, app.sys.env));
     return 0;
   },
 };

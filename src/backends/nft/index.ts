@@ -57,6 +57,7 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backe
       const r = nft(["-f", "-"], script);
       if (r.code !== 0) throw fail(`remove table ${t}`, r);
     },
+    ...(o.placement === "ports" ? { countsOn: (device: string) => portsEnv().ports.includes(device) } : {}),
     carried() {
       const other = readTable(o.placement === "ports" ? "forward" : "ports");
       const out = new Map<string, HostCounters>();
@@ -88,7 +89,7 @@ export function loadPortsEnv(sys: Sys, cfg: Config): PortsEnv {
     return r.stdout;
   };
   const links = parseLinks(ip(["-o", "link", "show"]));
-  const lans = links.filter((l) => cfg.lanInterfaces.includes(l.name));
+  const lans = cfg.lanInterfaces.flatMap((name) => links.filter((l) => l.name === name));
   const ports =
     cfg.ports.length > 0
       ? cfg.ports
