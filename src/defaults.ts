@@ -14,6 +14,12 @@ export const DEFAULTS = {
   hook: "auto",
   lockfile: "/var/run/iptmon.lock",
   lockTimeoutMs: 30_000,
+  /** No spawned tool may take longer (nft at 5,000 hosts takes well under a second). */
+  runTimeoutMs: 60_000,
+  /** `ip addr`/`ip neigh`: a source may not hold the lock longer than this. */
+  sourceTimeoutMs: 5_000,
+  /** Warnings of event runs already sent to syslog (once each until reboot). */
+  syslogSeen: "/var/run/iptmon.warned",
   nft: "nft",
   ip: "ip",
   /** Below fw4's forward chain (0) so hosts are counted before any verdict. */

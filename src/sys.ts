@@ -1,6 +1,9 @@
 import { dlopen, FFIType } from "bun:ffi";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { constants, closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { constants as os } from "node:os";
 import { dirname } from "node:path";
+import { DEFAULTS } from "./defaults.ts";
+import { failure, shorten, UserError } from "./errors.ts";
 
 export interface RunResult {
   code: number;
@@ -13,9 +16,17 @@ export interface RunResult {
  * here, so unit tests hand `main` a fake and end-to-end tests use the real one.
  */
 export interface Sys {
-  /** Spawns a command with an argument array (never a shell). Missing binary: code 127. */
-  run(cmd: string, args: string[], input?: string): RunResult;
-  /** File contents, or null when the file does not exist. */
+  /**
+   * Spawns a command with an argument array (never a shell), killed after
+   * `timeoutMs` (default DEFAULTS.runTimeoutMs). What went wrong is in stderr,
+   * as a shell would say it: a missing binary is code 127, one that cannot be
+   * executed 126, a child killed by a signal 128+N.
+   */
+  run(cmd: string, args: string[], input?: string, opts?: { timeoutMs?: number }): RunResult;
+  /**
+   * A regular file's contents, or null when it does not exist. Anything else
+   * (a directory, a FIFO that would block, no permission) throws a FileError.
+   */
   readFile(path: string): string | null;
   /** Names in a directory, or null when it does not exist. */
   listDir(path: string): string[] | null;
@@ -33,6 +44,76 @@ export interface Sys {
   /** Takes an exclusive lock; returns its release. Throws when it cannot be had in time. */
   lock(path: string, timeoutMs: number): () => void;
   fetch(url: string, init: RequestInit & { timeoutMs: number }): Promise<{ status: number; body: string }>;
+}
+
+/** A file that exists but cannot be read as one: a user error naming what it is. */
+export class FileError extends UserError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`cannot read ${shorten(path)}: ${reason}`, 1);
+    this.name = "FileError";
+  }
+}
+
+/** What an errno code means, in the words a person would use. */
+export function describeErrno(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const words: Record<string, string> = {
+    ENOENT: "no such file or directory",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EISDIR: "is a directory",
+    ENOTDIR: "a parent is not a directory",
+    ENOSPC: "no space left on device",
+    EROFS: "read-only file system",
+    ENXIO: "no such device (a FIFO nobody reads?)",
+    ELOOP: "too many symbolic links",
+    ENAMETOOLONG: "name too long",
+    EMFILE: "too many open files",
+  };
+  return (err?.code && words[err.code]) ?? (err?.code ? `${err.code.toLowerCase()}` : String(err?.message ?? e));
+}
+
+function fileKind(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  return "not a regular file";
+}
+
+/** Reads a regular file without ever blocking on a FIFO or device (opened non-blocking, checked before reading). */
+export function readRegularFile(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw new FileError(path, describeErrno(e));
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new FileError(path, `is ${fileKind(st)}, not a regular file`);
+    return readFileSync(fd, "utf8");
+  } catch (e) {
+    if (e instanceof FileError) throw e;
+    throw new FileError(path, describeErrno(e));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const SIGNALS = os.signals as Record<string, number>;
+
+/** A spawn that failed, or a child that did not exit by itself, as a RunResult that says so. */
+export function spawnFailure(cmd: string, e: unknown): RunResult {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") return { code: 127, stdout: "", stderr: `${cmd}: not found` };
+  if (code === "EACCES" || code === "EPERM" || code === "ENOEXEC") return { code: 126, stdout: "", stderr: `${cmd}: cannot execute: ${describeErrno(e)}` };
+  return { code: 126, stdout: "", stderr: `${cmd}: cannot run: ${describeErrno(e)}` };
 }
 
 function decode(b: Uint8Array | undefined | null): string {
@@ -69,18 +150,62 @@ function loadFlock(): Flock | null {
   return null;
 }
 
+/** A lock that cannot be had: what actually happened, and what to do about it. */
+function lockError(path: string, e: unknown): UserError {
+  if (e instanceof UserError) return e;
+  return failure(`cannot take lock ${shorten(path)}: ${describeErrno(e)}`, "set option lockfile to a writable file path (default /var/run/iptmon.lock)");
+}
+
+const heldBy = (path: string, owner: string, timeoutMs: number) =>
+  failure(
+    `cannot take lock ${shorten(path)}: still held by ${owner} after ${timeoutMs} ms`,
+    "another iptmon is still running; IPTMON_LOCK_TIMEOUT_MS waits longer",
+  );
+
 function takeLock(path: string, timeoutMs: number): () => void {
-  mkdirSync(dirname(path), { recursive: true });
   const flock = loadFlock();
   if (!flock) return takeLockFile(path, timeoutMs);
-  const fd = openSync(path, "a", 0o600);
+  let fd: number;
+  try {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" || code === "ENOTDIR") throw failure(`cannot take lock ${shorten(path)}: a parent is not a directory`, "set option lockfile to a file path");
+      throw e;
+    }
+    // Non-blocking: a FIFO named as lock file must not hang us.
+    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY, 0o600);
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      closeSync(fd);
+      throw failure(`cannot take lock ${shorten(path)}: is ${fileKind(st)}, not a regular file`, "set option lockfile to a file path");
+    }
+  } catch (e) {
+    throw lockError(path, e);
+  }
   const deadline = Date.now() + timeoutMs;
   while (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     if (Date.now() > deadline) {
+      let owner = "another iptmon";
+      try {
+        const pid = Number.parseInt(readFileSync(fd, "utf8"), 10);
+        if (Number.isInteger(pid)) owner = `pid ${pid}`;
+      } catch {
+        // unknown holder
+      }
       closeSync(fd);
-      throw new Error(`still held by another iptmon after ${timeoutMs} ms`);
+      throw heldBy(path, owner, timeoutMs);
     }
     Bun.sleepSync(5);
+  }
+  try {
+    // Who holds it, for the message of whoever waits.
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n`, 0);
+  } catch (e) {
+    closeSync(fd);
+    throw lockError(path, e);
   }
   return () => closeSync(fd);
 }
@@ -105,7 +230,7 @@ export function takeLockFile(path: string, timeoutMs: number): () => void {
         }
       };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw lockError(path, e);
     }
     let owner = NaN;
     let ageMs = 0;
@@ -124,33 +249,35 @@ export function takeLockFile(path: string, timeoutMs: number): () => void {
       }
       continue;
     }
-    if (Date.now() > deadline) throw new Error(`held by pid ${owner}`);
+    if (Date.now() > deadline) throw heldBy(path, Number.isInteger(owner) ? `pid ${owner}` : "another iptmon", timeoutMs);
     Bun.sleepSync(5);
   }
 }
 
 export const realSys: Sys = {
-  run(cmd, args, input) {
+  run(cmd, args, input, opts) {
+    const timeoutMs = opts?.timeoutMs ?? DEFAULTS.runTimeoutMs;
+    let p: ReturnType<typeof Bun.spawnSync>;
     try {
-      const p = Bun.spawnSync([cmd, ...args], {
+      p = Bun.spawnSync([cmd, ...args], {
         stdin: input === undefined ? "ignore" : new TextEncoder().encode(input),
         stdout: "pipe",
         stderr: "pipe",
+        timeout: timeoutMs,
       });
-      return { code: p.exitCode ?? 1, stdout: decode(p.stdout), stderr: decode(p.stderr) };
     } catch (e) {
-      return { code: 127, stdout: "", stderr: `${cmd}: ${(e as Error).message}` };
+      return spawnFailure(cmd, e);
     }
+    const stdout = decode(p.stdout);
+    const stderr = decode(p.stderr);
+    if (p.exitCode !== null) return { code: p.exitCode, stdout, stderr };
+    const sig = p.signalCode ?? "SIGKILL";
+    const what = (p as { exitedDueToTimeout?: boolean }).exitedDueToTimeout
+      ? `${cmd}: timed out after ${timeoutMs} ms (killed)`
+      : `${cmd}: killed by signal ${SIGNALS[sig] ?? "?"} (${sig})`;
+    return { code: 128 + (SIGNALS[sig] ?? 0), stdout, stderr: `${what}\n${stderr}` };
   },
-  readFile(path) {
-    try {
-      return readFileSync(path, "utf8");
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return null;
-      throw e;
-    }
-  },
+  readFile: readRegularFile,
   listDir(path) {
     if (!existsSync(path)) return null;
     try {

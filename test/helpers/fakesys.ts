@@ -5,7 +5,7 @@ export interface FakeSys extends Sys {
   files: Map<string, string>;
   /** Keyed by "cmd arg1 arg2 …"; a function sees the input. */
   commands: Map<string, RunResult | ((input?: string) => RunResult)>;
-  calls: { cmd: string; args: string[]; input?: string }[];
+  calls: { cmd: string; args: string[]; input?: string; timeoutMs?: number }[];
   out: string;
   err: string;
 }
@@ -19,8 +19,8 @@ export function fakeSys(opts: { files?: Record<string, string>; commands?: Recor
     calls: [],
     out: "",
     err: "",
-    run(cmd, args, input) {
-      sys.calls.push({ cmd, args, input });
+    run(cmd, args, input, o) {
+      sys.calls.push({ cmd, args, input, ...(o?.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }) });
       const line = [cmd, ...args].join(" ");
       const r = commands.get(line);
       // A kernel without a netdev table of iptmon's (the `ports` placement),
