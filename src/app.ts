@@ -3,6 +3,8 @@ import { selectBackend } from "./backends/index.ts";
 import { loadConfig, type BackendChoice, type Config } from "./config.ts";
 import type { Runtime } from "./core.ts";
 import { DEFAULTS } from "./defaults.ts";
+import { dirname, join } from "node:path";
+import { oneLine } from "./errors.ts";
 import type { Sys } from "./sys.ts";
 
 export interface GlobalArgs {
@@ -18,11 +20,20 @@ export interface App {
   runtime(): Runtime;
   out(text: string): void;
   warn(text: string): void;
+  /** After the command: an event's warnings go to syslog. */
+  finish(): void;
 }
 
-export function createApp(sys: Sys, args: GlobalArgs): App {
+/**
+ * Warnings: an interactive command (init, print, check, status, …) shows them
+ * on stderr. An event (dnsmasq, hotplug) runs with stdio at /dev/null or in
+ * dnsmasq's log, for every lease and neighbour: it shows them only with
+ * --verbose, and sends each to syslog once (until /var/run is cleared).
+ */
+export function createApp(sys: Sys, args: GlobalArgs, opts: { event?: boolean } = {}): App {
   let cfg: Config | undefined;
   let rt: Runtime | undefined;
+  const pending: string[] = [];
   const app: App = {
     sys,
     args,
@@ -41,10 +52,32 @@ export function createApp(sys: Sys, args: GlobalArgs): App {
       return rt;
     },
     out: (t) => sys.stdout(t),
-    // Events run with stdio at /dev/null or in dnsmasq's log: warnings only when asked for.
     warn: (t) => {
-      if (args.verbose) sys.stderr(`iptmon: warning: ${t}\n`);
+      const line = oneLine(t, 1000);
+      if (!opts.event || args.verbose) sys.stderr(`iptmon: warning: ${line}\n`);
+      if (opts.event) pending.push(line);
+    },
+    finish() {
+      if (pending.length > 0) syslogOnce(sys, join(dirname(cfg?.lockfile ?? DEFAULTS.lockfile), "iptmon.warned"), pending.splice(0));
     },
   };
   return app;
+}
+
+/** Sends the warnings not sent before (as recorded in `seenFile`) to syslog, in one `logger` run. */
+export function syslogOnce(sys: Sys, seenFile: string, warnings: string[]): void {
+  let seen: string[] = [];
+  try {
+    seen = (sys.readFile(seenFile) ?? "").split("\n").filter((l) => l !== "");
+  } catch {
+    // unreadable: send again rather than never
+  }
+  const fresh = [...new Set(warnings)].filter((w) => !seen.includes(w));
+  if (fresh.length === 0) return;
+  sys.run("logger", ["-t", "iptmon", "-p", "daemon.warning"], fresh.map((w) => `warning: ${w}\n`).join(""), { timeoutMs: 2000 });
+  try {
+    sys.writeFile(seenFile, `${[...seen, ...fresh].slice(-200).join("\n")}\n`);
+  } catch {
+    // a read-only /var/run: the warning comes again next time, no harm
+  }
 }

@@ -5,7 +5,7 @@
  */
 import { parseAddress, parseMac, parseSubnet, type Subnet } from "./addr.ts";
 import { DEFAULTS } from "./defaults.ts";
-import { badInput, quoteValue } from "./errors.ts";
+import { badInput, quoteValue, shorten, UserError } from "./errors.ts";
 import type { Sys } from "./sys.ts";
 import { parseUci, type UciSection, type UciValue } from "./uci.ts";
 
@@ -224,7 +224,7 @@ function readSection(file: string, sec: UciSection, specs: Record<string, Spec>,
   for (const [opt, v] of sec.options) {
     const spec = Object.hasOwn(specs, opt) ? specs[opt] : undefined;
     if (!spec) {
-      warnings.push(`${file}:${v.line}: unknown option '${opt}' in config ${sec.type} (ignored)`);
+      warnings.push(`${file}:${v.line}: unknown option ${quoteValue(opt)} in config ${sec.type} (ignored)`);
       continue;
     }
     out.set(opt, checkValue(file, opt, v, spec));
@@ -235,8 +235,15 @@ function readSection(file: string, sec: UciSection, specs: Record<string, Spec>,
 const isSectionType = (t: string): t is SectionType => Object.hasOwn(SECTION_SPECS, t);
 
 export function loadConfig(sys: Sys, file: string, explicit: boolean): Config {
-  const text = sys.readFile(file);
-  if (text === null && explicit) throw badInput(`cannot read config ${file}: no such file`, "pass an existing file with --config or IPTMON_CONFIG");
+  let text: string | null;
+  try {
+    text = sys.readFile(file);
+  } catch (e) {
+    // A directory or FIFO named as config: bad input, like a bad value in it.
+    if (e instanceof UserError) throw badInput(e.message, "pass a config file with --config or IPTMON_CONFIG");
+    throw e;
+  }
+  if (text === null && explicit) throw badInput(`cannot read config ${shorten(file)}: no such file`, "pass an existing file with --config or IPTMON_CONFIG");
   return parseConfig(text ?? "", file, text !== null);
 }
 
@@ -268,7 +275,7 @@ export function parseConfig(text: string, file: string, present = true): Config 
         warnings.push(`${(e as Error).message} (section skipped)`);
       }
     } else {
-      warnings.push(`${file}:${sec.line}: unknown section type '${sec.type}' (ignored)`);
+      warnings.push(`${file}:${sec.line}: unknown section type ${quoteValue(sec.type)} (ignored)`);
     }
   }
   const typed = typedOptions(GLOBAL_OPTIONS, global);

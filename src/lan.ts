@@ -13,6 +13,16 @@ export interface Lan {
   warnings: string[];
 }
 
+/**
+ * The subnet's own address (host part all zero): IPv4's network address, and
+ * IPv6's subnet-router anycast address (RFC 4291), where the subnet has room
+ * for hosts beside it.
+ */
+export function isNetworkAddress(a: Address, n: Subnet): boolean {
+  if (a.family !== n.family || n.prefix >= (a.family === 4 ? 31 : 127)) return false;
+  return a.bytes.every((b, i) => b === n.bytes[i]);
+}
+
 /** Why `a` is not a LAN host address, or null when it is. */
 export function notLanReason(lan: Lan, a: Address): string | null {
   const never = untrackableReason(a);
@@ -22,5 +32,6 @@ export function notLanReason(lan: Lan, a: Address): string | null {
   const net = lan.subnets.find((n) => inSubnet(a, n));
   if (!net) return `${a.text} is outside the LAN subnets`;
   if (isSubnetBroadcast(a, net)) return `${a.text} is the broadcast address of ${net.text}`;
+  if (isNetworkAddress(a, net)) return `${a.text} is the network address of ${net.text}`;
   return null;
 }

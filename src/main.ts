@@ -1,5 +1,5 @@
 /** Entry point: `main(argv, sys)` returns the exit code; nothing here exits the process. */
-import { createApp, type GlobalArgs } from "./app.ts";
+import { createApp, type App, type GlobalArgs } from "./app.ts";
 import type { Argv } from "yargs";
 import { fastArgs, GLOBAL_OPTIONS, parseSyntax, type Args, type Command } from "./commands/command.ts";
 import { cronCommand } from "./commands/cron.ts";
@@ -11,7 +11,7 @@ import { pushCommand } from "./commands/push.ts";
 import { statusCommand } from "./commands/status.ts";
 import { stopCommand } from "./commands/stop.ts";
 import { topCommand } from "./commands/top.ts";
-import { UserError } from "./errors.ts";
+import { oneLine, shorten, UserError } from "./errors.ts";
 import type { Sys } from "./sys.ts";
 
 declare const IPTMON_VERSION: string | undefined;
@@ -52,7 +52,8 @@ export async function optionParser(argv: string[], handle: (c: Command, args: Ar
     .wrap(Math.min(100, process.stdout.columns || 80))
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UserError(msg ?? "bad usage", 2, "see iptmon --help");
+      // yargs repeats the offending argument: cut a long one short.
+      throw new UserError((msg ?? "bad usage").replace(/\S{65,}/g, shorten), 2, "see iptmon --help");
     })
     .help();
   for (const c of COMMANDS) {
@@ -75,35 +76,39 @@ export async function main(argv: string[], sys: Sys): Promise<number> {
   let verbose = argv.includes("--verbose") || argv.includes("-v");
   const report = (e: unknown): number => {
     if (e instanceof UserError) {
-      sys.stderr(`iptmon: ${e.message}\n`);
-      if (e.hint) sys.stderr(`hint: ${e.hint}\n`);
+      sys.stderr(`iptmon: ${oneLine(e.message, 1000)}\n`);
+      if (e.hint) sys.stderr(`hint: ${oneLine(e.hint, 1000)}\n`);
       return e.exitCode;
     }
     const err = e as Error;
-    sys.stderr(`iptmon: internal error: ${err?.message ?? String(e)}\n`);
+    sys.stderr(`iptmon: internal error: ${oneLine(err?.message ?? String(e), 1000)}\n`);
     if (verbose && err?.stack) sys.stderr(`${err.stack}\n`);
     else sys.stderr("hint: run again with --verbose for details\n");
     return 1;
   };
-  // dnsmasq and the hotplug wrappers run us for every event with plain
-  // positional arguments: skip loading the option parser for those.
-  const fast = fastArgs(argv, COMMANDS);
-  if (fast) {
-    try {
-      return await fast.command.run(fast.args, createApp(sys, {}));
-    } catch (e) {
-      return report(e);
-    }
-  }
+  let app: App | undefined;
+  const run = async (c: Command, args: Args, g: GlobalArgs) => {
+    app = createApp(sys, g, { event: c.event });
+    return c.run(args, app);
+  };
   try {
-    const y = await optionParser(argv, async (c, a) => {
-      const g = a as GlobalArgs;
-      verbose = Boolean(g.verbose);
-      code = await c.run(a, createApp(sys, g));
-    });
-    await y.parseAsync();
+    // dnsmasq and the hotplug wrappers run us for every event with plain
+    // positional arguments: skip loading the option parser for those.
+    const fast = fastArgs(argv, COMMANDS);
+    if (fast) {
+      code = await run(fast.command, fast.args, {});
+    } else {
+      const y = await optionParser(argv, async (c, a) => {
+        const g = a as GlobalArgs;
+        verbose = Boolean(g.verbose);
+        code = await run(c, a, g);
+      });
+      await y.parseAsync();
+    }
   } catch (e) {
-    return report(e);
+    code = report(e);
+  } finally {
+    app?.finish();
   }
   return code;
 }

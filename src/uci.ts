@@ -2,7 +2,7 @@
  * The UCI config file grammar (OpenWrt /etc/config/*), read the way libuci
  * reads it, so a file uci accepts means the same thing here.
  */
-import { badInput } from "./errors.ts";
+import { badInput, quoteInput, quoteValue } from "./errors.ts";
 
 export interface UciValue {
   value: string | string[];
@@ -136,7 +136,7 @@ export function parseUci(text: string, file: string): UciPackage {
     const fail = (cause: string) => badInput(`cannot parse ${file}:${line}: ${cause}`);
     const expectArgs = (min: number, max: number, what: string) => {
       if (args.length < min) throw fail(`missing ${what} after ${command!.text}`);
-      if (args.length > max) throw fail(`trailing garbage ${JSON.stringify(args[max]!.text)}`);
+      if (args.length > max) throw fail(`trailing garbage ${quoteInput(args[max]!.text)}`);
     };
 
     // libuci also accepts the one-letter abbreviations.
@@ -150,13 +150,13 @@ export function parseUci(text: string, file: string): UciPackage {
       case "c": {
         expectArgs(1, 2, "section type");
         const type = args[0]!.text;
-        if (!TYPE_RE.test(type)) throw fail(`invalid section type ${JSON.stringify(type)}`);
+        if (!TYPE_RE.test(type)) throw fail(`invalid section type ${quoteInput(type)}`);
         const name = args[1]?.text || null;
-        if (name !== null && !NAME_RE.test(name)) throw fail(`invalid section name ${JSON.stringify(name)}`);
+        if (name !== null && !NAME_RE.test(name)) throw fail(`invalid section name ${quoteInput(name)}`);
         const existing = name === null ? undefined : named.get(name);
         if (existing) {
           // A repeated name reopens the section, as uci merges it.
-          if (existing.type !== type) throw fail(`section '${name}' redeclared with another type`);
+          if (existing.type !== type) throw fail(`section ${quoteValue(name!)} redeclared with another type`);
           section = existing;
         } else {
           section = { type, name, line, options: new Map() };
@@ -173,7 +173,7 @@ export function parseUci(text: string, file: string): UciPackage {
         if (!section) throw fail(`${command!.text} before the first config section`);
         expectArgs(1, 2, "option name");
         const name = args[0]!.text;
-        if (!NAME_RE.test(name)) throw fail(`invalid option name ${JSON.stringify(name)}`);
+        if (!NAME_RE.test(name)) throw fail(`invalid option name ${quoteInput(name)}`);
         if (args.length < 2) throw fail(`missing value for ${name}`);
         const value = args[1]!.text;
         const old = section.options.get(name);
@@ -190,7 +190,7 @@ export function parseUci(text: string, file: string): UciPackage {
       }
 
       default:
-        throw fail(`unknown statement ${JSON.stringify(command!.text)}`);
+        throw fail(`unknown statement ${quoteInput(command!.text)}`);
     }
   }
   return { file, sections };

@@ -8,7 +8,7 @@
 import { DEFAULTS } from "../defaults.ts";
 import type { StatusHost } from "../status.ts";
 import type { ExporterSection } from "../config.ts";
-import { oneLine } from "../errors.ts";
+import { oneLine, quoteValue } from "../errors.ts";
 import { parseUci, uciOption } from "../uci.ts";
 import { type PushDeps, type PushTarget, type Sample } from "./push.ts";
 
@@ -119,9 +119,9 @@ function describeConnectError(e: unknown): Error {
  * the kernel's. Unreadable or absent: nothing.
  */
 export function readLuciStatistics(deps: PushDeps): { socket?: string; hostname?: string } {
-  const text = deps.sys.readFile(LUCI_STATISTICS);
-  if (text === null) return {};
   try {
+    const text = deps.sys.readFile(LUCI_STATISTICS);
+    if (text === null) return {};
     const secs = parseUci(text, LUCI_STATISTICS).sections;
     const get = (name: string, opt: string) => uciOption(secs.find((x) => x.name === name), opt) ?? undefined;
     return { socket: get("collectd_unixsock", "SocketFile"), hostname: get("collectd", "Hostname") };
@@ -132,7 +132,11 @@ export function readLuciStatistics(deps: PushDeps): { socket?: string; hostname?
 
 /** The router's name as collectd and LuCI use it by default. */
 export function defaultHostname(deps: PushDeps): string {
-  return deps.sys.readFile("/proc/sys/kernel/hostname")?.trim() || "localhost";
+  try {
+    return deps.sys.readFile("/proc/sys/kernel/hostname")?.trim() || "localhost";
+  } catch {
+    return "localhost";
+  }
 }
 
 export function readCollectdTarget(file: string, sec: ExporterSection<"collectd">, deps: PushDeps): PushTarget | { label: string; error: string } {
@@ -143,7 +147,7 @@ export function readCollectdTarget(file: string, sec: ExporterSection<"collectd"
   const hostname = o.hostname ?? luci.hostname ?? defaultHostname(deps);
   // collectd keeps at most 127 bytes of each identifier part.
   if (hostname === "" || HAS_UNSAFE.test(hostname) || Buffer.byteLength(hostname) > 127) {
-    const where = `${sec.name ? `'${sec.name}' ` : ""}(${file}:${sec.line})`;
+    const where = `${sec.name ? `${quoteValue(sec.name)} ` : ""}(${file}:${sec.line})`;
     return { label, error: `option 'hostname' must be 1-127 bytes without '/' or control characters in config collectd ${where}` };
   }
   const timeout = o.timeout * 1000;

@@ -5,7 +5,7 @@
  * integer fields rx_bytes, rx_packets, tx_bytes, tx_packets, time in seconds.
  */
 import { DEFAULTS } from "../defaults.ts";
-import { oneLine, quoteInput } from "../errors.ts";
+import { oneLine, quoteInput, quoteValue } from "../errors.ts";
 import type { StatusHost } from "../status.ts";
 import type { ExporterSection } from "../config.ts";
 import { type PushDeps, type PushTarget, type Sample } from "./push.ts";
@@ -139,7 +139,7 @@ export function describeFetchError(e: unknown, timeout: number): string {
 export function readInfluxTarget(file: string, sec: ExporterSection<"influxdb">, deps: PushDeps): PushTarget | { label: string; error: string } {
   const o = sec.options;
   const url = o.url;
-  const where = `${sec.name ? `'${sec.name}' ` : ""}(${file}:${sec.line})`;
+  const where = `${sec.name ? `${quoteValue(sec.name)} ` : ""}(${file}:${sec.line})`;
   const label = url ? `influxdb ${displayUrl(url)}` : "influxdb";
   const fail = (why: string) => ({ label, error: `${why} in config influxdb ${where}` });
   if (!url) return fail("option 'url' is missing");

@@ -7,8 +7,8 @@ import { parseAddress, parseSubnet } from "../addr.ts";
 import type { Config } from "../config.ts";
 import type { Lan } from "../lan.ts";
 import { parseInterfaceSubnets } from "./ifaddr.ts";
-import { failure } from "../errors.ts";
-import type { Sys } from "../sys.ts";
+import { failure, oneLine, shorten } from "../errors.ts";
+import { FileError, type Sys } from "../sys.ts";
 import { parseUci, uciOption, type UciPackage } from "../uci.ts";
 import { parseDnsmasqConf } from "./dnsmasqconf.ts";
 import { parseHostsFile, type HostsEntry } from "./hostsfile.ts";
@@ -28,6 +28,20 @@ export interface StaticSources {
   warnings: string[];
 }
 
+/**
+ * A third-party file, or null when it is absent or cannot be read; the latter
+ * (a directory, a FIFO, no permission) is a warning, never a hang or a crash.
+ */
+function readSource(sys: Sys, path: string, warnings: string[], what = ""): string | null {
+  try {
+    return sys.readFile(path);
+  } catch (e) {
+    if (!(e instanceof FileError)) throw e;
+    warnings.push(`cannot read ${what}${shorten(path)}: ${e.reason}`);
+    return null;
+  }
+}
+
 export function loadStatic(sys: Sys, cfg: Config): StaticSources {
   const warnings: string[] = [];
   let staticLeases: StaticLease[] = [];
@@ -35,7 +49,7 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
   let uciOdhcpd: string | null = null;
   let uciDomain: string | null = null;
   const addn: string[] = [];
-  const dhcpText = sys.readFile(cfg.dhcpConfig);
+  const dhcpText = readSource(sys, cfg.dhcpConfig, warnings);
   if (dhcpText !== null) {
     try {
       const pkg = parseUci(dhcpText, cfg.dhcpConfig);
@@ -55,7 +69,7 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
   let confDomain: string | null = null;
   for (const f of sys.listDir(cfg.dnsmasqConfDir) ?? []) {
     if (!f.startsWith("dnsmasq.conf")) continue;
-    const text = sys.readFile(`${cfg.dnsmasqConfDir}/${f}`);
+    const text = readSource(sys, `${cfg.dnsmasqConfDir}/${f}`, warnings);
     if (text === null) continue;
     const c = parseDnsmasqConf(text);
     confLeasefile ??= c.leasefile;
@@ -72,13 +86,18 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
   }
   const hostsEntries: HostsEntry[] = [];
   for (const f of new Set(files)) {
-    const text = sys.readFile(f);
+    const text = readSource(sys, f, warnings, "hosts file ");
     if (text !== null) hostsEntries.push(...parseHostsFile(text));
   }
+  // A lease file someone named but that is not there drops every DHCP host:
+  // say so (whether it is readable is found when it is read, see loadLeases).
+  const named = cfg.leasefile !== null ? `option leasefile in ${cfg.file}` : uciLeasefile !== null ? `option leasefile in ${cfg.dhcpConfig}` : confLeasefile !== null ? `dhcp-leasefile in ${cfg.dnsmasqConfDir}` : null;
+  const leasefile = cfg.leasefile ?? uciLeasefile ?? confLeasefile ?? DEFAULTS.leasefile;
+  if (named && !sys.exists(leasefile)) warnings.push(`lease file ${shorten(leasefile)} (${named}) does not exist: no DHCP host is known from it`);
   return {
     staticLeases,
     hostsEntries,
-    leasefile: cfg.leasefile ?? uciLeasefile ?? confLeasefile ?? DEFAULTS.leasefile,
+    leasefile,
     odhcpdState: cfg.odhcpdState ?? uciOdhcpd ?? "",
     domain: cfg.domain ?? uciDomain ?? confDomain,
     warnings,
@@ -86,8 +105,9 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
 }
 
 export function loadLeases(sys: Sys, path: string, now: number): { leases: Lease[]; warnings: string[] } {
-  const text = sys.readFile(path);
-  if (text === null) return { leases: [], warnings: [] };
+  const warnings: string[] = [];
+  const text = readSource(sys, path, warnings, "lease file ");
+  if (text === null) return { leases: [], warnings: warnings.map((w) => `${w}: no DHCP host is known from it`) };
   const r = parseLeases(text);
   // expiry 0 means an infinite lease
   return { leases: r.leases.filter((l) => l.expires === 0 || l.expires >= now), warnings: r.warnings.map((w) => `${path}: ${w}`) };
@@ -100,7 +120,8 @@ function readOdhcpdLeasefile(pkg: UciPackage): string | null {
 
 /** odhcpd's DHCPv6 leases, as leases of the dnsmasq kind (one per address). */
 export function loadOdhcpdLeases(sys: Sys, path: string): Lease[] {
-  const text = path ? sys.readFile(path) : null;
+  // Unreadable: as absent (odhcpd's state is optional, and this read has no warning channel).
+  const text = path ? readSource(sys, path, []) : null;
   if (text === null) return [];
   return parseOdhcpdState(text).flatMap((l: Odhcpd6Lease) =>
     l.addresses.map((address) => ({ expires: 0, mac: null, duid: l.duid, address, family: 6 as const, hostname: l.hostname })),
@@ -108,32 +129,65 @@ export function loadOdhcpdLeases(sys: Sys, path: string): Lease[] {
 }
 
 export function loadNeighbours(sys: Sys, cfg: Config): Neighbour[] {
-  const r = sys.run(cfg.ip, ["neigh", "show"]);
-  if (r.code === 127) throw failure(`cannot read the neighbour table: ${cfg.ip} not found`, "install ip (ip-full or busybox ip)");
+  const r = sys.run(cfg.ip, ["neigh", "show"], undefined, { timeoutMs: DEFAULTS.sourceTimeoutMs });
+  if (r.code === 127) throw failure(`cannot read the neighbour table: ${shorten(cfg.ip)} not found`, "install ip (ip-full or busybox ip)");
   if (r.code !== 0) return [];
   return parseNeighbours(r.stdout).filter(isUsableNeighbour);
 }
 
-/** The LAN: configured subnets plus those of the LAN interfaces (one `ip addr` each). */
+/**
+ * The LAN: configured subnets plus those of the LAN interfaces (one `ip addr`
+ * each), and the router's own addresses, which are never hosts. With subnets
+ * given alone no LAN interface is read, so the router's addresses come from
+ * `ip addr` of every interface and from its own name in /tmp/hosts/dhcp.*
+ * (OpenWrt writes `192.168.1.1 OpenWrt.lan` there).
+ */
 export function loadLan(sys: Sys, cfg: Config): Lan {
   const subnets = [...cfg.lanSubnets];
   const own = new Set<string>();
   const warnings: string[] = [];
+  const ip = (args: string[]) => sys.run(cfg.ip, args, undefined, { timeoutMs: DEFAULTS.sourceTimeoutMs });
+  const addOwn = (text: string) => {
+    for (const m of text.matchAll(/\binet6?\s+([0-9a-fA-F.:]+)[/\s]/g)) {
+      const a = parseAddress(m[1]!);
+      if (a) own.add(a.text);
+    }
+  };
   for (const dev of cfg.lanInterfaces) {
-    const r = sys.run(cfg.ip, ["addr", "show", "dev", dev]);
+    const r = ip(["addr", "show", "dev", dev]);
     if (r.code !== 0) {
-      warnings.push(`cannot read addresses of LAN interface ${dev}: ${r.stderr.trim() || `ip exited with ${r.code}`}`);
+      warnings.push(`cannot read addresses of LAN interface ${shorten(dev)}: ${oneLine(r.stderr) || `ip exited with ${r.code}`}`);
       continue;
     }
     for (const s of parseInterfaceSubnets(r.stdout)) {
       const n = parseSubnet(s);
       if (n && !subnets.some((x) => x.text === n.text)) subnets.push(n);
     }
-    for (const m of r.stdout.matchAll(/\binet6?\s+([0-9a-fA-F.:]+)[/\s]/g)) {
-      const a = parseAddress(m[1]!);
-      if (a) own.add(a.text);
-    }
+    addOwn(r.stdout);
+  }
+  if (cfg.lanInterfaces.length === 0 && subnets.length > 0) {
+    // Best effort: an `ip` that cannot run is reported by the neighbour read.
+    const r = ip(["addr", "show"]);
+    if (r.code === 0) addOwn(r.stdout);
+    for (const a of routerAddressesInHostsFiles(sys, cfg)) own.add(a);
   }
   if (subnets.length === 0) warnings.push("no LAN subnets known: every host is ignored (set lan_interface or lan_subnet)");
   return { subnets, own, ipv6: cfg.ipv6, warnings };
+}
+
+/** Addresses OpenWrt's dnsmasq config gives the router's own name (`add_local_hostname`) in the hosts dirs' dhcp.* files. */
+function routerAddressesInHostsFiles(sys: Sys, cfg: Config): string[] {
+  const hostname = readSource(sys, "/proc/sys/kernel/hostname", [])?.trim().toLowerCase();
+  if (!hostname) return [];
+  const out: string[] = [];
+  for (const dir of cfg.hostsdirs) {
+    for (const f of sys.listDir(dir) ?? []) {
+      if (!f.startsWith("dhcp.")) continue;
+      const text = readSource(sys, `${dir.replace(/\/$/, "")}/${f}`, []);
+      for (const e of text === null ? [] : parseHostsFile(text)) {
+        if (e.names.some((n) => n.toLowerCase() === hostname || n.toLowerCase().startsWith(`${hostname}.`))) out.push(e.address);
+      }
+    }
+  }
+  return out;
 }
