@@ -11,7 +11,7 @@ import { pushCommand } from "./commands/push.ts";
 import { statusCommand } from "./commands/status.ts";
 import { stopCommand } from "./commands/stop.ts";
 import { topCommand } from "./commands/top.ts";
-import { oneLine, shorten, UserError } from "./errors.ts";
+import { formatUserError, oneLine, shorten, UserError } from "./errors.ts";
 import type { Sys } from "./sys.ts";
 
 declare const IPTMON_VERSION: string | undefined;
@@ -75,15 +75,15 @@ export async function main(argv: string[], sys: Sys): Promise<number> {
   let code = 0;
   let verbose = argv.includes("--verbose") || argv.includes("-v");
   const report = (e: unknown): number => {
+    // One line, hint included: on a router stderr often ends up in syslog, line by line.
     if (e instanceof UserError) {
-      sys.stderr(`iptmon: ${oneLine(e.message, 1000)}\n`);
-      if (e.hint) sys.stderr(`hint: ${oneLine(e.hint, 1000)}\n`);
+      sys.stderr(`iptmon: ${formatUserError(e)}\n`);
       return e.exitCode;
     }
     const err = e as Error;
-    sys.stderr(`iptmon: internal error: ${oneLine(err?.message ?? String(e), 1000)}\n`);
-    if (verbose && err?.stack) sys.stderr(`${err.stack}\n`);
-    else sys.stderr("hint: run again with --verbose for details\n");
+    const what = oneLine(`internal error: ${err?.message ?? String(e)}`, 1000);
+    if (verbose && err?.stack) sys.stderr(`iptmon: ${what}\n${err.stack}\n`);
+    else sys.stderr(`iptmon: ${what}; hint: run again with --verbose for details\n`);
     return 1;
   };
   let app: App | undefined;

@@ -298,6 +298,7 @@ describe("echoed input is capped", () => {
   ])("%s: a short error", async (_what, argv) => {
     const { code, err } = await run(argv as string[]);
     expect(code).toBe(2);
+    expect(err.trimEnd().split("\n")).toHaveLength(1);
     expect(err.length).toBeLessThan(1200);
     expect(err).not.toContain("x".repeat(100));
   });

@@ -258,7 +258,7 @@ describe("the backend through main()", () => {
     const sys = fakeSys({ files: { [CONF]: config() }, commands: {} });
     expect(await main(["status"], sys)).toBe(1);
     expect(sys.err).toBe(
-      "iptmon: cannot run iptables-legacy-save or iptables-save: not found\n" +
+      "iptmon: cannot run iptables-legacy-save or iptables-save: not found; " +
         "hint: install iptables, set option iptables_save, or choose --backend nftables\n",
     );
   });
@@ -267,7 +267,7 @@ describe("the backend through main()", () => {
     const sys = fakeSys({ files: { [CONF]: config("\toption ipv6 '0'\n") }, commands: { "iptables-legacy-save -c -t mangle": ok(save("stateA", 4)) } });
     expect(await main(["status", "--json"], sys)).toBe(0);
     expect(await main(["stop"], sys)).toBe(1); // rules are there but no restore binary: reported
-    expect(sys.err).toMatch(/^iptmon: cannot run iptables-legacy-restore or iptables-restore: not found\n/);
+    expect(sys.err).toMatch(/^iptmon: cannot run iptables-legacy-restore or iptables-restore: not found; hint: /);
   });
 
   test("a failing restore is one line naming the family, exit 1", async () => {
@@ -307,7 +307,7 @@ describe("the backend through main()", () => {
     expect((JSON.parse(sys.out) as { hosts: unknown[] }).hosts).toHaveLength(3);
     const long = fakeSys({ files: { [CONF]: config(`\toption table '${"x".repeat(23)}'\n`) }, commands: tables("", "") });
     expect(await main(["status"], long)).toBe(2);
-    expect(long.err).toMatch(/^iptmon: cannot use option table 'x+' as a prefix of iptables chain names: over 22 characters\n/);
+    expect(long.err).toMatch(/^iptmon: cannot use option table 'x+' as a prefix of iptables chain names: over 22 characters; hint: /);
   });
 
   test("--backend iptables overrides the config", async () => {
