@@ -25,6 +25,12 @@ export interface App {
 }
 
 /**
+ * Why an event changed nothing (a WAN neighbour, a link-local address, a
+ * device that is no LAN port) is routine for events, not a problem to log.
+ */
+const ROUTINE = /^nothing to change for /;
+
+/**
  * Warnings: an interactive command (init, print, check, status, …) shows them
  * on stderr. An event (dnsmasq, hotplug) runs with stdio at /dev/null or in
  * dnsmasq's log, for every lease and neighbour: it shows them only with
@@ -55,7 +61,7 @@ export function createApp(sys: Sys, args: GlobalArgs, opts: { event?: boolean } 
     warn: (t) => {
       const line = oneLine(t, 1000);
       if (!opts.event || args.verbose) sys.stderr(`iptmon: warning: ${line}\n`);
-      if (opts.event) pending.push(line);
+      if (opts.event && !ROUTINE.test(line)) pending.push(line);
     },
     finish() {
       if (pending.length > 0) syslogOnce(sys, join(dirname(cfg?.lockfile ?? DEFAULTS.lockfile), "iptmon.warned"), pending.splice(0));

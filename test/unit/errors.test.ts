@@ -5,7 +5,7 @@
  * point is what the kernel says (FIFOs, permissions, signals).
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAddress, parseSubnet } from "../../src/addr.ts";
@@ -101,6 +101,16 @@ describe("a lease file that is missing, mistyped, a directory or a FIFO", () => 
     expect(await main(["hotplug", "dhcp"], Object.assign(sys, { env: { ACTION: "add", MACADDR: "02:00:00:00:00:06", IPADDR: "192.168.1.6" } }))).toBe(0);
     expect(loggerCalls(sys)).toHaveLength(1);
     expect(sys.err).toBe("");
+  });
+
+  test("why an event changed nothing is not sent to syslog (routine for events)", async () => {
+    // A table with hosts (the golden router's), so the event is not a rebuild.
+    const table = ok(readFileSync(join(import.meta.dir, "../fixtures/golden-router/nft-current.json"), "utf8"));
+    const sys = router("", { files: { "/tmp/dhcp.leases": "" }, commands: { "nft -j list table inet iptmon": table, "nft -j list maps inet": table } });
+    expect(await main(["arp-add", "02:00:00:00:01:01", "198.51.100.1"], sys)).toBe(0);
+    expect(await main(["arp-add", "02:00:00:00:01:01", "198.51.100.1", "--verbose"], sys)).toBe(0);
+    expect(sys.err).toContain("nothing to change for 198.51.100.1: 198.51.100.1 is outside the LAN subnets");
+    expect(loggerCalls(sys)).toEqual([]);
   });
 
   test("with --verbose an event shows it too", async () => {
