@@ -41,7 +41,11 @@ export interface Sys {
   stderr(text: string): void;
   /** Seconds since the epoch. */
   now(): number;
-  /** Takes an exclusive lock; returns its release. Throws when it cannot be had in time. */
+  /**
+   * Takes an exclusive lock; returns its release. Throws a UserError when it
+   * cannot be had in time (held: by which pid) or at all (which error), its
+   * message the cause only, its hint what to do.
+   */
   lock(path: string, timeoutMs: number): () => void;
   fetch(url: string, init: RequestInit & { timeoutMs: number }): Promise<{ status: number; body: string }>;
 }
@@ -150,15 +154,18 @@ function loadFlock(): Flock | null {
   return null;
 }
 
-/** A lock that cannot be had: what actually happened, and what to do about it. */
-function lockError(path: string, e: unknown): UserError {
+/**
+ * A lock that cannot be had: what actually happened (the message; the caller
+ * names the lock), and what to do about it (the hint).
+ */
+function lockError(e: unknown): UserError {
   if (e instanceof UserError) return e;
-  return failure(`cannot take lock ${shorten(path)}: ${describeErrno(e)}`, "set option lockfile to a writable file path (default /var/run/iptmon.lock)");
+  return failure(describeErrno(e), "set option lockfile to a writable file path (default /var/run/iptmon.lock)");
 }
 
-const heldBy = (path: string, owner: string, timeoutMs: number) =>
+const heldBy = (owner: string, timeoutMs: number) =>
   failure(
-    `cannot take lock ${shorten(path)}: still held by ${owner} after ${timeoutMs} ms`,
+    `still held by ${owner} after ${timeoutMs} ms`,
     "another iptmon is still running; IPTMON_LOCK_TIMEOUT_MS waits longer",
   );
 
@@ -171,7 +178,7 @@ function takeLock(path: string, timeoutMs: number): () => void {
       mkdirSync(dirname(path), { recursive: true });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EEXIST" || code === "ENOTDIR") throw failure(`cannot take lock ${shorten(path)}: a parent is not a directory`, "set option lockfile to a file path");
+      if (code === "EEXIST" || code === "ENOTDIR") throw failure("a parent is not a directory", "set option lockfile to a file path");
       throw e;
     }
     // Non-blocking: a FIFO named as lock file must not hang us.
@@ -179,10 +186,10 @@ function takeLock(path: string, timeoutMs: number): () => void {
     const st = fstatSync(fd);
     if (!st.isFile()) {
       closeSync(fd);
-      throw failure(`cannot take lock ${shorten(path)}: is ${fileKind(st)}, not a regular file`, "set option lockfile to a file path");
+      throw failure(`is ${fileKind(st)}, not a regular file`, "set option lockfile to a file path");
     }
   } catch (e) {
-    throw lockError(path, e);
+    throw lockError(e);
   }
   const deadline = Date.now() + timeoutMs;
   while (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
@@ -195,7 +202,7 @@ function takeLock(path: string, timeoutMs: number): () => void {
         // unknown holder
       }
       closeSync(fd);
-      throw heldBy(path, owner, timeoutMs);
+      throw heldBy(owner, timeoutMs);
     }
     Bun.sleepSync(5);
   }
@@ -205,7 +212,7 @@ function takeLock(path: string, timeoutMs: number): () => void {
     writeSync(fd, `${process.pid}\n`, 0);
   } catch (e) {
     closeSync(fd);
-    throw lockError(path, e);
+    throw lockError(e);
   }
   return () => closeSync(fd);
 }
@@ -230,7 +237,7 @@ export function takeLockFile(path: string, timeoutMs: number): () => void {
         }
       };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw lockError(path, e);
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw lockError(e);
     }
     let owner = NaN;
     let ageMs = 0;
@@ -249,7 +256,7 @@ export function takeLockFile(path: string, timeoutMs: number): () => void {
       }
       continue;
     }
-    if (Date.now() > deadline) throw heldBy(path, Number.isInteger(owner) ? `pid ${owner}` : "another iptmon", timeoutMs);
+    if (Date.now() > deadline) throw heldBy(Number.isInteger(owner) ? `pid ${owner}` : "another iptmon", timeoutMs);
     Bun.sleepSync(5);
   }
 }
