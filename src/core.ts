@@ -5,7 +5,7 @@
 import type { Backend } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
-import { failure } from "./errors.ts";
+import { failure, UserError } from "./errors.ts";
 import { EMPTY_STATE, macOf, zeroCounter, type Counter, type FullState, type HostCounters, type KernelState, type PlannedHost } from "./model.ts";
 import { planCounters, planEvent, planInit, resolveEventKey, type Floors, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
@@ -31,7 +31,8 @@ export function withLock<T>(rt: Runtime, fn: () => T): T {
     const wait = Number(rt.sys.env.IPTMON_LOCK_TIMEOUT_MS || NaN);
     release = rt.sys.lock(rt.cfg.lockfile, Number.isFinite(wait) && wait >= 0 ? wait : DEFAULTS.lockTimeoutMs);
   } catch (e) {
-    throw failure(`cannot take lock ${rt.cfg.lockfile}: ${(e as Error).message}`, "another iptmon is still running");
+    // Sys.lock says what happened (held, by which pid; or which error) and what to do.
+    throw failure(`cannot take lock ${rt.cfg.lockfile}: ${(e as Error).message}`, e instanceof UserError ? e.hint : undefined);
   }
   try {
     return fn();

@@ -269,6 +269,13 @@ describe("lock failures say what happened", () => {
     expect(e.hint).toContain("set option lockfile");
   });
 
+  test("through the pipeline: one line naming the lock, the cause and its own hint", async () => {
+    const sys = router(`\toption lockfile '${join(tmp, "dir")}'\n`);
+    sys.lock = realSys.lock;
+    expect(await main(["init"], sys)).toBe(1);
+    expect(sys.err).toBe(`iptmon: cannot take lock ${join(tmp, "dir")}: is a directory; hint: set option lockfile to a writable file path (default /var/run/iptmon.lock)\n`);
+  });
+
   test("held by another process: says by which pid", () => {
     const path = join(tmp, "held.lock");
     const release = realSys.lock(path, 1000);
