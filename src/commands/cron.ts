@@ -5,7 +5,7 @@ import type { Command } from "./command.ts";
 export const cronCommand: Command = {
   command: "cron <action>",
   describe: "sync: one crontab line running `iptmon push` while a push target is enabled, none otherwise; remove: none",
-  builder: (y) => y.positional("action", { choices: ["sync", "remove"] as const }),
+  positionals: { action: { choices: ["sync", "remove"] } },
   run(args, app) {
     const r = syncCron(app.sys, app.config(), args.action as "sync" | "remove");
     if (app.args.verbose) app.sys.stderr(`iptmon: ${r.crontab}: ${r.changed ? (r.line ? `now runs: ${r.line}` : "iptmon line removed") : "unchanged"}\n`);
