@@ -32,12 +32,15 @@ export interface HostUsage {
 
 export interface Status {
   backend: BackendName;
+  /** Where the counting happens: `ports` (the LAN ports, by MAC) or `forward` (the forward hook, by address). */
+  hook: "ports" | "forward";
   hosts: StatusHost[];
 }
 
-export function buildStatus(backend: BackendName, hosts: CountedHost[]): Status {
+export function buildStatus(backend: BackendName, hosts: CountedHost[], hook: Status["hook"] = "forward"): Status {
   return {
     backend,
+    hook,
     hosts: sortHosts([...hosts]).map((h) => ({
         name: h.name,
         mac: macOf(h.key),
@@ -57,7 +60,7 @@ export function buildStatus(backend: BackendName, hosts: CountedHost[]): Status 
  * disagree.
  */
 export function readStatus(rt: Runtime): Status {
-  return buildStatus(rt.backend.name, readHosts(rt));
+  return buildStatus(rt.backend.name, readHosts(rt), rt.backend.hook);
 }
 
 /** `status --json`, which the web page polls: one line. */
@@ -95,5 +98,6 @@ export function formatStatus(s: Status): string {
       .map((cell, c) => (right.has(c) ? cell.padStart(width[c]!) : cell.padEnd(width[c]!)))
       .join("  ")
       .trimEnd();
-  return `backend: ${s.backend}\n${[line(head), ...rows.map(line), line(total)].join("\n")}\n`;
+  const where = s.hook === "ports" ? "counting at the LAN ports" : "counting in the forward hook";
+  return `backend: ${s.backend}, ${where}\n${[line(head), ...rows.map(line), line(total)].join("\n")}\n`;
 }

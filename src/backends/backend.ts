@@ -14,6 +14,8 @@ export interface ApplyOptions {
 
 export interface Backend<S extends KernelState = KernelState, C = unknown> {
   readonly name: BackendName;
+  /** Where it counts: at the LAN ports (by MAC) or in the forward hook (by address). */
+  readonly hook: "ports" | "forward";
   /**
    * `full`: every host with key and counters. `event`: the cheapest read that
    * serves an event; it may leave counters (and non-MAC keys) out, and says so.

@@ -1,7 +1,6 @@
 /** `iptmon push`: one sample to every enabled InfluxDB and collectd target (run by cron). */
-import { readHosts } from "../core.ts";
 import { listPushTargets, pushIntervalMinutes, pushSample } from "../exporters/push.ts";
-import { buildStatus } from "../status.ts";
+import { readStatus } from "../status.ts";
 import type { Command } from "./command.ts";
 
 export const pushCommand: Command = {
@@ -22,7 +21,7 @@ export const pushCommand: Command = {
     for (const p of problems) sys.stderr(`iptmon: cannot push to ${p.label}: ${p.error}\n`);
     if (targets.length > 0) {
       const rt = app.runtime();
-      const status = buildStatus(rt.backend.name, readHosts(rt));
+      const status = readStatus(rt);
       const sample = { time: sys.now(), interval: pushIntervalMinutes(cfg) * 60, hosts: status.hosts };
       for (const r of await pushSample(targets, sample)) {
         if (r.error === null) continue;

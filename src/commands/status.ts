@@ -1,5 +1,4 @@
-import { readHosts } from "../core.ts";
-import { buildStatus, formatStatus } from "../status.ts";
+import { formatStatus, readStatus } from "../status.ts";
 import type { Command } from "./command.ts";
 
 export const statusCommand: Command = {
@@ -8,7 +7,7 @@ export const statusCommand: Command = {
   builder: (y) => y.option("json", { type: "boolean", describe: "machine-readable output" }),
   run(args, app) {
     const rt = app.runtime();
-    const s = buildStatus(rt.backend.name, readHosts(rt));
+    const s = readStatus(rt);
     app.out(args.json ? `${JSON.stringify(s)}\n` : formatStatus(s));
     return 0;
   },

@@ -263,7 +263,7 @@ LoadPlugin csv
 
     test("the renderer's escaping of hostile label values passes promtool", () => {
       const hosts = [...HOSTILE, '\\"\n', "trail\\"].map((name, i) => ({ name, mac: i % 2 ? null : "02:00:00:00:00:01", key: "k", addresses: [], rx_bytes: i, rx_packets: i, tx_bytes: i, tx_packets: i }));
-      const check = run(["promtool", "check", "metrics"], { input: renderPrometheus({ backend: "nftables", hosts }) });
+      const check = run(["promtool", "check", "metrics"], { input: renderPrometheus({ backend: "nftables", hook: "forward", hosts }) });
       expect(`${check.stdout}${check.stderr}`).toBe("");
       expect(check.code).toBe(0);
     });

@@ -241,6 +241,7 @@ describe("runEvent: a backend whose every read is full (iptables)", () => {
     const current: FullState = { read: "full", complete: true, hosts: [{ key: "02:00:00:00:00:01", name: "laptop", addresses: ["192.168.1.101"], rx: { packets: 1, bytes: 2 }, tx: { packets: 3, bytes: 4 } }] };
     const backend: Backend<FullState, string> = {
       name: "iptables",
+      hook: "forward",
       read: (detail) => (calls.push(`read ${detail}`), current),
       plan: (_c, desired, opts) => `${opts.rebuild} ${desired.map((h) => `${h.name}:${h.counters === "keep" ? "keep" : h.counters.rx.bytes}`).join(",")}`,
       render: (change) => change,

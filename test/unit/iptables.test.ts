@@ -242,7 +242,7 @@ describe("the backend through main()", () => {
       commands: { "iptables-save -c -t mangle": ok(save("shell", 4)), "ip6tables-save -c -t mangle": ok(save("shell", 6)) },
     });
     expect(await main(["status"], sys)).toBe(0);
-    expect(sys.out).toStartWith("backend: iptables\n");
+    expect(sys.out).toStartWith("backend: iptables, counting in the forward hook\n");
   });
 
   test("option iptables and option ip6tables_save pick the binaries", async () => {
@@ -251,7 +251,7 @@ describe("the backend through main()", () => {
       commands: { "/opt/sbin/iptables-nft-save -c -t mangle": ok(save("foreign", 4)), "/opt/ip6save -c -t mangle": ok(save("foreign", 6)) },
     });
     expect(await main(["status", "--json"], sys)).toBe(0);
-    expect(JSON.parse(sys.out)).toEqual({ backend: "iptables", hosts: [] });
+    expect(JSON.parse(sys.out)).toEqual({ backend: "iptables", hook: "forward", hosts: [] });
   });
 
   test("missing binaries: one line, a hint, exit 1", async () => {
@@ -291,13 +291,13 @@ describe("the backend through main()", () => {
   test("backend auto: nftables where nft works, else iptables", async () => {
     const noNft = fakeSys({ files: { [CONF]: "config iptmon\n" }, commands: tables(save("foreign", 4), save("foreign", 6)) });
     expect(await main(["status"], noNft)).toBe(0);
-    expect(noNft.out).toStartWith("backend: iptables\n");
+    expect(noNft.out).toStartWith("backend: iptables, counting in the forward hook\n");
     const withNft = fakeSys({
       files: { [CONF]: "config iptmon\n" },
       commands: { "nft list tables": ok(), "nft -j list table inet iptmon": { code: 1, stdout: "", stderr: "Error: No such file or directory\n" } },
     });
     expect(await main(["status"], withNft)).toBe(0);
-    expect(withNft.out).toStartWith("backend: nftables\n");
+    expect(withNft.out).toStartWith("backend: nftables, counting in the forward hook\n");
   });
 
   test("option table names the chains' prefix; one too long for iptables is refused with exit 2", async () => {
@@ -313,6 +313,6 @@ describe("the backend through main()", () => {
   test("--backend iptables overrides the config", async () => {
     const sys = fakeSys({ files: { [CONF]: "config iptmon\n\toption backend 'nftables'\n" }, commands: tables(save("foreign", 4), save("foreign", 6)) });
     expect(await main(["--backend", "iptables", "status"], sys)).toBe(0);
-    expect(sys.out).toStartWith("backend: iptables\n");
+    expect(sys.out).toStartWith("backend: iptables, counting in the forward hook\n");
   });
 });

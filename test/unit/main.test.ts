@@ -194,7 +194,7 @@ describe("main: backends", () => {
   test("`--backend nftables` overrides the config", async () => {
     const { sys } = router({ config: "config iptmon\n\toption backend 'iptables'\n" });
     expect(await main(["status", "--json", "--backend", "nftables"], sys)).toBe(0);
-    expect(JSON.parse(sys.out)).toEqual({ backend: "nftables", hosts: [] });
+    expect(JSON.parse(sys.out)).toEqual({ backend: "nftables", hook: "forward", hosts: [] });
   });
 });
 
@@ -324,6 +324,7 @@ describe("main: commands that work", () => {
     expect(await main(["status", "--json"], sys)).toBe(0);
     expect(JSON.parse(sys.out)).toEqual({
       backend: "nftables",
+      hook: "forward",
       hosts: [{ name: "tv", mac: "02:00:00:00:00:05", key: "02:00:00:00:00:05", addresses: ["192.168.1.5"], rx_bytes: 300, rx_packets: 3, tx_bytes: 400, tx_packets: 4 }],
     });
     expect(commandLines(sys).filter((c) => c.startsWith("nft -j"))).toHaveLength(1);

@@ -31,7 +31,7 @@ function parseSample(line: string): { name: string; labels: Record<string, strin
 }
 
 describe("renderPrometheus", () => {
-  const status: Status = { backend: "nftables", hosts: [host("laptop", "02:00:00:00:00:01"), host("printer", null, 2)] };
+  const status: Status = { backend: "nftables", hook: "forward", hosts: [host("laptop", "02:00:00:00:00:01"), host("printer", null, 2)] };
   const text = renderPrometheus(status);
 
   test("renders the exposition format exactly", () => {
@@ -65,7 +65,7 @@ describe("renderPrometheus", () => {
   });
 
   test("no hosts: the families stay, with iptmon_hosts 0", () => {
-    const t = renderPrometheus({ backend: "nftables", hosts: [] });
+    const t = renderPrometheus({ backend: "nftables", hook: "forward", hosts: [] });
     expect(t).toContain("# TYPE iptmon_rx_bytes_total counter\n# HELP iptmon_rx_packets_total");
     expect(t).toContain("\niptmon_hosts 0\n");
   });
@@ -77,7 +77,7 @@ describe("renderPrometheus", () => {
 
   test("hostile host names survive a round trip, one line per sample", () => {
     const hosts = HOSTILE.map((n, i) => host(n, `02:00:00:00:01:${String(i).padStart(2, "0")}`, i + 1));
-    const t = renderPrometheus({ backend: "nftables", hosts });
+    const t = renderPrometheus({ backend: "nftables", hook: "forward", hosts });
     const samples = t
       .split("\n")
       .filter((l) => l !== "" && !l.startsWith("#"))

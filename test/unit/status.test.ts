@@ -10,9 +10,10 @@ const HOSTS: CountedHost[] = [
 
 describe("buildStatus", () => {
   test("the exact JSON shape, hosts sorted by name", () => {
-    expect(JSON.stringify(buildStatus("nftables", HOSTS))).toBe(
+    expect(JSON.stringify(buildStatus("nftables", HOSTS, "ports"))).toBe(
       JSON.stringify({
         backend: "nftables",
+        hook: "ports",
         hosts: [
           { name: "apple-tv", mac: null, key: "duid:00020000ab11", addresses: [], rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0 },
           { name: "nas", mac: null, key: "host:nas", addresses: ["192.168.1.50", "fd00::50"], rx_bytes: 100, rx_packets: 1, tx_bytes: 200, tx_packets: 2 },
@@ -39,7 +40,7 @@ describe("buildStatus", () => {
   });
 
   test("no hosts", () => {
-    expect(buildStatus("nftables", [])).toEqual({ backend: "nftables", hosts: [] });
+    expect(buildStatus("nftables", [])).toEqual({ backend: "nftables", hook: "forward", hosts: [] });
   });
 });
 
@@ -76,7 +77,7 @@ describe("formatStatus", () => {
 
   test("names the backend, then a header, one row per host, a totals row", () => {
     expect(text.endsWith("\n")).toBe(true);
-    expect(lines[0]).toBe("backend: nftables");
+    expect(lines[0]).toBe("backend: nftables, counting in the forward hook");
     expect(lines[1]).toMatch(/^HOST\s+MAC\s+ADDRESSES\s+RX \(upload\)\s+RX PKTS\s+TX \(download\)\s+TX PKTS$/);
     expect(lines.slice(2, 5).map((l) => l.split(/\s+/)[0])).toEqual(["apple-tv", "nas", "phone"]);
     expect(lines[5]).toStartWith("TOTAL (3 hosts)");

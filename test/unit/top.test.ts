@@ -10,7 +10,7 @@ import { fakeSys, ok } from "../helpers/fakesys.ts";
 function host(name: string, key: string, rx: number, tx: number, addresses = ["192.168.1.10"]): StatusHost {
   return { name, mac: key.startsWith("host:") ? null : key, key, addresses, rx_bytes: rx, rx_packets: 1, tx_bytes: tx, tx_packets: 1 };
 }
-const status = (...hosts: StatusHost[]): Status => ({ backend: "nftables", hosts });
+const status = (...hosts: StatusHost[]): Status => ({ backend: "nftables", hook: "forward", hosts });
 
 describe("computeRates", () => {
   test("bits per second from two readings, by direction", () => {

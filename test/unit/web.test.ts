@@ -14,7 +14,7 @@ const h = (name: string, rx: number, tx: number, extra: Partial<StatusHost> = {}
   tx_packets: 0,
   ...extra,
 });
-const st = (...hosts: StatusHost[]): Status => ({ backend: "nftables", hosts });
+const st = (...hosts: StatusHost[]): Status => ({ backend: "nftables", hook: "forward", hosts });
 
 describe("parseStatus", () => {
   test("takes `status --json` as it is, keeping fields it does not know", () => {

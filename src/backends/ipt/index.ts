@@ -40,6 +40,7 @@ export function createIptBackend(sys: Sys, cfg: Config): Backend<IptState, IptCh
 
   return {
     name: "iptables",
+    hook: "forward",
     // One save per family is all there is to read: every read is full.
     read() {
       const fams: Partial<Record<Family, IptFamilyState>> = {};

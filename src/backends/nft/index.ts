@@ -11,7 +11,7 @@ import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
 
-export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backend<NftState, NftChange> & { placement: Placement } {
+export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backend<NftState, NftChange> {
   const o: NftOptions = { table: cfg.table, priority, placement: resolvePlacement(sys, cfg) };
   const family = FAMILY[o.placement];
   const t = `${family} ${o.table}`;
@@ -32,7 +32,7 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backe
   const portsEnv = () => (env ??= loadPortsEnv(sys, cfg));
   return {
     name: "nftables",
-    placement: o.placement,
+    hook: o.placement,
     read(detail) {
       if (detail === "full") return readTable(o.placement);
       const r = nft(["-j", "list", "maps", family]);
