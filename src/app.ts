@@ -5,6 +5,7 @@ import type { Runtime } from "./core.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { dirname, join } from "node:path";
 import { oneLine } from "./errors.ts";
+import { withSnapshots } from "./snapshot/store.ts";
 import type { Sys } from "./sys.ts";
 
 export interface GlobalArgs {
@@ -53,7 +54,8 @@ export function createApp(sys: Sys, args: GlobalArgs, opts: { event?: boolean } 
     runtime() {
       if (!rt) {
         const c = app.config();
-        rt = { sys, cfg: c, backend: selectBackend(sys, c, args.backend), warn: app.warn };
+        // Problems with the snapshot are heard of even without --verbose: totals are at stake.
+        rt = withSnapshots({ sys, cfg: c, backend: selectBackend(sys, c, args.backend), warn: app.warn }, (line) => sys.stderr(`iptmon: ${line}\n`));
       }
       return rt;
     },

@@ -86,6 +86,13 @@ export const GLOBAL_OPTIONS = {
   // exporters (src/exporters/): how often cron runs `iptmon push`, and which crontab
   push_interval: { kind: "int", min: 1, max: 60, default: DEFAULTS.pushIntervalMin },
   crontab: { kind: "path", default: DEFAULTS.crontab },
+  // snapshots and usage periods (src/snapshot/, src/usage/)
+  statefile: { kind: "path", default: DEFAULTS.statefile },
+  persist_dir: { kind: "path" },
+  persist_interval: { kind: "int", min: 1, max: 44640, default: DEFAULTS.persistIntervalMin },
+  period: { kind: "string", choices: ["month", "week", "day"], default: DEFAULTS.period },
+  period_start: { kind: "int", min: 1, max: 28, default: DEFAULTS.periodStart },
+  periods_kept: { kind: "int", min: 1, max: 1000, default: DEFAULTS.periodsKept },
 } as const satisfies Record<string, Spec>;
 
 export const HOST_OPTIONS = {

@@ -6,7 +6,7 @@ import type { Backend } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { failure, UserError } from "./errors.ts";
-import { EMPTY_STATE, macOf, zeroCounter, type Counter, type FullState, type HostCounters, type KernelState, type PlannedHost } from "./model.ts";
+import { EMPTY_STATE, macOf, zeroCounter, type CountedHost, type Counter, type FullState, type HostCounters, type KernelState, type LaidOutHost, type PlannedHost } from "./model.ts";
 import { planCounters, planEvent, planInit, resolveEventKey, type Floors, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
 import type { Lease } from "./sources/leases.ts";
@@ -23,6 +23,13 @@ export interface Runtime {
    * placement counted. Read only when a plan creates counters.
    */
   floors?(): ReadonlyMap<string, HostCounters>;
+  /**
+   * Hands the snapshot what iptmon saw of hosts' counters: every host (`all`,
+   * a full read) or some (counters a change just created).
+   */
+  remember?(hosts: readonly CountedHost[], scope: "all" | "some"): void;
+  /** Copies the snapshot to persistent storage now (stop: shutdown, upgrade). */
+  persist?(): void;
 }
 
 export function withLock<T>(rt: Runtime, fn: () => T): T {
@@ -77,11 +84,15 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
   const go = () => {
     const b = rt.backend;
     const current = b.read("full");
+    if (mode === "apply" && current.read === "full") rt.remember?.(current.hosts, "all");
     const hosts = planInit(loadKnowledge(rt), current.read === "absent" ? [] : current.hosts);
     const desired = mustPlanCounters(current, hosts, () => floorsOf(rt, current));
     const change = b.plan(current, desired, { rebuild: true });
     const script = b.render(change);
-    if (mode === "apply") b.apply(change);
+    if (mode === "apply") {
+      b.apply(change);
+      rememberCreated(rt, desired);
+    }
     if (mode === "check") b.check(change);
     return { hosts: desired, script };
   };
@@ -102,6 +113,14 @@ function floorsOf(rt: Runtime, current: KernelState): ReadonlyMap<string, HostCo
     out.set(key, f ? { rx: higher(c.rx, f.rx), tx: higher(c.tx, f.tx) } : c);
   }
   return out;
+}
+
+/** Counters a change created (new hosts, restored ones): the snapshot's baseline for them. */
+function rememberCreated(rt: Runtime, hosts: readonly PlannedHost[]): void {
+  if (!rt.remember) return;
+  const created: CountedHost[] = [];
+  for (const h of hosts) if (h.counters !== "keep") created.push({ key: h.key, name: h.name, addresses: h.addresses, ...h.counters });
+  if (created.length > 0) rt.remember(created, "some");
 }
 
 function mustPlanCounters(current: KernelState, hosts: Parameters<typeof planCounters>[1], floors?: Floors): PlannedHost[] {
@@ -134,19 +153,32 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
     const key = resolveEventKey(ev, k);
     let current = b.read(macOf(key) ? "event" : "full");
     if (lost(current)) return rebuildWith(rt, k, current, ev, key);
+    if (current.read === "full") rt.remember?.(current.hosts, "all");
     const floors = () => floorsOf(rt, current);
     let plan = planEvent(current as Exclude<KernelState, { read: "absent" }>, ev, key, k, floors);
     if (plan.kind === "need-full") {
       current = b.read("full");
       if (lost(current)) return rebuildWith(rt, k, current, ev, key);
+      if (current.read === "full") rt.remember?.(current.hosts, "all");
       plan = planEvent(current as FullState, ev, key, k, floors);
       if (plan.kind === "need-full") throw new Error(`a full read did not serve the event: ${plan.why}`);
     }
     if (plan.kind === "ignore") return ignored(rt, ev, plan.reason);
+    // A host about to go takes its counters with it: the snapshot reads them first.
+    if (rt.remember && current.read === "layout" && removesHost(current.hosts, plan.hosts)) {
+      const last = b.read("full");
+      if (last.read === "full") rt.remember(last.hosts, "all");
+    }
     const complete = current.read !== "full" || current.complete;
     b.apply(b.plan(current, plan.hosts, { rebuild: !complete }));
+    rememberCreated(rt, plan.hosts);
     return { kind: "applied", hosts: plan.hosts };
   });
+}
+
+function removesHost(before: readonly LaidOutHost[], after: readonly PlannedHost[]): boolean {
+  const names = new Set(after.map((h) => h.name));
+  return before.some((h) => !names.has(h.name));
 }
 
 /** Everything known, with the event on top, declared anew. */
@@ -158,6 +190,7 @@ function rebuildWith(rt: Runtime, k: Knowledge, current: KernelState, ev: HostEv
   const hosts = plan.kind === "change" ? plan.hosts.map(({ key, name, addresses }) => ({ key, name, addresses })) : base;
   const desired = mustPlanCounters(current, hosts, () => floorsOf(rt, current));
   rt.backend.apply(rt.backend.plan(current, desired, { rebuild: true }));
+  rememberCreated(rt, desired);
   return { kind: "applied", hosts: desired };
 }
 
@@ -191,12 +224,19 @@ export function runDeviceEvent(rt: Runtime, action: "add" | "remove", device: st
   });
 }
 
+/** Removes everything, after the snapshot took the last counters and went to persistent storage. */
 export function runStop(rt: Runtime): void {
-  withLock(rt, () => rt.backend.remove());
+  withLock(rt, () => {
+    if (rt.remember) readHosts(rt);
+    rt.persist?.();
+    rt.backend.remove();
+  });
 }
 
-/** Every host with its counters, as the kernel has them now. */
+/** Every host with its counters, as the kernel has them now (the snapshot takes them too). */
 export function readHosts(rt: Runtime): FullState["hosts"] {
   const s = rt.backend.read("full");
-  return s.read === "full" ? s.hosts : [];
+  if (s.read !== "full") return [];
+  rt.remember?.(s.hosts, "all");
+  return s.hosts;
 }

@@ -32,4 +32,11 @@ export const DEFAULTS = {
   influxMeasurement: "iptmon",
   /** Used when /etc/config/luci_statistics does not name collectd's socket. */
   collectdSocket: "/var/run/collectd/collectd.sock",
+  /** Hosts' totals and usage, in RAM; `persist_dir` (none by default) keeps a copy on flash. */
+  statefile: "/tmp/iptmon/state.json",
+  /** Minutes between copies to flash (and one at every stop). */
+  persistIntervalMin: 1440,
+  period: "month",
+  periodStart: 1,
+  periodsKept: 12,
 } as const;

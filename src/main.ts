@@ -8,9 +8,12 @@ import { hotplugCommand } from "./commands/hotplug.ts";
 import { checkCommand, initCommand, printCommand } from "./commands/init.ts";
 import { metricsCommand } from "./commands/metrics.ts";
 import { pushCommand } from "./commands/push.ts";
+import { resetCommand } from "./commands/reset.ts";
+import { snapshotCommand } from "./commands/snapshot.ts";
 import { statusCommand } from "./commands/status.ts";
 import { stopCommand } from "./commands/stop.ts";
 import { topCommand } from "./commands/top.ts";
+import { usageCommand } from "./commands/usage.ts";
 import { formatUserError, oneLine, shorten, UserError } from "./errors.ts";
 import type { Sys } from "./sys.ts";
 
@@ -30,6 +33,9 @@ export const COMMANDS: Command[] = [
   pushCommand,
   cronCommand,
   topCommand,
+  usageCommand,
+  resetCommand,
+  snapshotCommand,
 ];
 
 /**

@@ -1,5 +1,5 @@
 import { dlopen, FFIType } from "bun:ffi";
-import { constants, closeSync, existsSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { constants, closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { constants as os } from "node:os";
 import { dirname } from "node:path";
 import { DEFAULTS } from "./defaults.ts";
@@ -32,8 +32,14 @@ export interface Sys {
   listDir(path: string): string[] | null;
   /** Whether a file or directory exists. */
   exists(path: string): boolean;
-  /** Atomic replace (write to a temporary name, then rename). */
-  writeFile(path: string, data: string): void;
+  /**
+   * Atomic replace (write to a temporary name, then rename): a failed write
+   * (a full filesystem) leaves the old file and no temporary one. `durable`:
+   * the data and the rename reach the disk before it returns (flash).
+   */
+  writeFile(path: string, data: string, opts?: { durable?: boolean }): void;
+  /** Renames a file within its filesystem. */
+  rename(from: string, to: string): void;
   env: Record<string, string | undefined>;
   /** The parent process's pid (who ran us: dnsmasq, hotplug, a shell). */
   ppid: number;
@@ -294,12 +300,39 @@ export const realSys: Sys = {
     }
   },
   exists: (path) => existsSync(path),
-  writeFile(path, data) {
+  writeFile(path, data, opts) {
     mkdirSync(dirname(path), { recursive: true });
     const tmp = `${path}.tmp.${process.pid}`;
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
+    try {
+      if (opts?.durable) {
+        const fd = openSync(tmp, "w", 0o600);
+        try {
+          writeFileSync(fd, data);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      } else writeFileSync(tmp, data);
+      renameSync(tmp, path);
+    } catch (e) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created
+      }
+      throw e;
+    }
+    if (opts?.durable) {
+      // The rename itself is only on disk once the directory is.
+      const dir = openSync(dirname(path), "r");
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    }
   },
+  rename: (from, to) => renameSync(from, to),
   env: process.env,
   ppid: process.ppid,
   stdout: (t) => void process.stdout.write(t),

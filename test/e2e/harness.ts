@@ -390,6 +390,7 @@ export function iptmonConfig(dir: string, o: ConfigOptions = {}): string {
     `\toption dhcp_config '${join(dir, "dhcp")}'`,
     `\toption dnsmasq_confdir '${join(dir, "dnsmasq.d")}'`,
     `\toption lockfile '${join(dir, "iptmon.lock")}'`,
+    `\toption statefile '${join(dir, "state.json")}'`,
     "",
     o.extra ?? "",
   ].join("\n");

@@ -81,6 +81,7 @@ beforeAll(() => {
 	option dhcp_config '${tmp}/dhcp'
 	option dnsmasq_confdir '${tmp}/var-etc'
 	option lockfile '${tmp}/iptmon.lock'
+	option statefile '${tmp}/state.json'
 `,
   );
   run.addNamespaces([NS]);

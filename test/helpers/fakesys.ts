@@ -42,6 +42,12 @@ export function fakeSys(opts: { files?: Record<string, string>; commands?: Recor
       return [...commands.keys()].some((c) => c === prog || c.startsWith(`${prog} `));
     },
     writeFile: (p, d) => void files.set(p, d),
+    rename(from, to) {
+      const d = files.get(from);
+      if (d === undefined) throw Object.assign(new Error(`ENOENT: no such file, rename '${from}'`), { code: "ENOENT" });
+      files.delete(from);
+      files.set(to, d);
+    },
     env: opts.env ?? {},
     ppid: 1,
     stdout: (t) => void (sys.out += t),

@@ -285,7 +285,8 @@ describe("the backend through main()", () => {
   test("stop when nothing is there runs no restore and exits 0", async () => {
     const sys = fakeSys({ files: { [CONF]: config() }, commands: tables(save("foreign", 4), save("foreign", 6)) });
     expect(await main(["stop"], sys)).toBe(0);
-    expect(sys.calls.map((c) => c.cmd)).toEqual(["iptables-legacy-save", "ip6tables-legacy-save"]);
+    // Reads only: the snapshot's last read, then remove's own.
+    expect(sys.calls.map((c) => c.cmd)).toEqual(["iptables-legacy-save", "ip6tables-legacy-save", "iptables-legacy-save", "ip6tables-legacy-save"]);
   });
 
   test("backend auto: nftables where nft works, else iptables", async () => {

@@ -1,0 +1,53 @@
+/**
+ * The one way totals go back to zero: `iptmon reset [HOST...]`. The hosts'
+ * counters are created anew from zero and the snapshot forgets their totals,
+ * in RAM and on flash, so no restart or reboot brings them back. Usage
+ * already counted in periods stays: it was used.
+ */
+import { readHosts, withLock, type Runtime } from "../core.ts";
+import { badInput, quoteInput } from "../errors.ts";
+import { zeroCounter, type PlannedHost } from "../model.ts";
+import { snapshotsOf } from "./store.ts";
+
+export interface ResetResult {
+  /** Host keys whose totals were zeroed. */
+  keys: string[];
+}
+
+/** `which`: host names, MACs or keys; empty for every host. Unknown names change nothing. */
+export function runReset(rt: Runtime, which: readonly string[]): ResetResult {
+  return withLock(rt, () => {
+    const snaps = snapshotsOf(rt);
+    const hosts = readHosts(rt);
+    const state = snaps.current();
+    let keys: string[];
+    if (which.length === 0) keys = [...new Set([...hosts.map((h) => h.key), ...Object.keys(state.hosts)])];
+    else {
+      keys = [];
+      for (const w of which) {
+        const l = w.toLowerCase();
+        const found = new Set<string>();
+        for (const h of hosts) if (h.key === l || h.name === w) found.add(h.key);
+        for (const [k, h] of Object.entries(state.hosts)) if (k === l || h.name === w) found.add(k);
+        if (found.size === 0) throw badInput(`cannot reset ${quoteInput(w)}: no such host`, "name a host as iptmon status shows it (name, MAC or key)");
+        keys.push(...found);
+      }
+    }
+    const zero = new Set(keys);
+    if (hosts.some((h) => zero.has(h.key))) {
+      // Two changes: the hosts' counters go, then come back from zero. (A
+      // backend given a start for counters that exist keeps the higher.)
+      const layout = (h: { key: string; name: string; addresses: string[] }) => ({ key: h.key, name: h.name, addresses: h.addresses });
+      const before = rt.backend.read("full");
+      if (before.read !== "full") throw new Error("iptmon's counters went away during a reset");
+      const kept: PlannedHost[] = before.hosts.filter((h) => !zero.has(h.key)).map((h) => ({ ...layout(h), counters: "keep" }));
+      rt.backend.apply(rt.backend.plan(before, kept, { rebuild: !before.complete }));
+      const after = rt.backend.read("full");
+      const back: PlannedHost[] = before.hosts.map((h) => (zero.has(h.key) ? { ...layout(h), counters: { rx: zeroCounter(), tx: zeroCounter() } } : { ...layout(h), counters: "keep" }));
+      rt.backend.apply(rt.backend.plan(after, back, { rebuild: false }));
+    }
+    snaps.forget(which.length === 0 ? null : keys);
+    snaps.save(true);
+    return { keys: [...zero].sort() };
+  });
+}

@@ -1,0 +1,104 @@
+/**
+ * The state file: every host's last totals (the floors its counters are
+ * restored from) and its usage per accounting period. Parsing is strict: a
+ * file that is not exactly this shape is refused whole, never half-read.
+ */
+import type { HostCounters } from "../model.ts";
+
+export const STATE_FORMAT = "iptmon-state";
+export const STATE_VERSION = 1;
+
+/** bytes and packets received from the host (rx, its upload), then sent to it (tx, its download). */
+export type Usage = [rxBytes: number, rxPackets: number, txBytes: number, txPackets: number];
+
+export interface HostRecord {
+  name: string;
+  /** The host's totals at the last sample: [bytes, packets] per direction. */
+  rx: [number, number];
+  tx: [number, number];
+  /** Sample time it was last seen in the kernel. */
+  seen: number;
+}
+
+export interface Period {
+  name: string;
+  /** `month/1`, `week/1` or `day`: the spec it was opened under. */
+  spec: string;
+  start: number;
+  end: number;
+  hosts: Record<string, Usage>;
+}
+
+export interface State {
+  /** When this state began (its first sample). */
+  since: number;
+  /** The time of the last sample. */
+  time: number;
+  /** When it was last copied to persistent storage; 0 for never. */
+  persisted: number;
+  hosts: Record<string, HostRecord>;
+  /** Oldest first; the last one is open and takes new usage. */
+  periods: Period[];
+  /** Usage seen while the clock was not yet set and no period was open: it goes to the first period opened. */
+  held: Record<string, Usage>;
+}
+
+export const emptyState = (t: number): State => ({ since: t, time: t, persisted: 0, hosts: {}, periods: [], held: {} });
+
+export function serializeState(s: State): string {
+  return `${JSON.stringify({ format: STATE_FORMAT, version: STATE_VERSION, ...s })}\n`;
+}
+
+export class BadState extends Error {}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isTime = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v);
+
+function need(ok: boolean, what: string): asserts ok {
+  if (!ok) throw new BadState(what);
+}
+
+function counts(v: unknown, n: number, what: string): number[] {
+  need(Array.isArray(v) && v.length === n && v.every(isCount), `${what} is not ${n} counts`);
+  return v as number[];
+}
+
+function usageMap(v: unknown, what: string): Record<string, Usage> {
+  need(isObj(v), `${what} is not an object`);
+  const out: Record<string, Usage> = {};
+  for (const [k, u] of Object.entries(v)) out[k] = counts(u, 4, `${what}[${JSON.stringify(k).slice(0, 40)}]`) as Usage;
+  return out;
+}
+
+/** A state file's text, checked field by field; throws BadState saying what is wrong. */
+export function parseState(text: string): State {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new BadState(text.length === 0 ? "empty file" : "not JSON (truncated or corrupt)");
+  }
+  need(isObj(raw) && raw.format === STATE_FORMAT, "not an iptmon state file");
+  need(raw.version === STATE_VERSION, `version ${JSON.stringify(raw.version)?.slice(0, 20)}, this iptmon reads version ${STATE_VERSION}`);
+  need(isTime(raw.since) && isTime(raw.time) && isTime(raw.persisted), "bad times");
+  need(isObj(raw.hosts), "hosts is not an object");
+  const hosts: Record<string, HostRecord> = {};
+  for (const [k, h] of Object.entries(raw.hosts)) {
+    need(isObj(h) && typeof h.name === "string" && isTime(h.seen), "bad host record");
+    hosts[k] = { name: h.name, rx: counts(h.rx, 2, "rx") as [number, number], tx: counts(h.tx, 2, "tx") as [number, number], seen: h.seen as number };
+  }
+  need(Array.isArray(raw.periods), "periods is not a list");
+  const periods: Period[] = raw.periods.map((p: unknown) => {
+    need(isObj(p) && typeof p.name === "string" && typeof p.spec === "string" && isTime(p.start) && isTime(p.end), "bad period");
+    return { name: p.name, spec: p.spec, start: p.start as number, end: p.end as number, hosts: usageMap(p.hosts, "period hosts") };
+  });
+  return { since: raw.since, time: raw.time, persisted: raw.persisted, hosts, periods, held: usageMap(raw.held, "held") };
+}
+
+/** Every remembered host's totals: the floors its counters are created from. */
+export function floorsOf(s: State): Map<string, HostCounters> {
+  const out = new Map<string, HostCounters>();
+  for (const [k, h] of Object.entries(s.hosts)) out.set(k, { rx: { bytes: h.rx[0], packets: h.rx[1] }, tx: { bytes: h.tx[0], packets: h.tx[1] } });
+  return out;
+}

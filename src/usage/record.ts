@@ -1,0 +1,104 @@
+/**
+ * How a sample of the kernel's counters becomes usage. Pure.
+ *
+ * - Usage is the growth of a host's counters between samples. A counter lower
+ *   than at the last sample was reset (created anew): it counts from zero,
+ *   never negative.
+ * - A host's first sample in a state that has none before (a new state file,
+ *   one set aside) is its baseline: what it counted before is not this
+ *   period's. A host new to an existing state counts from zero.
+ * - Usage goes to the newest period. A sample opens a new period only when
+ *   its clock is set (at or after 2020) and its time is at or after the
+ *   newest period's end (or the period setting changed). So a clock stepped
+ *   back, or one not yet set (a router without RTC boots in 1970), never
+ *   creates or rewrites a past period: its usage goes to the open one; with
+ *   no period open yet, it is held for the first one opened.
+ */
+import type { CountedHost } from "../model.ts";
+import type { HostRecord, Period, State, Usage } from "../snapshot/state.ts";
+import { isSaneTime, periodAt, specText, type PeriodSpec, type ZoneOffset } from "./periods.ts";
+
+export interface UsageSettings {
+  spec: PeriodSpec;
+  /** Periods kept, the open one included. */
+  kept: number;
+  zone: ZoneOffset;
+}
+
+const growth = (cur: { bytes: number; packets: number }, last: [number, number] | undefined): [number, number] => {
+  if (!last) return [cur.bytes, cur.packets];
+  if (cur.bytes < last[0] || cur.packets < last[1]) return [cur.bytes, cur.packets];
+  return [cur.bytes - last[0], cur.packets - last[1]];
+};
+
+export function addUsage(into: Record<string, Usage>, key: string, u: Usage): void {
+  if (u.every((x) => x === 0)) return;
+  const t = (into[key] ??= [0, 0, 0, 0]);
+  for (let i = 0; i < 4; i++) t[i]! += u[i]!;
+}
+
+/** Opens the period `t` falls in when the rules above allow; returns the period usage goes to, if any. */
+function openPeriod(s: State, t: number, set: UsageSettings): Period | undefined {
+  const newest = s.periods.at(-1);
+  const spec = specText(set.spec);
+  if (!isSaneTime(t)) return newest;
+  if (newest && t < newest.end && (newest.spec === spec || t < newest.start)) return newest;
+  const b = periodAt(t, set.spec, set.zone);
+  // A changed setting: the new period must not reach back over the old one.
+  if (newest && b.start < newest.end && newest.spec !== spec) b.start = Math.max(b.start, t);
+  const p: Period = { name: b.name, spec, start: b.start, end: b.end, hosts: {} };
+  if (newest?.name === p.name) p.name = `${p.name}+${spec}`;
+  for (const [k, u] of Object.entries(s.held)) addUsage(p.hosts, k, u);
+  s.held = {};
+  s.periods.push(p);
+  return p;
+}
+
+/**
+ * Adds a sample of the kernel's counters, taken at time `t`, to the state:
+ * usage into the right period, each host's totals remembered. `all`: the
+ * sample is every host (a full read), so what is no longer kept is dropped;
+ * otherwise only the hosts given (counters an event just created).
+ * Changes `s` in place.
+ */
+export function recordSample(s: State, hosts: readonly CountedHost[], t: number, set: UsageSettings, all = true): void {
+  const baseline = s.periods.length === 0 && Object.keys(s.hosts).length === 0 && Object.keys(s.held).length === 0;
+  const period = openPeriod(s, t, set);
+  const into = period ? period.hosts : s.held;
+  for (const h of hosts) {
+    const last = s.hosts[h.key];
+    if (!baseline) {
+      const [rb, rp] = growth(h.rx, last?.rx);
+      const [tb, tp] = growth(h.tx, last?.tx);
+      addUsage(into, h.key, [rb, rp, tb, tp]);
+    }
+    s.hosts[h.key] = { name: h.name, rx: [h.rx.bytes, h.rx.packets], tx: [h.tx.bytes, h.tx.packets], seen: Math.max(t, last?.seen ?? t) };
+  }
+  s.time = t;
+  if (all) prune(s, new Set(hosts.map((h) => h.key)), set.kept);
+}
+
+/**
+ * Keeps the newest `kept` periods, and forgets a host that is not in the
+ * kernel, has no usage in any kept period and was last seen before the
+ * oldest kept period began: so the state stays bounded however many hosts
+ * come and go.
+ */
+export function prune(s: State, present: ReadonlySet<string>, kept: number): void {
+  if (s.periods.length > kept) s.periods.splice(0, s.periods.length - kept);
+  const oldest = s.periods[0]?.start;
+  if (oldest === undefined) return;
+  const used = new Set<string>(Object.keys(s.held));
+  for (const p of s.periods) for (const k of Object.keys(p.hosts)) used.add(k);
+  for (const [k, h] of Object.entries(s.hosts) as [string, HostRecord][]) {
+    if (!present.has(k) && !used.has(k) && h.seen < oldest) delete s.hosts[k];
+  }
+}
+
+/** Which periods a `--period` choice names: `current`, `previous`, `all`, or a period's name. */
+export function selectPeriods(s: State, which: string): Period[] {
+  if (which === "all") return [...s.periods];
+  if (which === "current") return s.periods.slice(-1);
+  if (which === "previous") return s.periods.length > 1 ? [s.periods.at(-2)!] : [];
+  return s.periods.filter((p) => p.name === which);
+}

@@ -1,0 +1,312 @@
+import { describe, expect, test } from "bun:test";
+import { parseConfig } from "../../src/config.ts";
+import { readHosts, runEvent, runInit, runStop, type Runtime } from "../../src/core.ts";
+import { main } from "../../src/main.ts";
+import { runReset } from "../../src/snapshot/reset.ts";
+import { BadState, parseState, serializeState, STATE_VERSION } from "../../src/snapshot/state.ts";
+import { snapshotsOf, withSnapshots } from "../../src/snapshot/store.ts";
+import { currentUsage } from "../../src/usage/current.ts";
+import { FakeKernel } from "../helpers/fakekernel.ts";
+import { fakeSys, ok } from "../helpers/fakesys.ts";
+
+const FILE = "/etc/config/iptmon";
+const RAM = "/tmp/iptmon/state.json";
+const FLASH = "/etc/iptmon/state.json";
+const T0 = Date.parse("2026-12-01T06:00:00Z") / 1000;
+const conf = (extra = "") => `config iptmon\n\toption backend 'nftables'\n\tlist lan_subnet '192.168.0.0/16'\n${extra}`;
+const PERSIST = "\toption persist_dir '/etc/iptmon'\n\toption persist_interval '60'\n";
+
+/**
+ * A router: one fake kernel, files and a clock shared by every iptmon run;
+ * `proc()` is one run of iptmon (its own runtime, reading the state anew).
+ */
+function router(text = conf(PERSIST), files: Record<string, string> = {}) {
+  const clock = { t: T0 };
+  const sys = fakeSys({ files: { [FILE]: text, ...files }, commands: { "ip neigh show": ok(""), "ip addr show dev br-lan": ok("") } });
+  sys.now = () => clock.t;
+  const writes: string[] = [];
+  const write = sys.writeFile;
+  sys.writeFile = (p, d, o) => {
+    writes.push(p);
+    write(p, d, o);
+  };
+  const kernel = new FakeKernel();
+  const cfg = parseConfig(text, FILE);
+  const messages: string[] = [];
+  const proc = (): Runtime => withSnapshots({ sys, cfg, backend: kernel, warn: () => {} }, (l) => messages.push(l));
+  const flashWrites = () => writes.filter((p) => p === FLASH).length;
+  const stateWrites = () => writes.filter((p) => p !== LEASES);
+  const totals = () => new Map(readHosts(proc()).map((h) => [h.key, { rx: h.rx.bytes, tx: h.tx.bytes }]));
+  return { sys, clock, kernel, proc, messages, stateWrites, flashWrites, totals };
+}
+
+const mac = (i: number) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
+const ip = (i: number) => `192.168.${1 + (i >> 8)}.${i & 255}`;
+const LEASES = "/tmp/dhcp.leases";
+/** A lease is taken: dnsmasq writes its lease file and runs the event. */
+const join = (rt: Runtime, i: number) => {
+  const lines = (rt.sys.readFile(LEASES) ?? "").split("\n").filter((l) => l && !l.includes(` ${mac(i)} `));
+  rt.sys.writeFile(LEASES, [...lines, `${T0 + 86_400} ${mac(i)} ${ip(i)} h${i} *`, ""].join("\n"));
+  return runEvent(rt, { action: "add", source: "dhcp", key: mac(i), address: ip(i), hostname: `h${i}` });
+};
+const leave = (rt: Runtime, i: number) => {
+  const lines = (rt.sys.readFile(LEASES) ?? "").split("\n").filter((l) => l && !l.includes(` ${mac(i)} `));
+  rt.sys.writeFile(LEASES, [...lines, ""].join("\n"));
+  return runEvent(rt, { action: "del", source: "dhcp", key: mac(i), address: ip(i) });
+};
+
+describe("continuity: counters come back from the snapshot", () => {
+  test("a flush, a stop and a reboot (RAM gone, flash kept) each keep every host's totals", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    for (const i of [1, 2]) join(r.proc(), i);
+    r.kernel.traffic(mac(1), 3000, 9000);
+    r.kernel.traffic(mac(2), 100, 200);
+    readHosts(r.proc()); // status
+    const want = new Map([[mac(1), { rx: 3000, tx: 9000 }], [mac(2), { rx: 100, tx: 200 }]]);
+    // nft flush ruleset, then the firewall include's init
+    r.kernel.flush();
+    runInit(r.proc(), "apply");
+    expect(r.totals()).toEqual(want);
+    // table deleted, then an event rebuilds
+    r.kernel.flush();
+    join(r.proc(), 3);
+    expect(r.totals()).toEqual(new Map([...want, [mac(3), { rx: 0, tx: 0 }]]));
+    // stop + start
+    runStop(r.proc());
+    expect(r.kernel.present).toBe(false);
+    runInit(r.proc(), "apply");
+    expect(r.totals().get(mac(1))).toEqual({ rx: 3000, tx: 9000 });
+    // reboot: kernel and RAM gone, flash kept (stop copied it there)
+    r.kernel.traffic(mac(1), 1000, 1000);
+    runStop(r.proc());
+    r.kernel.flush();
+    r.sys.files.delete(RAM);
+    runInit(r.proc(), "apply");
+    expect(r.totals().get(mac(1))).toEqual({ rx: 4000, tx: 10_000 });
+    expect(r.messages).toEqual([]);
+  });
+
+  test("after a power loss the totals are at least the last copy on flash", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    join(r.proc(), 1);
+    r.kernel.traffic(mac(1), 5000, 5000);
+    r.clock.t += 3600;
+    readHosts(r.proc()); // copied to flash: an hour since the last copy
+    r.clock.t += 600;
+    r.kernel.traffic(mac(1), 700, 700);
+    readHosts(r.proc()); // in RAM only: the interval has not passed
+    r.kernel.flush();
+    r.sys.files.delete(RAM);
+    runInit(r.proc(), "apply");
+    expect(r.totals().get(mac(1))).toEqual({ rx: 5000, tx: 5000 });
+  });
+
+  test("a host that leaves takes its counters into the snapshot, and comes back with them", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    join(r.proc(), 7);
+    r.kernel.traffic(mac(7), 1234, 4321); // no read in between: the delete reads them
+    leave(r.proc(), 7);
+    expect(r.kernel.hosts.size).toBe(0);
+    join(r.proc(), 7);
+    expect(r.totals().get(mac(7))).toEqual({ rx: 1234, tx: 4321 });
+    const rt = r.proc();
+    readHosts(rt);
+    expect(currentUsage(rt).get(mac(7))).toEqual({ since: Date.parse("2026-12-01T00:00:00Z") / 1000, rx_bytes: 1234, tx_bytes: 4321 });
+  });
+
+  test("reset zeroes named hosts' totals, in the kernel and in both copies; reset with no host zeroes all", async () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    for (const i of [1, 2]) join(r.proc(), i);
+    r.kernel.traffic(mac(1), 100, 100);
+    r.kernel.traffic(mac(2), 200, 200);
+    expect(runReset(r.proc(), ["h1"]).keys).toEqual([mac(1)]);
+    expect(r.totals()).toEqual(new Map([[mac(1), { rx: 0, tx: 0 }], [mac(2), { rx: 200, tx: 200 }]]));
+    expect(Object.keys(parseState(r.sys.files.get(FLASH)!).hosts)).not.toContain(mac(1));
+    // usage already counted stays
+    expect(parseState(r.sys.files.get(RAM)!).periods[0]!.hosts[mac(1)]).toEqual([100, 1, 100, 1]);
+    r.kernel.flush();
+    runInit(r.proc(), "apply");
+    expect(r.totals().get(mac(1))).toEqual({ rx: 0, tx: 0 });
+    runReset(r.proc(), []);
+    expect([...r.totals().values()]).toEqual([{ rx: 0, tx: 0 }, { rx: 0, tx: 0 }]);
+    expect(() => runReset(r.proc(), ["nobody"])).toThrow("cannot reset \"nobody\": no such host");
+  });
+});
+
+describe("flash writes", () => {
+  test("24 hours compressed: events, status calls and cron ticks write flash once per persist_interval, plus each stop", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    const sent = new Map<string, { rx: number; tx: number }>();
+    const present = new Set<number>();
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31), seed % n);
+    const start = r.clock.t;
+    const stops: number[] = [];
+    for (let minute = 0; minute < 24 * 60; minute++) {
+      r.clock.t = start + minute * 60;
+      // hosts come and go: 500 of them over the day, about 50 at a time
+      for (let k = 0; k < 2; k++) {
+        const host = 1 + rand(500);
+        if (present.has(host) && rand(2) === 0) {
+          leave(r.proc(), host);
+          present.delete(host);
+        } else if (!present.has(host) && present.size < 60) {
+          join(r.proc(), host);
+          present.add(host);
+        }
+      }
+      for (const h of present) {
+        const up = rand(5000);
+        const down = rand(50_000);
+        expect(r.kernel.traffic(mac(h), up, down)).toBe(true);
+        const s = sent.get(mac(h)) ?? { rx: 0, tx: 0 };
+        sent.set(mac(h), { rx: s.rx + up, tx: s.tx + down });
+      }
+      readHosts(r.proc()); // the cron tick
+      if (minute % 7 === 0) readHosts(r.proc()); // someone looks at status
+      if (minute === 600) {
+        r.kernel.flush(); // a firewall restart
+        runInit(r.proc(), "apply");
+      }
+      if (minute === 900) {
+        runStop(r.proc()); // /etc/init.d/iptmon restart
+        stops.push(minute);
+        runInit(r.proc(), "apply");
+      }
+    }
+    // first sample, then one per 60 minutes over 24 hours, plus the stop's
+    expect(r.flashWrites()).toBe(1 + 23 + stops.length);
+    // every host's totals, present or gone, equal what it sent
+    for (const h of present) leave(r.proc(), h);
+    const state = snapshotsOf(r.proc()).current();
+    for (const [k, s] of sent) expect([k, state.hosts[k]!.rx[0], state.hosts[k]!.tx[0]]).toEqual([k, s.rx, s.tx]);
+    // and the day's usage equals it too
+    const usage = state.periods.at(-1)!.hosts;
+    for (const [k, s] of sent) expect([k, usage[k]![0], usage[k]![2]]).toEqual([k, s.rx, s.tx]);
+    expect(r.sys.files.get(RAM)!.length).toBeLessThan(250 * 300);
+    expect(r.messages).toEqual([]);
+  }, 60_000);
+
+  test("a clock stepped back does not write flash again until the interval has passed from the new time", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    join(r.proc(), 1);
+    readHosts(r.proc());
+    const first = r.flashWrites();
+    r.clock.t -= 3 * 3600;
+    readHosts(r.proc()); // the interval starts again from here
+    for (let m = 0; m < 59; m++) {
+      r.clock.t += 60;
+      readHosts(r.proc());
+    }
+    expect(r.flashWrites()).toBe(first);
+    r.clock.t += 60;
+    readHosts(r.proc());
+    expect(r.flashWrites()).toBe(first + 1);
+  });
+
+  test("without persist_dir nothing is written outside RAM", () => {
+    const r = router(conf());
+    runInit(r.proc(), "apply");
+    join(r.proc(), 1);
+    runStop(r.proc());
+    expect(new Set(r.stateWrites())).toEqual(new Set([RAM]));
+  });
+});
+
+describe("bad state files", () => {
+  function realSnapshot(): string {
+    const r = router(conf());
+    runInit(r.proc(), "apply");
+    for (const i of [1, 2, 3]) join(r.proc(), i);
+    r.kernel.traffic(mac(1), 1000, 2000);
+    r.kernel.traffic(mac(3), 10, 20);
+    r.clock.t += 86_400 * 40;
+    r.kernel.traffic(mac(2), 500, 600);
+    readHosts(r.proc());
+    return r.sys.files.get(RAM)!;
+  }
+
+  test("every prefix of a real snapshot is refused, and only the whole one is read", () => {
+    const text = realSnapshot();
+    const whole = parseState(text);
+    expect(whole.periods.map((p) => p.name)).toEqual(["2026-12", "2027-01"]);
+    expect(serializeState(whole)).toBe(text);
+    for (let n = 0; n < text.length - 1; n++) expect(() => parseState(text.slice(0, n))).toThrow(BadState);
+    expect(parseState(text.slice(0, -1))).toEqual(whole); // only the newline missing
+  });
+
+  test("binary, foreign, other versions and wrong shapes are refused", () => {
+    const good = JSON.parse(realSnapshot());
+    const bad = [
+      "\u0000\u0001\u00ff\ufffd binary",
+      "[]",
+      '{"format":"something-else","version":1}',
+      JSON.stringify({ ...good, version: STATE_VERSION + 1 }),
+      JSON.stringify({ ...good, hosts: { x: { name: "a", rx: [1, -1], tx: [0, 0], seen: 1 } } }),
+      JSON.stringify({ ...good, periods: [{ name: "x", spec: "day", start: 0, end: 1, hosts: { k: [1, 2, 3] } }] }),
+      JSON.stringify({ ...good, held: null }),
+    ];
+    for (const b of bad) expect(() => parseState(b)).toThrow(BadState);
+    expect(() => parseState(JSON.stringify({ ...good, version: 2 }))).toThrow("version 2, this iptmon reads version 1");
+  });
+
+  test("a corrupt RAM file: one line, set aside (renamed, not deleted), the flash copy is used, counting goes on", async () => {
+    const text = realSnapshot();
+    const r = router(conf(PERSIST), { [RAM]: text.slice(0, 100), [FLASH]: text });
+    r.kernel.present = true;
+    expect(Object.keys(snapshotsOf(r.proc()).current().hosts)).toHaveLength(3);
+    expect(r.messages).toEqual([`snapshot ${RAM} is unusable (not JSON (truncated or corrupt)): set aside as ${RAM}.bad-${T0}; counting goes on from the kernel`]);
+    expect(r.sys.files.get(`${RAM}.bad-${T0}`)).toBe(text.slice(0, 100));
+  });
+
+  test("through main: a binary state file is one line on stderr, usage still answers", async () => {
+    const sys = fakeSys({
+      files: { [FILE]: conf(), [RAM]: "\u0000\u0007garbage" },
+      commands: { "nft -j list table inet iptmon": { code: 1, stdout: "", stderr: "Error: No such file or directory\n" } },
+    });
+    expect(await main(["usage", "--json"], sys)).toBe(0);
+    expect(sys.err).toBe(`iptmon: snapshot ${RAM} is unusable (not JSON (truncated or corrupt)): set aside as ${RAM}.bad-1800000000; counting goes on from the kernel\n`);
+    expect(JSON.parse(sys.out)).toEqual({ periods: [] });
+    expect(sys.files.get(`${RAM}.bad-1800000000`)).toBe("\u0000\u0007garbage");
+  });
+
+  test("an unreadable file that cannot be set aside is never written over", () => {
+    const r = router(conf());
+    r.kernel.present = true;
+    const read = r.sys.readFile;
+    r.sys.readFile = (p) => {
+      if (p === RAM) throw Object.assign(new Error("EACCES: permission denied, open"), { code: "EACCES" });
+      return read(p);
+    };
+    r.sys.rename = () => {
+      throw Object.assign(new Error("EACCES: permission denied, rename"), { code: "EACCES" });
+    };
+    readHosts(r.proc());
+    expect(r.messages).toEqual([`snapshot ${RAM} cannot be read (permission denied (EACCES)) and cannot be set aside (permission denied (EACCES)): left as it is, not written over; counting goes on from the kernel`]);
+    expect(r.stateWrites()).toEqual([]);
+  });
+
+  test("a failing save is one line and leaves the previous file", () => {
+    const r = router(conf(PERSIST));
+    runInit(r.proc(), "apply");
+    join(r.proc(), 1);
+    const before = r.sys.files.get(FLASH);
+    r.sys.writeFile = () => {
+      throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+    };
+    r.clock.t += 7200;
+    runStop(r.proc());
+    expect(r.messages).toEqual([
+      `cannot save snapshot ${FLASH}: no space left on device (ENOSPC) (the previous one is kept)`,
+      `cannot save snapshot ${RAM}: no space left on device (ENOSPC) (the previous one is kept)`,
+    ]);
+    expect(r.sys.files.get(FLASH)).toBe(before);
+    expect(r.kernel.present).toBe(false);
+  });
+});
