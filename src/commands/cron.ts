@@ -4,7 +4,7 @@ import type { Command } from "./command.ts";
 
 export const cronCommand: Command = {
   command: "cron <action>",
-  describe: "sync: one crontab line running `iptmon push` while a push target is enabled, none otherwise; remove: none",
+  describe: "sync: one crontab line running `iptmon push` while a push target is enabled, else `iptmon snapshot`; remove: none",
   positionals: { action: { choices: ["sync", "remove"] } },
   run(args, app) {
     const r = syncCron(app.sys, app.config(), args.action as "sync" | "remove");

@@ -1,7 +1,8 @@
 /**
- * The crontab line that runs `iptmon push`: exactly one while a push target
- * is enabled, none otherwise. Lines are ours by their trailing marker; every
- * other line is left exactly as it was.
+ * The crontab line that runs `iptmon push` while a push target is enabled,
+ * else `iptmon snapshot`: exactly one (both refresh the snapshot, which
+ * bounds what a firewall flush or a power loss can cost). Lines are ours by
+ * their trailing marker; every other line is left exactly as it was.
  */
 import { resolve } from "node:path";
 import type { Config } from "../config.ts";
@@ -16,9 +17,9 @@ const OURS = /\s#\s*iptmon\s*$/;
 const shQuote = (s: string) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
 
 /** `*\/N * * * * /usr/sbin/iptmon push # iptmon`; a config other than the default is passed on. */
-export function cronLine(intervalMin: number, configFile: string): string {
+export function cronLine(intervalMin: number, configFile: string, command: "push" | "snapshot" = "push"): string {
   const config = configFile === DEFAULTS.config ? "" : ` --config ${shQuote(configFile)}`;
-  return `*/${intervalMin} * * * * ${DEFAULTS.binary}${config} push ${CRON_MARKER}`;
+  return `*/${intervalMin} * * * * ${DEFAULTS.binary}${config} ${command} ${CRON_MARKER}`;
 }
 
 /**
@@ -57,10 +58,11 @@ export interface CronResult {
   changed: boolean;
 }
 
-/** `sync`: the line when a push target is enabled, none otherwise. `remove`: none. */
+/** `sync`: the push line when a push target is enabled, else the snapshot line. `remove`: none. */
 export function syncCron(sys: Sys, cfg: Config, action: "sync" | "remove"): CronResult {
   const crontab = crontabPath(cfg);
-  const line = action === "sync" && enabledPushSections(cfg).length > 0 ? cronLine(pushIntervalMinutes(cfg), resolve(cfg.file)) : null;
+  const command = enabledPushSections(cfg).length > 0 ? "push" : "snapshot";
+  const line = action === "sync" ? cronLine(pushIntervalMinutes(cfg), resolve(cfg.file), command) : null;
   const next = updateCrontab(sys.readFile(crontab), line);
   if (next !== null) sys.writeFile(crontab, next);
   return { crontab, line, changed: next !== null };

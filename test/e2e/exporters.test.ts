@@ -498,7 +498,7 @@ console.log("ready");
   });
 
   describe("cron", () => {
-    test("`iptmon cron sync` keeps one line while a target is enabled; `cron remove` takes it out", () => {
+    test("`iptmon cron sync` keeps one line (push while a target is enabled, else snapshot); `cron remove` takes it out", () => {
       const crontab = join(tmp, "crontab");
       writeFileSync(crontab, "0 3 * * * /sbin/reboot\n");
       setConfig(collectdSection());
@@ -508,7 +508,7 @@ console.log("ready");
       expect(readFileSync(crontab, "utf8")).toBe(`0 3 * * * /sbin/reboot\n${line}\n`);
       setConfig("config collectd\n\toption enabled '0'\n");
       expect(iptmon(["cron", "sync"]).code).toBe(0);
-      expect(readFileSync(crontab, "utf8")).toBe("0 3 * * * /sbin/reboot\n");
+      expect(readFileSync(crontab, "utf8")).toBe(`0 3 * * * /sbin/reboot\n${line.replace(" push ", " snapshot ")}\n`);
       setConfig(collectdSection());
       expect(iptmon(["cron", "sync"]).code).toBe(0);
       expect(iptmon(["cron", "remove"]).code).toBe(0);

@@ -75,14 +75,14 @@ describe("iptmon cron sync|remove", () => {
     expect(r.crontab).toBe("*/5 * * * * /usr/sbin/iptmon push # iptmon\n");
   });
 
-  test("sync with every target disabled removes the line", async () => {
+  test("sync with every target disabled replaces the push line with the snapshot line", async () => {
     const r = await run("config influxdb\n\toption enabled '0'\nconfig collectd\n\toption enabled 'off'\n", "sync", `0 3 * * * /sbin/reboot\n${LINE}\n`);
-    expect(r.crontab).toBe("0 3 * * * /sbin/reboot\n");
+    expect(r.crontab).toBe("0 3 * * * /sbin/reboot\n*/1 * * * * /usr/sbin/iptmon snapshot # iptmon\n");
   });
 
-  test("sync with no crontab and nothing enabled creates no file", async () => {
+  test("sync with nothing to push keeps the snapshot fresh", async () => {
     const r = await run("config iptmon\n", "sync");
-    expect(r.sys.files.has("/etc/crontabs/root")).toBe(false);
+    expect(r.crontab).toBe("*/1 * * * * /usr/sbin/iptmon snapshot # iptmon\n");
   });
 
   test("remove takes the line out even with targets enabled", async () => {
