@@ -8,6 +8,7 @@ import type { CountedHost, KernelState, PlannedHost } from "../../src/model.ts";
 
 export class FakeKernel implements Backend<KernelState, PlannedHost[]> {
   readonly name = "nftables" as const;
+  readonly hook = "forward" as const;
   present = false;
   hosts = new Map<string, CountedHost>();
   applies = 0;
