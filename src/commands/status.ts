@@ -1,4 +1,4 @@
-import { formatStatus, readStatus } from "../status.ts";
+import { formatStatus, readStatus, statusJson } from "../status.ts";
 import type { Command } from "./command.ts";
 
 export const statusCommand: Command = {
@@ -6,9 +6,8 @@ export const statusCommand: Command = {
   describe: "show every host with its counters (rx: received from the host, tx: sent to it)",
   builder: (y) => y.option("json", { type: "boolean", describe: "machine-readable output" }),
   run(args, app) {
-    const rt = app.runtime();
-    const s = readStatus(rt);
-    app.out(args.json ? `${JSON.stringify(s)}\n` : formatStatus(s));
+    const s = readStatus(app.runtime());
+    app.out(args.json ? statusJson(s) : formatStatus(s));
     return 0;
   },
 };

@@ -187,18 +187,18 @@ describe("keys and options", () => {
 });
 
 describe("iptmon top through main", () => {
-  // Each `nft -j list table` shows the busy host 125000 bytes further on in each direction.
-  function sys() {
+  // Each `nft -j list table` shows the busy host 125000 * step bytes further on (250000 * step down).
+  function sys(step = 1) {
     let reads = 0;
     const table = () => {
       const n = reads++;
-      const counter = (name: string, bytes: number) => ({ counter: { family: "inet", name, table: "iptmon", handle: 2, comment: `iptmon: ${name.endsWith("busy") ? "02:00:00:00:00:01" : "02:00:00:00:00:02"}`, packets: n, bytes } });
+      const counter = (name: string, bytes: number) => ({ counter: { family: "inet", name, table: "iptmon", handle: 2, comment: `iptmon: ${name.endsWith("busy") ? "02:00:00:00:00:01" : "02:00:00:00:00:02"}`, packets: n * step, bytes } });
       return ok(
         JSON.stringify({
           nftables: [
             { table: { family: "inet", name: "iptmon", handle: 1 } },
-            counter("rx_busy", 1000 + n * 125_000),
-            counter("tx_busy", 2000 + n * 250_000),
+            counter("rx_busy", 1000 + n * step * 125_000),
+            counter("tx_busy", 2000 + n * step * 250_000),
             counter("rx_idle", 5),
             counter("tx_idle", 6),
             { map: { family: "inet", name: "rx4", table: "iptmon", type: "ipv4_addr", handle: 4, map: "counter", elem: [["192.168.1.5", "rx_busy"], ["192.168.1.6", "rx_idle"]] } },
@@ -232,6 +232,18 @@ describe("iptmon top through main", () => {
     const s = sys();
     expect(await main(["top", "--interval", "0.1"], s)).toBe(0);
     expect(s.out).toMatch(/^backend: nftables, rates over 0\.\d+ s\nHOST +DOWN \(tx\) +UP \(rx\) +TOTAL DOWN +TOTAL UP +MAC +ADDRESSES\nbusy /);
+  });
+
+  test("top's hosts are `status --json`'s hosts, field for field, plus the two rates", async () => {
+    const a = sys(0);
+    expect(await main(["status", "--json"], a)).toBe(0);
+    const b = sys(0);
+    expect(await main(["top", "--once", "--json", "--interval", "0.1"], b)).toBe(0);
+    const statusHosts = (JSON.parse(a.out) as Status).hosts;
+    const topHosts = (JSON.parse(b.out) as { hosts: HostRate[] }).hosts;
+    expect(statusHosts).toHaveLength(2);
+    expect(topHosts.map(({ rx_bps, tx_bps, ...h }) => h).sort((x, y) => (x.name < y.name ? -1 : 1))).toEqual(statusHosts);
+    expect(topHosts.map((h) => [h.rx_bps, h.tx_bps])).toEqual([[0, 0], [0, 0]]);
   });
 
   test("a bad interval is a one-line usage error, nothing read", async () => {
