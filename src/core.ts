@@ -151,6 +151,7 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
     const b = rt.backend;
     const k = loadKnowledge(rt);
     const key = resolveEventKey(ev, k);
+    if (key === null) return ignored(rt, ev, `no MAC or DUID is known for ${ev.address} (the next lease event or init finds it)`);
     let current = b.read(macOf(key) ? "event" : "full");
     if (lost(current)) return rebuildWith(rt, k, current, ev, key);
     if (current.read === "full") rt.remember?.(current.hosts, "all");

@@ -56,10 +56,25 @@ export function parseHotplugEvent(subsystem: "dhcp" | "neigh", env: Env): HostEv
     subsystem === "dhcp" ? { add: "add", update: "old", remove: "del" } : { add: "arp-add", remove: "arp-del" };
   const a = Object.hasOwn(map, action) ? map[action] : undefined;
   if (!a) throw badInput(`cannot handle hotplug ${subsystem}: unknown ACTION ${quoteInput(action)}`, `expected ${Object.keys(map).join(", ")}`);
-  if (!env.MACADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: MACADDR is not set`);
   if (!env.IPADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: IPADDR is not set`);
+  // OpenWrt's newer dispatcher leaves MACADDR out of DHCPv6 lease events (the
+  // older one passes the DUID there); DNSMASQ_IAID says it is one.
+  if (!env.MACADDR && subsystem === "dhcp" && env.DNSMASQ_IAID !== undefined) return dhcpv6WithoutClient(a, env.IPADDR, env.HOSTNAME, env);
+  if (!env.MACADDR) throw badInput(`cannot handle hotplug ${subsystem} ${action}: MACADDR is not set`);
   // OpenWrt's dispatcher may pass dnsmasq's DNSMASQ_* variables along.
   return parseDnsmasqEvent(a, env.MACADDR, env.IPADDR, env.HOSTNAME, env);
+}
+
+/**
+ * A DHCPv6 lease event that names no client: the host is found from
+ * DNSMASQ_MAC, else (when planned) the neighbour table or the lease file's DUID
+ * for the address.
+ */
+function dhcpv6WithoutClient(action: DnsmasqAction, ip: string, hostname: string | undefined, env: Env): HostEvent {
+  const addr = parseAddress(ip);
+  if (!addr || addr.family !== 6) throw badInput(`cannot handle hotplug dhcp: DNSMASQ_IAID is set but IPADDR is not an IPv6 address: ${quoteInput(ip)}`);
+  const mac = env.DNSMASQ_MAC ? parseMac(env.DNSMASQ_MAC) : null;
+  return { action: action === "del" ? "del" : "add", source: "dhcp", key: mac, address: addr.text, hostname: dnsmasqHostname(hostname, env) };
 }
 
 /** OpenWrt hotplug, subsystem net: ACTION add|remove, INTERFACE the device's name. */

@@ -225,14 +225,18 @@ export function planInit(k: Knowledge, current: readonly LaidOutHost[]): Host[] 
 
 /**
  * The key of the host an event is about: its MAC, else (a DHCPv6 event that
- * carries only the client's DUID) the MAC the neighbour table has for the
- * address, else the one inside the DUID, else the DUID itself.
+ * carries only the client's DUID, or nothing at all) the MAC the neighbour
+ * table has for the address, else the one inside the DUID (the event's, or
+ * the lease file's for that address), else the DUID itself. Null when nothing
+ * names the host.
  */
-export function resolveEventKey(ev: HostEvent, k: Pick<Knowledge, "neighbours">): string {
+export function resolveEventKey(ev: HostEvent, k: Pick<Knowledge, "neighbours" | "leases">): string | null {
   if (ev.key) return ev.key;
   const text = parseAddress(ev.address)?.text;
   const n = k.neighbours.find((x) => x.address === text && x.mac);
-  return n?.mac ?? keyForDuid(ev.duid ?? "unknown");
+  if (n?.mac) return n.mac;
+  const duid = ev.duid ?? k.leases.find((l) => l.address === text && l.duid)?.duid;
+  return duid ? keyForDuid(duid) : null;
 }
 
 /** What an event comes to: a change, a read of more of the kernel first, or nothing (and why). */

@@ -290,6 +290,55 @@ describe("main: commands that work", () => {
     expect(applied[0]).toContain('add element inet iptmon rx4 { 192.168.1.5 : "rx_tv" }');
   });
 
+  describe("hotplug dhcp for a DHCPv6 lease, as both dialects of OpenWrt's dhcp-script pass it", () => {
+    const LEASES = "/tmp/dhcp.leases";
+    const config = `${NFT_CONFIG}\toption leasefile '${LEASES}'\n`;
+    // A lease file with a DHCPv6 lease whose DUID is a DUID-LL of 02:00:00:00:00:08;
+    // iptmon's table is there and empty, so an event adds its host only.
+    const leases = "duid 00:01:00:01:2c:00:00:00:02:00:00:00:00:ff\n1900000000 1 fd00::8 tablet 00:03:00:01:02:00:00:00:00:08\n";
+    const run = async (env: Record<string, string>, neigh = "") => {
+      const r = router({ config, env, commands: { "ip neigh show": ok(neigh), "nft -j list table inet iptmon": ok(EMPTY_TABLE) } });
+      r.sys.files.set(LEASES, leases);
+      const code = await main(["hotplug", "dhcp", "--verbose"], r.sys);
+      return { ...r, code };
+    };
+
+    test("the classic one: the DUID as MACADDR (a DUID-LLT with the client's MAC inside)", async () => {
+      const { code, applied } = await run({ ACTION: "add", MACADDR: "00:01:00:01:2c:00:00:00:02:00:00:00:00:07", IPADDR: "fd00::7", HOSTNAME: "phone" });
+      expect(code).toBe(0);
+      expect(applied[0]).toMatch(/add element inet iptmon keys {[^}]*02:00:00:00:00:07 : "rx_phone"/);
+    });
+
+    test("the newer one: no MACADDR, DNSMASQ_IAID set; the lease file's DUID names the host", async () => {
+      const { code, applied, sys } = await run({ ACTION: "add", IPADDR: "fd00::8", HOSTNAME: "tablet", DNSMASQ_IAID: "1", DNSMASQ_INTERFACE: "br-lan" });
+      expect(sys.err).toBe("");
+      expect(code).toBe(0);
+      expect(applied[0]).toStartWith('add counter inet iptmon rx_tablet { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:08"; }\n');
+      expect(applied[0]).toMatch(/add element inet iptmon rx6 {[^}]*fd00::8 : "rx_tablet"/);
+      expect(applied[0]).toMatch(/add element inet iptmon keys {[^}]*02:00:00:00:00:08 : "rx_tablet"/);
+    });
+
+    test("the newer one: the neighbour table's MAC for the address first, DNSMASQ_MAC before both", async () => {
+      const neigh = "fd00::9 dev br-lan lladdr 02:00:00:00:00:09 REACHABLE\n";
+      const byNeigh = await run({ ACTION: "add", IPADDR: "fd00::9", HOSTNAME: "watch", DNSMASQ_IAID: "7" }, neigh);
+      expect(byNeigh.applied[0]).toMatch(/add element inet iptmon keys {[^}]*02:00:00:00:00:09 : "rx_watch"/);
+      const byEnv = await run({ ACTION: "add", IPADDR: "fd00::9", HOSTNAME: "watch", DNSMASQ_IAID: "7", DNSMASQ_MAC: "02:00:00:00:00:0a" }, neigh);
+      expect(byEnv.applied[0]).toMatch(/add element inet iptmon keys {[^}]*02:00:00:00:00:0a : "rx_watch"/);
+    });
+
+    test("the newer one with nothing that names the client: exit 0, nothing applied, and why (with --verbose)", async () => {
+      const { code, applied, sys } = await run({ ACTION: "add", IPADDR: "fd00::99", HOSTNAME: "ghost", DNSMASQ_IAID: "3" });
+      expect(code).toBe(0);
+      expect(applied).toEqual([]);
+      expect(sys.err).toContain("no MAC or DUID is known for fd00::99");
+    });
+
+    test("an IPv4 address with DNSMASQ_IAID, or no MACADDR without it, is still refused (exit 2)", async () => {
+      expect((await run({ ACTION: "add", IPADDR: "192.168.1.9", DNSMASQ_IAID: "1" })).code).toBe(2);
+      expect((await run({ ACTION: "add", IPADDR: "fd00::9" })).code).toBe(2);
+    });
+  });
+
   test("`print` writes the script and applies nothing", async () => {
     const { sys } = router();
     expect(await main(["print"], sys)).toBe(0);

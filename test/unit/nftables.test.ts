@@ -335,7 +335,7 @@ describe("renderNft: hostile hostnames (property test)", () => {
     for (let i = 0; i < 200; i++) {
       const target = i % 2 === 0 ? hosts[Math.floor(r2() * hosts.length)]! : { key: mac(1000 + i), addresses: [`10.0.9.${(i % 250) + 2}`] };
       const ev: HostEvent = { action: "add", source: "dhcp", key: target.key.startsWith("02:") ? target.key : mac(2000 + i), address: target.addresses[0]!, hostname: hostileName(r2) };
-      const p = planEvent(cur as FullState, ev, resolveEventKey(ev, k), k);
+      const p = planEvent(cur as FullState, ev, resolveEventKey(ev, k)!, k);
       if (p.kind !== "change") continue;
       const script = renderChange(planNft(cur, p.hosts, EVENT), O);
       expectWhitelisted(script);
@@ -367,7 +367,7 @@ describe("renderNft: hostile hostnames (property test)", () => {
     for (let i = 0; i < 200; i++) {
       const target = macHosts[Math.floor(r2() * macHosts.length)]!;
       const ev: HostEvent = { action: i % 4 === 3 ? "del" : "add", source: "dhcp", key: i % 3 === 0 ? mac(3000 + i) : target.key, address: target.addresses[0]!, hostname: hostileName(r2) };
-      const key = resolveEventKey(ev, k);
+      const key = resolveEventKey(ev, k)!;
       let state: NftState = cur;
       let p = planEvent(cur, ev, key, k);
       if (p.kind === "need-full") {

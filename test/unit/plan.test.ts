@@ -49,7 +49,7 @@ const applied = (hosts: Host[]): FullState => ({
 const NONE: LaidOutHost[] = [];
 /** The event's plan against a full read (an `ignore` is null in `planEvent`; its reasons are tested below). */
 function plan(current: FullState, e: HostEvent, k: Knowledge): EventPlan {
-  return planEventIn(current, e, resolveEventKey(e, k), k);
+  return planEventIn(current, e, resolveEventKey(e, k)!, k);
 }
 function planEvent(current: FullState, e: HostEvent, k: Knowledge): Host[] | null {
   const p = plan(current, e, k);
@@ -561,7 +561,7 @@ describe("planEvent: what it needs and why it does nothing", () => {
 
   test("against the maps only: a host with no MAC may be the keyless one, so it asks for the full read", () => {
     const duid = "00:02:00:00:ab:11:01:02:03:04";
-    const key = resolveEventKey(dhcp(null, "fd00::19", "vv", duid), know());
+    const key = resolveEventKey(dhcp(null, "fd00::19", "vv", duid), know())!;
     expect(planEventIn(layout, dhcp(null, "fd00::19", "vv", duid), key, know()).kind).toBe("need-full");
   });
 
@@ -574,7 +574,7 @@ describe("planEvent: what it needs and why it does nothing", () => {
   test("every ignored event says why", () => {
     const cur = applied([laptop]);
     const why = (e: HostEvent, k = know()) => {
-      const p = planEventIn(cur, e, resolveEventKey(e, k), k);
+      const p = planEventIn(cur, e, resolveEventKey(e, k)!, k);
       return p.kind === "ignore" ? p.reason : p.kind;
     };
     expect(why(dhcp(M2, "198.51.100.7", "x"))).toBe("198.51.100.7 is outside the LAN subnets");
