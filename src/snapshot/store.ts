@@ -47,6 +47,8 @@ const reason = (e: unknown) => {
 
 export class Snapshots {
   private state: State | undefined;
+  /** The RAM file's text as this run last read or wrote it. */
+  private seen: string | null = null;
   /** Whether the state changed since it was last copied to persistent storage. */
   private unpersisted = false;
   /** Files that could not be set aside (never written over), or whose save failed in this run. */
@@ -80,9 +82,25 @@ export class Snapshots {
   remember(hosts: readonly CountedHost[], scope: "all" | "some"): void {
     const counted = hosts.filter((h): h is CountedHost & { key: string } => h.key !== null);
     if (scope === "some" && counted.length === 0) return;
+    this.catchUp();
     recordSample(this.current(), counted, this.sys.now(), this.settings.usage, scope === "all");
     this.unpersisted = true;
     this.save(false);
+  }
+
+  /**
+   * A long-running reader (`top`) takes up what other runs wrote since (an
+   * event, a reset), rather than write its own older state over it.
+   */
+  private catchUp(): void {
+    if (!this.state || this.untouchable.has(this.settings.statefile)) return;
+    let text: string | null;
+    try {
+      text = this.sys.readFile(this.settings.statefile);
+    } catch {
+      return; // read (and reported) again when it is loaded
+    }
+    if (text !== null && text !== this.seen) this.state = undefined;
   }
 
   /** Drops what is remembered of these hosts' totals (all of them: null); usage already counted stays. */
@@ -119,6 +137,7 @@ export class Snapshots {
     if (this.untouchable.has(path)) return false;
     try {
       this.sys.writeFile(path, text, { durable });
+      if (path === this.settings.statefile) this.seen = text;
       return true;
     } catch (e) {
       this.report(`cannot save snapshot ${shorten(path)}: ${reason(e)} (the previous one is kept)`);
@@ -137,6 +156,7 @@ export class Snapshots {
       return null;
     }
     if (text === null) return null;
+    if (path === this.settings.statefile) this.seen = text;
     try {
       return parseState(text);
     } catch (e) {

@@ -310,3 +310,24 @@ describe("bad state files", () => {
     expect(r.kernel.present).toBe(false);
   });
 });
+
+describe("a long-running reader (top)", () => {
+  test("takes up what other runs wrote (a reset) instead of writing its older state over it", () => {
+    const r = router(conf());
+    runInit(r.proc(), "apply");
+    join(r.proc(), 1);
+    r.kernel.traffic(mac(1), 900, 900);
+    const top = r.proc();
+    readHosts(top);
+    runReset(r.proc(), ["h1"]); // another run, while top runs
+    r.kernel.traffic(mac(1), 50, 60);
+    readHosts(top);
+    const state = parseState(r.sys.files.get(RAM)!);
+    expect(state.hosts[mac(1)]!.rx).toEqual([50, 1]);
+    // usage: 900 before the reset, 50 after, nothing counted twice
+    expect(state.periods.at(-1)!.hosts[mac(1)]).toEqual([950, 2, 960, 2]);
+    r.kernel.flush();
+    runInit(r.proc(), "apply");
+    expect(r.totals().get(mac(1))).toEqual({ rx: 50, tx: 60 });
+  });
+});
