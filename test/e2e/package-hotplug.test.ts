@@ -75,6 +75,7 @@ beforeAll(() => {
     `config iptmon 'main'
 	option backend 'nftables'
 	list lan_subnet '192.168.99.0/24'
+	list lan_subnet 'fd99::/64'
 	option leasefile '${tmp}/dhcp.leases'
 	list hostsfile '${tmp}/hosts'
 	list hostsdir '${tmp}/hosts.d'
@@ -84,6 +85,8 @@ beforeAll(() => {
 	option statefile '${tmp}/state.json'
 `,
   );
+  // dnsmasq's lease file exists from its start on (a missing one is warned about).
+  writeFileSync(join(tmp, "dhcp.leases"), "");
   run.addNamespaces([NS]);
   run.ipBatch(NS, ["link add br-lan type bridge", "addr add 192.168.99.1/24 dev br-lan", "link set br-lan up"]);
 }, 300_000);
@@ -108,6 +111,23 @@ describe.skipIf(skip !== null)("package glue against the kernel", () => {
     expect(hotplug("dhcp", { ACTION: "remove", ...vars }).code).toBe(0);
     expect(host(MAC1)).toBeUndefined();
     expect(logged()).toBe("");
+  });
+
+  test("hotplug dhcp for DHCPv6 leases from both dialects of OpenWrt's dhcp-script: the host is counted", () => {
+    const mac = "02:99:00:00:00:06";
+    const duidLl = `00:03:00:01:${mac}`;
+    // The classic dispatcher passes the client's DUID as MACADDR.
+    expect(hotplug("dhcp", { ACTION: "add", MACADDR: duidLl, IPADDR: "fd99::6", HOSTNAME: "tablet" }).code).toBe(0);
+    expect(host(mac)).toMatchObject({ name: "tablet", addresses: ["fd99::6"] });
+    // The newer one leaves MACADDR out; the lease file has the DUID for the address.
+    writeFileSync(join(tmp, "dhcp.leases"), `duid 00:01:00:01:2c:00:00:00:02:99:00:00:00:ff\n1900000000 7 fd99::7 tablet ${duidLl}\n`);
+    expect(hotplug("dhcp", { ACTION: "add", IPADDR: "fd99::7", HOSTNAME: "tablet", DNSMASQ_IAID: "7", DNSMASQ_INTERFACE: "br-lan" }).code).toBe(0);
+    expect(host(mac)).toMatchObject({ name: "tablet", addresses: ["fd99::6", "fd99::7"] });
+    expect(logged()).toBe("");
+    for (const [a, extra] of [["fd99::6", { MACADDR: duidLl }], ["fd99::7", { DNSMASQ_IAID: "7" }]] as const)
+      expect(hotplug("dhcp", { ACTION: "remove", IPADDR: a, ...extra }).code).toBe(0);
+    expect(host(mac)).toBeUndefined();
+    writeFileSync(join(tmp, "dhcp.leases"), "");
   });
 
   test("hotplug neigh: add, remove; run directly it exits 0 too", () => {

@@ -63,6 +63,8 @@ describe("the router's links and addresses", () => {
 
   test("ports: a LAN that is no bridge is its own port; list port overrides", () => {
     expect(loadPortsEnv(router(), config("\tlist lan_interface 'br-lan'\n\tlist lan_interface 'eth0'\n")).ports).toEqual(["lan1", "lan2", "phy0-ap0", "eth0"]);
+    // A bridge with no port yet (wifi not up) is hooked itself until its ports come.
+    expect(loadPortsEnv(router(), config("\tlist lan_interface 'br-guest'\n")).ports).toEqual(["br-guest"]);
     expect(loadPortsEnv(router(), config("\tlist port 'lan1'\n\tlist port 'wlan9'\n")).ports).toEqual(["lan1", "wlan9"]);
   });
 
@@ -87,6 +89,12 @@ describe("which placement", () => {
     expect(at("5.15.167\n")).toBe("forward");
     expect(at("4.14.336\n")).toBe("forward");
     expect(at(null)).toBe("forward");
+  });
+  test("auto: forward for a LAN given by subnets alone (no device to find ports under)", () => {
+    const sys = fakeSys({ files: { "/proc/sys/kernel/osrelease": "6.6.73\n" } });
+    expect(resolvePlacement(sys, config("\tlist lan_subnet '192.168.1.0/24'\n"))).toBe("forward");
+    expect(resolvePlacement(sys, config("\tlist lan_subnet '192.168.1.0/24'\n\tlist lan_interface 'br-lan'\n"))).toBe("ports");
+    expect(resolvePlacement(sys, config("\tlist lan_subnet '192.168.1.0/24'\n\tlist port 'lan1'\n"))).toBe("ports");
   });
   test("an explicit choice is taken as it is", () => {
     expect(at("4.14.336\n", "ports")).toBe("ports");

@@ -69,10 +69,13 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backe
 
 /**
  * `ports` where the kernel has netdev egress hooks (5.16 and later: OpenWrt
- * 24.10 on), else `forward`; an explicit choice is taken as it is.
+ * 24.10 on) and the LAN is given by interfaces (or ports) to find ports
+ * under, else `forward` (a LAN of `lan_subnet`s only names no device); an
+ * explicit choice is taken as it is.
  */
 export function resolvePlacement(sys: Sys, cfg: Config): Placement {
   if (cfg.hook === "ports" || cfg.hook === "forward") return cfg.hook;
+  if (cfg.lanInterfaces.length === 0 && cfg.ports.length === 0) return "forward";
   const m = /^(\d+)\.(\d+)/.exec(sys.readFile("/proc/sys/kernel/osrelease") ?? "");
   return m && (Number(m[1]) > 5 || (Number(m[1]) === 5 && Number(m[2]) >= 16)) ? "ports" : "forward";
 }
