@@ -69,6 +69,8 @@ beforeAll(() => {
   mkdirSync(bin);
   writeFileSync(join(bin, "logger"), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${logFile}'\n`);
   chmodSync(join(bin, "logger"), 0o755);
+  // dnsmasq creates its lease file at start: a named one that is missing is warned about (to syslog, for events).
+  writeFileSync(join(tmp, "dhcp.leases"), "");
   config = join(tmp, "iptmon.config");
   writeFileSync(
     config,
