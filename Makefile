@@ -8,7 +8,7 @@ BUILD_FLAGS := build --compile --bytecode --format=esm --minify --define 'IPTMON
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig src/cli.ts
 HOST_TARGET := $(if $(filter aarch64 arm64,$(shell uname -m)),bun-linux-arm64,bun-linux-x64)
 
-.PHONY: all build dist dist-musl test test-unit test-package test-e2e demo deps tools clean typecheck web
+.PHONY: all build dist dist-musl test test-unit test-package test-e2e demo deps tools clean typecheck web bench
 
 all: build
 
@@ -75,6 +75,11 @@ test-e2e: tools build
 
 demo: tools build
 	$(BUN) test/e2e/demo.ts
+
+# Datapath, events, init, status and memory against baselines measured in the
+# same run (root: network namespaces); writes the tables into BENCHMARKS.md.
+bench: tools build
+	$(BUN) bench/bench.ts
 
 clean:
 	rm -rf dist *.ipk *.apk $(WEB_OUT)

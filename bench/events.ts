@@ -1,95 +1,205 @@
 /**
- * Cost of iptmon's work at different numbers of hosts, on the real kernel in
- * a network namespace of its own: one event (add / del of a host), init with
- * every host, status. Baselines measured in the same run: the start-up of a
- * print-only binary compiled the same way, and one `nft list tables`.
- *
- *   bun bench/events.ts [hosts...]      (root; default 10 1000 5000)
- *   IPTMON_BENCH_BACKEND=iptables bun bench/events.ts 10 1000
+ * What iptmon's commands cost at N hosts, on the real kernel in a namespace
+ * of its own, with baselines from the same run:
+ * - the start-up floor: a print-only program built with iptmon's build flags;
+ * - the shell way: one `nft` process per rule (two counters and two map
+ *   elements per host), as the original shell iptmon adds a host;
+ * - the transaction floor: the very ruleset `iptmon print` renders, applied
+ *   by one `nft -f`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIN, buildLikeIptmon, inNs, peakRss, sh, SUFFIX, timeRuns, type Sample } from "./common.ts";
 
-const BIN = resolve(import.meta.dir, "../dist/iptmon");
-const BUN = resolve(import.meta.dir, "../node_modules/.bin/bun");
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
-const N = sizes.length ? sizes : [10, 1000, 5000];
-const REPS = 20;
-const BACKEND = process.env.IPTMON_BENCH_BACKEND ?? "nftables";
-
-const dir = mkdtempSync(join(tmpdir(), "iptmon-bench-"));
-const ns = `iptb${Math.random().toString(16).slice(2, 8)}`;
-const sh = (argv: string[], env: Record<string, string> = {}) => {
-  const p = Bun.spawnSync(argv, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  if (p.exitCode !== 0) throw new Error(`${argv.join(" ")}: ${p.stderr.toString()}`);
-  return p.stdout.toString();
-};
-const inNs = (argv: string[], env: Record<string, string> = {}) => sh(["ip", "netns", "exec", ns, ...argv], env);
-
-/** Median wall time of `fn` in milliseconds. */
-function median(fn: () => void, reps = REPS): number {
-  const t: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const s = performance.now();
-    fn();
-    t.push(performance.now() - s);
-  }
-  t.sort((a, b) => a - b);
-  return t[Math.floor(t.length / 2)]!;
+export interface EventRow {
+  placement: string;
+  hosts: number;
+  floor: Sample;
+  floorRss: number;
+  add: Sample;
+  addKnown: Sample;
+  del: Sample;
+  shellEvent: Sample;
+  status: Sample;
+  metrics: Sample;
+  init: Sample;
+  txFloor: Sample;
+  perRuleEst: number;
+  rss: number;
+  rssStatus: number;
 }
 
-function maxRss(argv: string[], env: Record<string, string>): number {
-  const out = Bun.spawnSync(["/usr/bin/time", "-f", "%M", "ip", "netns", "exec", ns, ...argv], { env: { ...process.env, ...env }, stderr: "pipe", stdout: "ignore" });
-  return Number(out.stderr.toString().trim().split("\n").pop());
+export interface BigSourceRow {
+  placement: string;
+  what: string;
+  add: Sample;
+  del: Sample;
+  rss: number;
 }
 
 const mac = (i: number) => `02:${[i >> 24, i >> 16, i >> 8, i].map((b) => (b & 255).toString(16).padStart(2, "0")).join(":")}:01`;
 const ip = (i: number) => `10.64.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
-try {
-  sh(["ip", "netns", "add", ns]);
-  inNs(["ip", "link", "add", "br-lan", "type", "bridge"]);
-  inNs(["ip", "link", "set", "br-lan", "up"]);
-  inNs(["ip", "addr", "add", "10.64.255.254/16", "dev", "br-lan"]);
+function config(dir: string, name: string, placement: string, leasefile: string, hostsfile = `${dir}/none`): Record<string, string> {
+  const f = join(dir, `ev-${name}.conf`);
+  writeFileSync(
+    f,
+    [
+      "config iptmon",
+      "\toption backend 'nftables'",
+      `\toption hook '${placement}'`,
+      "\toption lan_interface 'br-lan'",
+      `\toption leasefile '${leasefile}'`,
+      `\toption hostsfile '${hostsfile}'`,
+      ...["hostsdir", "dhcp_config", "dnsmasq_confdir"].map((o) => `\toption ${o} '${dir}/none'`),
+      `\toption lockfile '${dir}/ev.lock'`,
+      `\toption statefile '${dir}/ev-state-${placement}.json'`,
+      "",
+    ].join("\n"),
+  );
+  return { IPTMON_CONFIG: f };
+}
 
-  writeFileSync(join(dir, "hello.ts"), 'console.log("hello")\n');
-  sh([BUN, "build", "--compile", "--bytecode", "--minify", join(dir, "hello.ts"), "--outfile", join(dir, "hello")]);
-  const startup = median(() => sh([join(dir, "hello")]));
-  const nftCall = median(() => inNs(["nft", "list", "tables"]));
-  console.log(`machine: ${sh(["uname", "-srm"]).trim()}, ${navigator.hardwareConcurrency} cores`);
-  console.log(`baseline: print-only compiled binary ${startup.toFixed(1)} ms; nft list tables ${nftCall.toFixed(1)} ms; iptmon --version ${median(() => sh([BIN, "--version"])).toFixed(1)} ms`);
-  console.log(`backend: ${BACKEND}`);
-  console.log("hosts | init (new) | init (again) | event add | event del | status --json | RSS event / status | event ÷ print-only start");
-  for (const n of N) {
-    const conf = join(dir, `iptmon-${n}.conf`);
-    const leases = Array.from({ length: n }, (_, i) => `0 ${mac(i + 1)} ${ip(i + 1)} host${i + 1} *`).join("\n");
-    writeFileSync(join(dir, `leases-${n}`), `${leases}\n`);
-    writeFileSync(
-      conf,
-      `config iptmon\n\toption backend '${BACKEND}'\n\toption lan_subnet '10.64.0.0/16'\n\toption leasefile '${dir}/leases-${n}'\n\toption hostsfile '${dir}/none'\n\toption hostsdir '${dir}/none'\n\toption dhcp_config '${dir}/none'\n\toption dnsmasq_confdir '${dir}/none'\n\toption lockfile '${dir}/lock'\n\toption lan_interface 'lo'\n`,
-    );
-    const env = { IPTMON_CONFIG: conf };
-    inNs([BIN, "stop"], env);
-    const t0 = performance.now();
-    inNs([BIN, "init"], env);
-    const initNew = performance.now() - t0;
-    const initAgain = median(() => inNs([BIN, "init"], env), 5);
-    const extra = 60000;
-    let k = 0;
-    const add = median(() => inNs([BIN, "add", mac(extra + ++k), ip(n + k), `new${k}`], env));
-    let d = 0;
-    const del = median(() => inNs([BIN, "del", mac(extra + ++d), ip(n + d)], env));
-    const status = median(() => inNs([BIN, "status", "--json"], env), 10);
-    const count = JSON.parse(inNs([BIN, "status", "--json"], env)).hosts.length;
-    if (count !== n) throw new Error(`expected ${n} hosts, status shows ${count}`);
-    const rssEvent = maxRss([BIN, "add", mac(extra + 1), ip(n + 1), "x"], env);
-    const rssStatus = maxRss([BIN, "status", "--json"], env);
-    console.log(
-      `${n} | ${initNew.toFixed(0)} ms | ${initAgain.toFixed(0)} ms | ${add.toFixed(1)} ms | ${del.toFixed(1)} ms | ${status.toFixed(1)} ms | ${(rssEvent / 1024).toFixed(0)} / ${(rssStatus / 1024).toFixed(0)} MB | ${(add / startup).toFixed(1)}×`,
-    );
+export function benchEvents(dir: string, sizes: number[], placements: string[], reps: number, log: (s: string) => void): { rows: EventRow[]; big: BigSourceRow[] } {
+  const ns = `iptmonb${SUFFIX}e`;
+  const rows: EventRow[] = [];
+  const big: BigSourceRow[] = [];
+  const run = (argv: string[], env: Record<string, string> = {}, input?: string) => inNs(ns, argv, env, input);
+  try {
+    sh(["ip", "netns", "add", ns]);
+    run(["ip", "link", "add", "br-lan", "type", "bridge"]);
+    run(["ip", "link", "add", "lan1", "type", "veth", "peer", "name", "lan1p"]);
+    run(["ip", "link", "set", "lan1", "master", "br-lan"]);
+    for (const d of ["br-lan", "lan1", "lan1p", "lo"]) run(["ip", "link", "set", d, "up"]);
+    run(["ip", "addr", "add", "10.64.255.254/16", "dev", "br-lan"]);
+    const hello = join(dir, "hello.ts");
+    writeFileSync(hello, 'console.log("hello")\n');
+    buildLikeIptmon(hello, join(dir, "hello"));
+    const floorRun = () => run([join(dir, "hello")]);
+    for (const placement of placements) {
+      for (const n of sizes) {
+        const leasefile = join(dir, `leases-${n}`);
+        writeFileSync(leasefile, `${Array.from({ length: n }, (_, i) => `0 ${mac(i + 1)} ${ip(i + 1)} host${i + 1} *`).join("\n")}\n`);
+        const env = config(dir, `${placement}-${n}`, placement, leasefile);
+        const iptmon = (args: string[]) => run([BIN, ...args], env);
+        const floor = timeRuns(reps, floorRun);
+        // init on an empty namespace, and the same transaction by one nft -f.
+        iptmon(["stop"]);
+        const script = iptmon(["print"]);
+        writeFileSync(join(dir, "init.nft"), script);
+        const txFloor = timeRuns(Math.max(3, reps >> 2), () => run(["nft", "-f", join(dir, "init.nft")]), () => iptmon(["stop"]));
+        const init = timeRuns(Math.max(3, reps >> 2), () => iptmon(["init"]), () => iptmon(["stop"]));
+        // The shell way, beside iptmon's table: a table of the same shape
+        // with n hosts, then hosts added one nft process per rule.
+        const shellTable = (k: number) =>
+          `add table inet shellb\nadd map inet shellb rx4 { type ipv4_addr : counter; }\nadd map inet shellb tx4 { type ipv4_addr : counter; }\n` +
+          Array.from({ length: k }, (_, i) => `add counter inet shellb rx_h${i}\nadd counter inet shellb tx_h${i}\nadd element inet shellb rx4 { ${ip(i + 1)} : "rx_h${i}" }\nadd element inet shellb tx4 { ${ip(i + 1)} : "tx_h${i}" }\n`).join("");
+        const shellHost = (i: number) => {
+          const a = `10.99.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+          run(["nft", "add", "counter", "inet", "shellb", `rx_s${i}`]);
+          run(["nft", "add", "counter", "inet", "shellb", `tx_s${i}`]);
+          run(["nft", "add", "element", "inet", "shellb", "rx4", `{ ${a} : "rx_s${i}" }`]);
+          run(["nft", "add", "element", "inet", "shellb", "tx4", `{ ${a} : "tx_s${i}" }`]);
+        };
+        const shellAt = (k: number, tag: number) => {
+          run(["nft", "-f", "-"], {}, `${shellTable(k)}`);
+          try {
+            return timeRuns(Math.max(5, reps >> 1), (i) => shellHost(tag + i));
+          } finally {
+            run(["nft", "delete", "table", "inet", "shellb"]);
+          }
+        };
+        const shellEvent = shellAt(n, 0);
+        const shellEmpty = n > 10 ? shellAt(10, 0) : shellEvent;
+        // n hosts added one by one: the per-host cost grows linearly from the empty table to n.
+        const perRuleEst = (n * (shellEmpty.median + shellEvent.median)) / 2;
+        const extra = 1 << 20;
+        const add = timeRuns(reps, (i) => iptmon(["add", mac(extra + i), ip(n + 1 + i), `new${i}`]));
+        const addKnown = timeRuns(reps, (i) => iptmon(["add", mac(1 + i), ip(n + 1 + reps + i)]));
+        const del = timeRuns(reps, (i) => iptmon(["del", mac(extra + i), ip(n + 1 + i)]));
+        const status = timeRuns(Math.max(5, reps >> 1), () => iptmon(["status", "--json"]));
+        const metrics = timeRuns(Math.max(5, reps >> 1), () => iptmon(["metrics"]));
+        const count = JSON.parse(iptmon(["status", "--json"])).hosts.length;
+        if (count !== n) throw new Error(`expected ${n} hosts, status shows ${count}`);
+        const rss = peakRss(["ip", "netns", "exec", ns, BIN, "add", mac(extra + 99), ip(n + 3 * reps + 1), "rss"], env);
+        iptmon(["del", mac(extra + 99), ip(n + 3 * reps + 1)]);
+        const rssStatus = peakRss(["ip", "netns", "exec", ns, BIN, "status", "--json"], env);
+        const floorRss = peakRss(["ip", "netns", "exec", ns, join(dir, "hello")]);
+        const row: EventRow = { placement, hosts: n, floor, floorRss, add, addKnown, del, shellEvent, status, metrics, init, txFloor, perRuleEst, rss, rssStatus };
+        rows.push(row);
+        log(`  events ${placement} ${n} hosts: add ${add.median.toFixed(1)} ms, known ${addKnown.median.toFixed(1)}, del ${del.median.toFixed(1)}, shell ${shellEvent.median.toFixed(1)}, init ${init.median.toFixed(0)} / nft -f ${txFloor.median.toFixed(0)}`);
+      }
+      // Big third-party files: a 20,000-line lease file, a 10 MB hosts file, with 10 hosts counted.
+      const small = join(dir, "leases-small");
+      writeFileSync(small, `${Array.from({ length: 10 }, (_, i) => `0 ${mac(i + 1)} ${ip(i + 1)} host${i + 1} *`).join("\n")}\n`);
+      run([BIN, "stop"], config(dir, "small", placement, small));
+      run([BIN, "init"], config(dir, "small", placement, small));
+      const bigLeases = join(dir, "leases-20000");
+      writeFileSync(bigLeases, `${Array.from({ length: 20000 }, (_, i) => `${4102444800 + i} ${mac(i + 100)} 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255} lease${i} *`).join("\n")}\n`);
+      const bigHosts = join(dir, "hosts-10M");
+      const hostsLines: string[] = [];
+      for (let i = 0, size = 0; size < 10 * 1024 * 1024; i++) {
+        const l = `10.${110 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}\tsomewhat-long-hostname-number-${i}.example.lan alias${i}`;
+        hostsLines.push(l);
+        size += l.length + 1;
+      }
+      writeFileSync(bigHosts, `${hostsLines.join("\n")}\n`);
+      const extra = 1 << 21;
+      for (const [what, env] of [
+        ["10 hosts, small files", config(dir, "small", placement, small)],
+        ["20,000-line lease file", config(dir, "bigleases", placement, bigLeases)],
+        ["10 MB hosts file", config(dir, "bighosts", placement, small, bigHosts)],
+      ] as const) {
+        const off = big.length * 1000;
+        const add = timeRuns(reps, (i) => run([BIN, "add", mac(extra + off + i), ip(200 + i), `b${i}`], env));
+        const del = timeRuns(reps, (i) => run([BIN, "del", mac(extra + off + i), ip(200 + i)], env));
+        const rss = peakRss(["ip", "netns", "exec", ns, BIN, "add", mac(extra + off + 999), ip(250), "rss"], env);
+        run([BIN, "del", mac(extra + off + 999), ip(250)], env);
+        big.push({ placement, what, add, del, rss });
+        log(`  events ${placement}, ${what}: add ${add.median.toFixed(1)} ms, del ${del.median.toFixed(1)} ms, RSS ${(rss / 1024).toFixed(0)} MB`);
+      }
+      run([BIN, "stop"], config(dir, "small", placement, small));
+    }
+  } finally {
+    Bun.spawnSync(["ip", "netns", "del", ns]);
   }
-} finally {
-  Bun.spawnSync(["ip", "netns", "del", ns]);
-  rmSync(dir, { recursive: true, force: true });
+  return { rows, big };
+}
+
+const ms = (s: Sample) => `${s.median >= 100 ? s.median.toFixed(0) : s.median.toFixed(1)} / ${s.min >= 100 ? s.min.toFixed(0) : s.min.toFixed(1)}`;
+const x = (a: number, b: number) => `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×`;
+
+export function eventsTables(rows: EventRow[], big: BigSourceRow[]): string {
+  const out: string[] = [];
+  const placements = [...new Set(rows.map((r) => r.placement))];
+  for (const p of placements) {
+    const rs = rows.filter((r) => r.placement === p);
+    const base = rs[0]!;
+    out.push(
+      `**${p}** placement — times are median / min in ms; floor: print-only binary; shell: one nft process per rule (2 counters + 2 elements), for a new host at that size`,
+      "",
+      "| hosts | floor | add (new host) | add (known MAC, new address) | del | shell event | add ÷ shell | add ÷ add at " + base.hosts + " | add − floor | status --json | metrics | status ÷ add |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    );
+    for (const r of rs)
+      out.push(
+        `| ${r.hosts} | ${ms(r.floor)} | ${ms(r.add)} | ${ms(r.addKnown)} | ${ms(r.del)} | ${ms(r.shellEvent)} | ${x(r.add.median, r.shellEvent.median)} | ${x(r.add.median, base.add.median)} | +${(r.add.median - r.floor.median).toFixed(1)} ms | ${ms(r.status)} | ${ms(r.metrics)} | ${x(r.status.median, r.add.median)} |`,
+      );
+    out.push(
+      "",
+      "| hosts | init (empty table) | one `nft -f` of the same ruleset | init ÷ nft -f | one process per rule (est.) | per rule ÷ init | RSS event / status / floor | event RSS ÷ floor |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    );
+    for (const r of rs)
+      out.push(
+        `| ${r.hosts} | ${ms(r.init)} | ${ms(r.txFloor)} | ${x(r.init.median, r.txFloor.median)} | ${(r.perRuleEst / 1000).toFixed(1)} s | ${x(r.perRuleEst, r.init.median)} | ${(r.rss / 1024).toFixed(0)} / ${(r.rssStatus / 1024).toFixed(0)} / ${(r.floorRss / 1024).toFixed(0)} MB | ${x(r.rss, r.floorRss)} |`,
+      );
+    const bs = big.filter((b) => b.placement === p);
+    if (bs.length) {
+      out.push("", "| 10 hosts counted, with | add | del | add ÷ small files | RSS event |", "|---|---:|---:|---:|---:|");
+      for (const b of bs) out.push(`| ${b.what} | ${ms(b.add)} | ${ms(b.del)} | ${x(b.add.median, bs[0]!.add.median)} | ${(b.rss / 1024).toFixed(0)} MB |`);
+    }
+    out.push("");
+  }
+  return out.join("\n");
 }

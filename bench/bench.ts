@@ -1,0 +1,72 @@
+/**
+ * `make bench` (root): the datapath (ports vs forward vs no accounting), then
+ * events, init, status and memory at several sizes, each with its baselines
+ * measured in the same run. Prints the tables and writes them into
+ * BENCHMARKS.md between the `bench:begin` and `bench:end` markers.
+ *
+ *   bun bench/bench.ts [--quick] [--no-write] [--only datapath|events]
+ *   BENCH_SIZES="10 1000 4000 5000" BENCH_DATAPATH_SIZES="10 4000" BENCH_REPS=15
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { machine, ROOT } from "./common.ts";
+import { benchDatapath, datapathTable } from "./datapath.ts";
+import { benchEvents, eventsTables } from "./events.ts";
+
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
+const nums = (v: string | undefined, d: number[]) => (v ? v.split(/[\s,]+/).map(Number).filter((n) => n > 0) : d);
+const sizes = nums(process.env.BENCH_SIZES, quick ? [10, 1000] : [10, 1000, 4000, 5000]);
+const dpSizes = nums(process.env.BENCH_DATAPATH_SIZES, quick ? [10] : [10, 4000]);
+const reps = Number(process.env.BENCH_REPS) || (quick ? 5 : 15);
+const dpReps = Number(process.env.BENCH_DATAPATH_REPS) || (quick ? 1 : 5);
+const dpMs = Number(process.env.BENCH_DATAPATH_MS) || (quick ? 1000 : 2000);
+const placements = (process.env.BENCH_PLACEMENTS ?? "ports forward").split(/\s+/).filter(Boolean);
+
+if (process.getuid?.() !== 0) {
+  console.error("bench: needs root (network namespaces, nftables)");
+  process.exit(2);
+}
+const log = (s: string) => console.error(s);
+const dir = mkdtempSync(join(tmpdir(), "iptmon-bench-"));
+let cleaned = false;
+const cleanup = () => {
+  if (cleaned) return;
+  cleaned = true;
+  rmSync(dir, { recursive: true, force: true });
+};
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => (cleanup(), process.exit(130)));
+try {
+  const started = new Date().toISOString().slice(0, 16).replace("T", " ");
+  const parts: string[] = [`Machine: ${machine()}; load average before the run: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${started} UTC.`, ""];
+  if (only !== "events") {
+    log(`datapath: ${dpSizes.join(", ")} hosts, ${dpReps} repeats of ${dpMs} ms per placement`);
+    const rows = await benchDatapath(dir, dpSizes, dpReps, dpMs, log);
+    parts.push(
+      `### Datapath (${dpReps} repeats of ${dpMs / 1000} s each, placements taking turns; median (best); ratios: median (min–max) of the paired runs)`,
+      "",
+      datapathTable(rows),
+      "",
+    );
+  }
+  if (only !== "datapath") {
+    log(`events: ${sizes.join(", ")} hosts, ${reps} repeats, placements ${placements.join(", ")}`);
+    const { rows, big } = benchEvents(dir, sizes, placements, reps, log);
+    parts.push(`### Events, init, status (${reps} repeats; init ${Math.max(3, reps >> 2)})`, "", eventsTables(rows, big));
+  }
+  const text = parts.join("\n");
+  console.log(text);
+  if (!args.includes("--no-write") && !quick && !only) {
+    const file = join(ROOT, "BENCHMARKS.md");
+    const md = readFileSync(file, "utf8");
+    const [b, e] = ["<!-- bench:begin -->", "<!-- bench:end -->"];
+    if (md.includes(b) && md.includes(e)) {
+      writeFileSync(file, `${md.slice(0, md.indexOf(b) + b.length)}\n${text}\n${md.slice(md.indexOf(e))}`);
+      log("bench: BENCHMARKS.md updated");
+    } else log("bench: BENCHMARKS.md has no bench:begin/bench:end markers; not written");
+  }
+} finally {
+  cleanup();
+}

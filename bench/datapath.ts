@@ -1,0 +1,149 @@
+/**
+ * The datapath's cost: 64-byte UDP frames (18-byte payload) and one bulk TCP
+ * stream from a client through a router namespace to a WAN namespace, with
+ * iptmon counting at the LAN ports, in the forward hook, or not at all,
+ * taking turns within each repeat so that every ratio pairs runs made
+ * seconds apart. The client's MAC and address are those of the last of N
+ * leases, so `ports` counts it by MAC and every placement tracks N hosts.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { BIN, BUN, inNs, sh, summarise, SUFFIX, waitFor, type Sample } from "./common.ts";
+
+const FLOOD = resolve(import.meta.dir, "flood.ts");
+const TCP = resolve(import.meta.dir, "tcp.ts");
+export const MODES = ["none", "forward", "ports"] as const;
+export type Mode = (typeof MODES)[number];
+
+export interface DatapathRow {
+  hosts: number;
+  udp: Record<Mode, Sample>; // packets/s
+  tcp: Record<Mode, Sample>; // Mbit/s
+  udpRatio: Record<"forward" | "ports", Sample>;
+  tcpRatio: Record<"forward" | "ports", Sample>;
+}
+
+const ip = (i: number) => `10.66.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+const mac = (i: number) => `02:00:${[i >> 16, i >> 8, i].map((b) => (b & 255).toString(16).padStart(2, "0")).join(":")}:03`;
+
+export async function benchDatapath(dir: string, sizes: number[], reps: number, ms: number, log: (s: string) => void): Promise<DatapathRow[]> {
+  const [R, C, W] = ["r", "c", "w"].map((x) => `iptmonb${SUFFIX}${x}`) as [string, string, string];
+  const rows: DatapathRow[] = [];
+  let receiver: ReturnType<typeof Bun.spawn> | undefined;
+  try {
+    for (const ns of [R, C, W]) sh(["ip", "netns", "add", ns]);
+    sh(["ip", "-n", R, "link", "add", "br-lan", "type", "bridge"]);
+    sh(["ip", "-n", R, "link", "add", "lan1", "type", "veth", "peer", "name", "eth0", "netns", C]);
+    sh(["ip", "-n", R, "link", "add", "wan", "type", "veth", "peer", "name", "eth0", "netns", W]);
+    sh(["ip", "-n", R, "link", "set", "lan1", "master", "br-lan"]);
+    for (const [ns, dev] of [[R, "br-lan"], [R, "lan1"], [R, "wan"], [C, "eth0"], [W, "eth0"], [R, "lo"], [C, "lo"], [W, "lo"]] as const) sh(["ip", "-n", ns, "link", "set", dev, "up"]);
+    sh(["ip", "-n", R, "addr", "add", "10.66.255.254/16", "dev", "br-lan"]);
+    sh(["ip", "-n", R, "addr", "add", "198.18.0.1/24", "dev", "wan"]);
+    sh(["ip", "-n", W, "addr", "add", "198.18.0.2/24", "dev", "eth0"]);
+    sh(["ip", "-n", W, "route", "add", "10.66.0.0/16", "via", "198.18.0.1"]);
+    inNs(R, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    inNs(W, ["nft", "add table inet sink; add counter inet sink in; add chain inet sink input { type filter hook input priority 0; udp dport 40100 counter name in drop; }"]);
+    const tcpOut = join(dir, "tcp.out");
+    receiver = Bun.spawn(["ip", "netns", "exec", W, BUN, TCP, "recv", "5201", tcpOut], { stdout: "ignore", stderr: "inherit" });
+    await waitFor("the TCP receiver", () => existsSync(`${tcpOut}.ready`));
+    const sinkCount = (): number => {
+      const out = JSON.parse(inNs(W, ["nft", "-j", "list", "counter", "inet", "sink", "in"]));
+      return out.nftables.find((o: { counter?: { packets: number } }) => o.counter)?.counter.packets ?? 0;
+    };
+    const settledSink = async () => {
+      let last = -1;
+      let now = sinkCount();
+      // Packets still queued on the way arrive within milliseconds.
+      await waitFor("the sink to settle", () => {
+        [last, now] = [now, sinkCount()];
+        return last === now;
+      });
+      return now;
+    };
+    let tcpLines = 0;
+    for (const n of sizes) {
+      const client = n; // the last lease
+      sh(["ip", "-n", C, "link", "set", "eth0", "address", mac(client)]);
+      sh(["ip", "-n", C, "addr", "flush", "dev", "eth0"]);
+      sh(["ip", "-n", C, "addr", "add", `${ip(client)}/16`, "dev", "eth0"]);
+      sh(["ip", "-n", C, "route", "replace", "default", "via", "10.66.255.254"]);
+      writeFileSync(join(dir, `dp-leases`), `${Array.from({ length: n }, (_, i) => `0 ${mac(i + 1)} ${ip(i + 1)} h${i + 1} *`).join("\n")}\n`);
+      const conf = (m: Mode) => {
+        const f = join(dir, `dp-${m}.conf`);
+        writeFileSync(
+          f,
+          [
+            "config iptmon",
+            "\toption backend 'nftables'",
+            `\toption hook '${m === "ports" ? "ports" : "forward"}'`,
+            "\toption lan_interface 'br-lan'",
+            `\toption leasefile '${dir}/dp-leases'`,
+            ...["hostsfile", "hostsdir", "dhcp_config", "dnsmasq_confdir"].map((o) => `\toption ${o} '${dir}/none'`),
+            `\toption lockfile '${dir}/dp.lock'`,
+            `\toption statefile '${dir}/dp-state.json'`,
+            "",
+          ].join("\n"),
+        );
+        return { IPTMON_CONFIG: f };
+      };
+      const udp: Record<Mode, number[]> = { none: [], forward: [], ports: [] };
+      const tcp: Record<Mode, number[]> = { none: [], forward: [], ports: [] };
+      for (let r = 0; r < reps; r++) {
+        // Each repeat starts with a different placement: drift on a shared machine spreads evenly.
+        const order = MODES.map((_, i) => MODES[(i + r) % MODES.length]!);
+        for (const m of order) {
+          const env = conf(m);
+          inNs(R, [BIN, "stop"], env);
+          if (m !== "none") inNs(R, [BIN, "init"], env);
+          const counted = () => {
+            if (m === "none") return 0;
+            const h = JSON.parse(inNs(R, [BIN, "status", "--json"], env)).hosts.find((x: { mac?: string }) => x.mac === mac(client));
+            if (!h) throw new Error(`${m}: the client is not a host`);
+            return h.rx_packets as number;
+          };
+          const c0 = counted();
+          const s0 = await settledSink();
+          inNs(C, [BUN, FLOOD, "198.18.0.2", "40100", String(ms), "18"]);
+          const got = (await settledSink()) - s0;
+          udp[m].push((got * 1000) / ms);
+          // Every datagram that reached the WAN passed the router's counters.
+          if (m !== "none" && counted() - c0 < got) throw new Error(`${m}: ${got} datagrams arrived, ${counted() - c0} counted`);
+          inNs(C, [BUN, TCP, "send", "198.18.0.2", "5201", String(ms)]);
+          await waitFor("the TCP receiver's report", () => existsSync(tcpOut) && readFileSync(tcpOut, "utf8").trim().split("\n").length > tcpLines);
+          const line = readFileSync(tcpOut, "utf8").trim().split("\n")[tcpLines++]!;
+          const { bytes, ms: took } = JSON.parse(line) as { bytes: number; ms: number };
+          tcp[m].push((bytes * 8) / took / 1000);
+          log(`  datapath ${n} hosts, repeat ${r + 1}, ${m}: ${(udp[m].at(-1)! / 1000).toFixed(0)}k pkt/s, ${tcp[m].at(-1)!.toFixed(0)} Mbit/s`);
+        }
+      }
+      const ratios = (x: Record<Mode, number[]>, m: "forward" | "ports") => summarise(x[m].map((v, i) => v / x.none[i]!));
+      rows.push({
+        hosts: n,
+        udp: { none: summarise(udp.none), forward: summarise(udp.forward), ports: summarise(udp.ports) },
+        tcp: { none: summarise(tcp.none), forward: summarise(tcp.forward), ports: summarise(tcp.ports) },
+        udpRatio: { forward: ratios(udp, "forward"), ports: ratios(udp, "ports") },
+        tcpRatio: { forward: ratios(tcp, "forward"), ports: ratios(tcp, "ports") },
+      });
+    }
+  } finally {
+    receiver?.kill();
+    await receiver?.exited;
+    for (const ns of [R, C, W]) Bun.spawnSync(["ip", "netns", "del", ns]);
+  }
+  return rows;
+}
+
+export function datapathTable(rows: DatapathRow[]): string {
+  const k = (s: Sample) => `${(s.median / 1000).toFixed(0)}k (${(s.max / 1000).toFixed(0)}k)`;
+  const g = (s: Sample) => `${(s.median / 1000).toFixed(2)} (${(s.max / 1000).toFixed(2)})`;
+  const r = (s: Sample) => `**${s.median.toFixed(2)}** (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+  const out = [
+    "| hosts | UDP pkt/s: none | forward | ports | forward ÷ none | ports ÷ none | TCP Gbit/s: none | forward | ports | forward ÷ none | ports ÷ none |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const x of rows)
+    out.push(
+      `| ${x.hosts} | ${k(x.udp.none)} | ${k(x.udp.forward)} | ${k(x.udp.ports)} | ${r(x.udpRatio.forward)} | ${r(x.udpRatio.ports)} | ${g(x.tcp.none)} | ${g(x.tcp.forward)} | ${g(x.tcp.ports)} | ${r(x.tcpRatio.forward)} | ${r(x.tcpRatio.ports)} |`,
+    );
+  return out.join("\n");
+}
