@@ -69,6 +69,9 @@ export const GLOBAL_OPTIONS = {
   // Subnets given alone replace the br-lan default (see parseConfig).
   lan_interface: { kind: "name", list: true, default: DEFAULTS.lanInterfaces, field: "lanInterfaces" },
   lan_subnet: { kind: "subnet", list: true, field: "lanSubnets" },
+  // OpenWrt's logical networks ('lan'), resolved with ifstatus; lan_interface is the fallback.
+  network: { kind: "name", list: true, field: "networks" },
+  ifstatus: { kind: "path", default: DEFAULTS.ifstatus },
   table: { kind: "table", default: DEFAULTS.table },
   // Where nftables counts: at the LAN ports (by MAC; sees offloaded flows) or in the forward hook.
   hook: { kind: "string", choices: ["auto", "ports", "forward"], default: DEFAULTS.hook },

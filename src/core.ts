@@ -226,6 +226,27 @@ export function runDeviceEvent(rt: Runtime, action: "add" | "remove", device: st
 }
 
 /** Removes everything, after the snapshot took the last counters and went to persistent storage. */
+/**
+ * A logical network came up or changed (netifd: a new delegated prefix, a
+ * WAN address): when it is one of the LAN's, or iptmon counts at the ports
+ * (whose layout holds the router's addresses), the LAN is scoped again by a
+ * rebuild that keeps every counter. Nothing is built where iptmon's table is
+ * not there (stopped, disabled).
+ */
+export function runIfaceEvent(rt: Runtime, action: string, network: string): EventOutcome {
+  const none = (reason: string): EventOutcome => {
+    rt.warn(`nothing to change for network ${network}: ${reason}`);
+    return { kind: "ignored", reason };
+  };
+  if (!rt.cfg.enabled) return none(`iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
+  if (action !== "ifup" && action !== "ifupdate") return none(`${action} changes no LAN subnet`);
+  const lanNetworks = rt.cfg.networks.length ? rt.cfg.networks : ["lan"];
+  if (!lanNetworks.includes(network) && rt.backend.hook !== "ports") return none(`not a LAN network (${lanNetworks.join(", ")})`);
+  if (rt.backend.read("event").read === "absent") return none("iptmon's table is not there ('iptmon init' builds it)");
+  const r = runInit(rt, "apply");
+  return { kind: "applied", hosts: r.hosts };
+}
+
 export function runStop(rt: Runtime): void {
   withLock(rt, () => {
     if (rt.remember) readHosts(rt);

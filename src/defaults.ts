@@ -10,6 +10,7 @@ export const DEFAULTS = {
   dhcpConfig: "/etc/config/dhcp",
   dnsmasqConfDir: "/var/etc",
   lanInterfaces: ["br-lan"],
+  ifstatus: "ifstatus",
   table: "iptmon",
   hook: "auto",
   lockfile: "/var/run/iptmon.lock",

@@ -85,3 +85,12 @@ export function parseDeviceEvent(env: Env): { action: "add" | "remove"; device: 
   if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(device)) throw badInput(`cannot handle hotplug net ${action}: INTERFACE is not a device name: ${quoteInput(device)}`);
   return { action, device };
 }
+
+/** OpenWrt hotplug, subsystem iface (netifd): ACTION ifup, ifupdate, ifdown, …; INTERFACE the logical network. */
+export function parseIfaceEvent(env: Env): { action: string; network: string } {
+  const action = env.ACTION ?? "";
+  if (!/^[a-z-]{1,32}$/.test(action)) throw badInput(`cannot handle hotplug iface: unknown ACTION ${quoteInput(action)}`, "expected ifup, ifupdate, ifdown");
+  const network = env.INTERFACE ?? "";
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(network)) throw badInput(`cannot handle hotplug iface ${action}: INTERFACE is not a network name: ${quoteInput(network)}`);
+  return { action, network };
+}

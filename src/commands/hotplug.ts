@@ -1,18 +1,19 @@
 /**
  * OpenWrt hotplug: `iptmon hotplug dhcp|neigh` with ACTION, MACADDR, IPADDR,
  * HOSTNAME set; `iptmon hotplug net` with ACTION and INTERFACE (a network
- * device came or went).
+ * device came or went); `iptmon hotplug iface` with ACTION and INTERFACE (a
+ * logical network came up or changed).
  */
-import { runDeviceEvent, runEvent } from "../core.ts";
-import { parseDeviceEvent, parseHotplugEvent } from "../events.ts";
+import { runDeviceEvent, runEvent, runIfaceEvent } from "../core.ts";
+import { parseDeviceEvent, parseHotplugEvent, parseIfaceEvent } from "../events.ts";
 import type { Command } from "./command.ts";
 
-const SUBSYSTEMS = ["dhcp", "neigh", "net"] as const;
+const SUBSYSTEMS = ["dhcp", "neigh", "net", "iface"] as const;
 type Subsystem = (typeof SUBSYSTEMS)[number];
 
 export const hotplugCommand: Command = {
   command: "hotplug <subsystem>",
-  describe: "handle an OpenWrt hotplug event (dhcp, neigh or net) from the environment",
+  describe: "handle an OpenWrt hotplug event (dhcp, neigh, net or iface) from the environment",
   event: true,
   positionals: { subsystem: { choices: SUBSYSTEMS } },
   run(args, app) {
@@ -20,6 +21,9 @@ export const hotplugCommand: Command = {
     if (subsystem === "net") {
       const ev = parseDeviceEvent(app.sys.env);
       runDeviceEvent(app.runtime(), ev.action, ev.device);
+    } else if (subsystem === "iface") {
+      const ev = parseIfaceEvent(app.sys.env);
+      runIfaceEvent(app.runtime(), ev.action, ev.network);
     } else runEvent(app.runtime(), parseHotplugEvent(subsystem, app.sys.env));
     return 0;
   },

@@ -7,6 +7,7 @@ import { parseAddress, parseSubnet } from "../addr.ts";
 import type { Config } from "../config.ts";
 import type { Lan } from "../lan.ts";
 import { parseInterfaceSubnets } from "./ifaddr.ts";
+import { resolveLan } from "./netifd.ts";
 import { failure, oneLine, shorten } from "../errors.ts";
 import { FileError, type Sys } from "../sys.ts";
 import { parseUci, uciOption, type UciPackage } from "../uci.ts";
@@ -153,7 +154,10 @@ export function loadLan(sys: Sys, cfg: Config): Lan {
       if (a) own.add(a.text);
     }
   };
-  for (const dev of cfg.lanInterfaces) {
+  const lan = resolveLan(sys, cfg);
+  warnings.push(...lan.warnings);
+  for (const n of lan.subnets) if (!subnets.some((x) => x.text === n.text)) subnets.push(n);
+  for (const dev of lan.devices) {
     const r = ip(["addr", "show", "dev", dev]);
     if (r.code !== 0) {
       warnings.push(`cannot read addresses of LAN interface ${shorten(dev)}: ${oneLine(r.stderr) || `ip exited with ${r.code}`}`);
@@ -165,7 +169,7 @@ export function loadLan(sys: Sys, cfg: Config): Lan {
     }
     addOwn(r.stdout);
   }
-  if (cfg.lanInterfaces.length === 0 && subnets.length > 0) {
+  if (lan.devices.length === 0 && subnets.length > 0) {
     // Best effort: an `ip` that cannot run is reported by the neighbour read.
     const r = ip(["addr", "show"]);
     if (r.code === 0) addOwn(r.stdout);

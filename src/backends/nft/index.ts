@@ -6,6 +6,7 @@ import type { HostCounters } from "../../model.ts";
 import { findProgram, type Sys } from "../../sys.ts";
 import type { Backend } from "../backend.ts";
 import { parseLinks, parseOwnAddresses } from "../../sources/iflink.ts";
+import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planNft, type NftChange } from "./plan.ts";
@@ -75,7 +76,7 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backe
  */
 export function resolvePlacement(sys: Sys, cfg: Config): Placement {
   if (cfg.hook === "ports" || cfg.hook === "forward") return cfg.hook;
-  if (cfg.lanInterfaces.length === 0 && cfg.ports.length === 0) return "forward";
+  if (cfg.lanInterfaces.length === 0 && cfg.networks.length === 0 && cfg.ports.length === 0) return "forward";
   const m = /^(\d+)\.(\d+)/.exec(sys.readFile("/proc/sys/kernel/osrelease") ?? "");
   return m && (Number(m[1]) > 5 || (Number(m[1]) === 5 && Number(m[2]) >= 16)) ? "ports" : "forward";
 }
@@ -92,7 +93,8 @@ export function loadPortsEnv(sys: Sys, cfg: Config): PortsEnv {
     return r.stdout;
   };
   const links = parseLinks(ip(["-o", "link", "show"]));
-  const lans = cfg.lanInterfaces.flatMap((name) => links.filter((l) => l.name === name));
+  const lanDevices = resolveLan(sys, cfg).devices;
+  const lans = lanDevices.flatMap((name) => links.filter((l) => l.name === name));
   const ports =
     cfg.ports.length > 0
       ? cfg.ports
@@ -103,7 +105,7 @@ export function loadPortsEnv(sys: Sys, cfg: Config): PortsEnv {
         });
   if (ports.length === 0)
     throw badInput(
-      `cannot count at the LAN ports: no Ethernet port found under ${cfg.lanInterfaces.join(", ") || "(no lan_interface)"}`,
+      `cannot count at the LAN ports: no Ethernet port found under ${lanDevices.join(", ") || "(no lan_interface)"}`,
       "name them with list port, or set option hook 'forward'",
     );
   const routerMacs = [...new Set(lans.flatMap((l) => (l.mac ? [l.mac] : [])))];
