@@ -10,6 +10,7 @@ import { metricsCommand } from "./commands/metrics.ts";
 import { pushCommand } from "./commands/push.ts";
 import { resetCommand } from "./commands/reset.ts";
 import { snapshotCommand } from "./commands/snapshot.ts";
+import { serviceCommand } from "./commands/service.ts";
 import { statusCommand } from "./commands/status.ts";
 import { stopCommand } from "./commands/stop.ts";
 import { topCommand } from "./commands/top.ts";
@@ -36,6 +37,7 @@ export const COMMANDS: Command[] = [
   usageCommand,
   resetCommand,
   snapshotCommand,
+  serviceCommand,
 ];
 
 /**

@@ -17,7 +17,7 @@
  * deletes the namespaces and the temp dir, whatever failed.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderLineProtocol } from "../../src/exporters/influxdb.ts";
 import { renderPrometheus } from "../../src/exporters/prometheus.ts";
@@ -268,21 +268,26 @@ LoadPlugin csv
       expect(check.code).toBe(0);
     });
 
-    test("the uhttpd CGI: 403 unless iptmon.prometheus.enabled is 1, then the metrics", () => {
+    test("the uhttpd CGI: 403 unless a config prometheus section allows it (iptmon service http), then the metrics", () => {
       const fake = join(tmp, "bin");
-      if (!existsSync(join(fake, "iptmon"))) {
-        symlinkSync(BIN, join(fake, "iptmon"));
-        writeFileSync(join(fake, "uci"), '#!/bin/sh\n[ "$*" = "-q get iptmon.prometheus.enabled" ] || exit 9\n[ -n "$FAKE_UCI" ] || exit 1\necho "$FAKE_UCI"\n');
-        chmodSync(join(fake, "uci"), 0o755);
-      }
-      const cgi = (enabled?: string) =>
-        ok(["sh", CGI], { ns: R, env: { PATH: `${fake}:${PATH}`, IPTMON_CONFIG: config, GATEWAY_INTERFACE: "CGI/1.1", REQUEST_METHOD: "GET", ...(enabled ? { FAKE_UCI: enabled } : {}) } });
-      for (const off of [undefined, "0"]) {
+      if (!existsSync(join(fake, "iptmon"))) symlinkSync(BIN, join(fake, "iptmon"));
+      const cgi = (prometheus: string, whole?: string) => {
+        if (whole === undefined) setConfig(prometheus);
+        else writeFileSync(config, whole);
+        return ok(["sh", CGI], { ns: R, env: { PATH: `${fake}:${PATH}`, IPTMON_CONFIG: config, GATEWAY_INTERFACE: "CGI/1.1", REQUEST_METHOD: "GET" } });
+      };
+      for (const off of ["", "config prometheus 'prometheus'\n\toption enabled '0'\n"]) {
         const r = cgi(off);
         expect(r.stdout).toStartWith("Status: 403 Forbidden\r\nContent-Type: text/plain; charset=utf-8\r\n");
         expect(r.stdout).not.toContain("iptmon_rx_bytes_total");
       }
-      const r = cgi("1");
+      // A bad exporter section is skipped (403); a config iptmon cannot read at all is a 500 with the reason.
+      expect(cgi("config prometheus 'prometheus'\n\toption enabled 'maybe'\n").stdout).toStartWith("Status: 403 Forbidden\r\n");
+      const bad = cgi("", "config iptmon 'main'\n\toption enabled 'maybe'\nconfig prometheus 'prometheus'\n");
+      expect(bad.stdout).toStartWith("Status: 500 Internal Server Error\r\n");
+      expect(bad.stdout).toContain("option 'enabled' must be a boolean");
+      const r = cgi("config prometheus 'prometheus'\n\toption enabled '1'\n");
+      setConfig("");
       const sep = r.stdout.indexOf("\r\n\r\n");
       expect(r.stdout.slice(0, sep)).toBe("Status: 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nCache-Control: no-store");
       const body = r.stdout.slice(sep + 4);

@@ -1,10 +1,9 @@
 /**
- * files/etc/init.d/iptmon's service functions, sourced by busybox sh with
- * stand-ins for what /etc/rc.common and /lib/functions.sh would provide
- * (config_load, config_foreach, config_get_bool, procd_add_reload_trigger),
- * and an iptmon that records its calls. What start, stop, reload do, and that
- * option enabled '0' builds nothing. Also the firewall include, sourced as fw4
- * sources it.
+ * files/etc/init.d/iptmon's service functions, sourced by busybox sh with a
+ * stand-in for procd_add_reload_trigger and an iptmon that records its calls:
+ * start, stop and reload ask `iptmon service` and nothing else (what it
+ * decides is tested in test/unit/service.test.ts). Also the firewall include,
+ * sourced as fw4 sources it.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -26,24 +25,9 @@ beforeEach(() => {
 
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/**
- * Runs `fn` of the init script. SECTIONS is a list of `config iptmon`
- * sections, each "name:enabled" (enabled empty: option absent).
- */
-function service(fn: string, sections: string[], extra: Record<string, string> = {}) {
+/** Runs `fn` of the init script, with a stand-in for procd_add_reload_trigger. */
+function service(fn: string, extra: Record<string, string> = {}) {
   const harness = `
-config_load() { [ "$1" = iptmon ] || exit 9; }
-config_foreach() {
-	for s in $SECTIONS; do [ "$2" = iptmon ] && "$1" "\${s%%:*}"; done
-}
-config_get_bool() {
-	for s in $SECTIONS; do
-		[ "\${s%%:*}" = "$2" ] || continue
-		v=\${s#*:}
-		case "$v" in 1|on|true|yes|enabled) v=1 ;; 0|off|false|no|disabled) v=0 ;; *) v=$4 ;; esac
-		eval "$1=\\$v"
-	done
-}
 procd_add_reload_trigger() { echo "reload_trigger $*" >> "${calls}"; }
 . '${join(ROOT, "files/etc/init.d/iptmon")}'
 PROG='${join(dir, "iptmon")}'
@@ -51,7 +35,7 @@ echo "START=$START USE_PROCD=$USE_PROCD" >> '${calls}'
 ${fn}
 `;
   const r = Bun.spawnSync(["busybox", "sh", "-c", harness], {
-    env: { PATH: `${dir}:/usr/bin:/bin`, SECTIONS: sections.join(" "), ...extra },
+    env: { PATH: `${dir}:/usr/bin:/bin`, ...extra },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -61,47 +45,41 @@ ${fn}
 }
 
 test("started late (after firewall and dnsmasq), through procd", () => {
-  expect(service("true", []).head).toBe("START=99 USE_PROCD=1");
+  expect(service("true").head).toBe("START=99 USE_PROCD=1");
 });
 
-test("start and reload build the ruleset and sync the cron line; stop removes both", () => {
-  const built = ["iptmon init", "iptmon cron sync"];
-  for (const sections of [[], ["main:"], ["main:1"]]) {
-    expect(service("start_service", sections)).toMatchObject({ code: 0, err: "", calls: built });
-    expect(service("reload_service", sections)).toMatchObject({ code: 0, calls: built });
-  }
-  expect(service("stop_service", ["main:1"])).toMatchObject({ code: 0, calls: ["iptmon cron remove", "iptmon stop"] });
+test("start, reload and stop hand the whole decision to `iptmon service` (enabled or not, build or remove)", () => {
+  expect(service("start_service")).toMatchObject({ code: 0, err: "", calls: ["iptmon service start"] });
+  expect(service("reload_service")).toMatchObject({ code: 0, err: "", calls: ["iptmon service reload"] });
+  expect(service("stop_service")).toMatchObject({ code: 0, err: "", calls: ["iptmon service stop"] });
 });
 
-test("option enabled '0': start removes whatever is left and builds nothing", () => {
-  for (const off of ["0", "off", "no"]) {
-    expect(service("start_service", [`main:${off}`])).toMatchObject({ code: 0, calls: ["iptmon cron remove", "iptmon stop"] });
-  }
-  // Only the first config iptmon counts, as for iptmon itself.
-  expect(service("start_service", ["main:0", "other:1"]).calls).toEqual(["iptmon cron remove", "iptmon stop"]);
-  expect(service("start_service", ["main:1", "other:0"]).calls).toEqual(["iptmon init", "iptmon cron sync"]);
+test("the init script reads no option itself: no config_load, config_get, uci", () => {
+  const text = readFileSync(join(ROOT, "files/etc/init.d/iptmon"), "utf8")
+    .split("\n")
+    .filter((l) => !/^\s*#/.test(l))
+    .join("\n");
+  expect(text).not.toMatch(/config_load|config_get|config_foreach|\buci\b/);
 });
 
 test("a failing iptmon is logged, and the service call still returns", () => {
-  const r = service(`start_service; echo rc=$? >> "$CALLS"`, ["main:1"], { FAIL: "init", CALLS: calls });
-  expect(r.calls).toEqual(["iptmon init", "logger -t iptmon iptmon init failed (1)", "iptmon cron sync", "rc=0"]);
+  const r = service(`start_service; echo rc=$? >> "$CALLS"`, { FAIL: "service", CALLS: calls });
+  expect(r.calls).toEqual(["iptmon service start", "logger -t iptmon iptmon service start failed (1)", "rc=0"]);
 });
 
 test("no binary: nothing to do", () => {
-  expect(service(`PROG=/nonexistent; start_service; stop_service`, ["main:1"])).toMatchObject({ code: 0, calls: [] });
+  expect(service(`PROG=/nonexistent; start_service; stop_service; reload_service`)).toMatchObject({ code: 0, calls: [] });
 });
 
-test("reloaded when the iptmon, dhcp or firewall config changes", () => {
-  expect(service("service_triggers", []).calls).toEqual(["reload_trigger iptmon dhcp firewall"]);
+test("reloaded when the iptmon or dhcp config changes; firewall reloads come through the include alone", () => {
+  expect(service("service_triggers").calls).toEqual(["reload_trigger iptmon dhcp"]);
 });
 
 describe("firewall.include", () => {
-  /** Sourced as fw4 does (`sh -c '. path'`), with stand-ins for the init script and uci. */
-  function include(serviceEnabled: boolean, option: string | null, extra: Record<string, string> = {}) {
+  /** Sourced as fw4 does (`sh -c '. path'`), with a stand-in for the init script. */
+  function include(serviceEnabled: boolean, extra: Record<string, string> = {}) {
     writeFileSync(join(dir, "init"), `#!/bin/sh\n[ "$1" = enabled ] && exit ${serviceEnabled ? 0 : 1}\nexit 9\n`);
-    writeFileSync(join(dir, "uci"), `#!/bin/sh\necho "uci $*" >> '${calls}'\n${option === null ? "exit 1" : `echo '${option}'`}\n`);
     chmodSync(join(dir, "init"), 0o755);
-    chmodSync(join(dir, "uci"), 0o755);
     const r = Bun.spawnSync(["busybox", "sh", "-c", `. '${join(ROOT, "files/usr/lib/iptmon/firewall.include")}'; echo "after $?"`], {
       env: { PATH: `${dir}:/usr/bin:/bin`, IPTMON_BIN: join(dir, "iptmon"), IPTMON_INIT: join(dir, "init"), ...extra },
       stdout: "pipe",
@@ -112,20 +90,17 @@ describe("firewall.include", () => {
     return { out: r.stdout.toString(), err: r.stderr.toString(), calls: made };
   }
 
-  test("rebuilds when the service and the option are enabled, and the firewall goes on", () => {
-    for (const option of [null, "1", "yes"]) {
-      expect(include(true, option)).toEqual({ out: "after 0\n", err: "", calls: ["uci -q get iptmon.@iptmon[0].enabled", "iptmon init"] });
-    }
+  test("runs `iptmon service reload` (which builds, or removes when option enabled is 0) while the service is enabled", () => {
+    expect(include(true)).toEqual({ out: "after 0\n", err: "", calls: ["iptmon service reload"] });
   });
 
-  test("does nothing when the service is disabled or option enabled is 0", () => {
-    expect(include(false, "1")).toEqual({ out: "after 0\n", err: "", calls: [] });
-    for (const off of ["0", "off", "no"]) expect(include(true, off).calls).toEqual(["uci -q get iptmon.@iptmon[0].enabled"]);
+  test("does nothing while the service is disabled (/etc/init.d/iptmon disable)", () => {
+    expect(include(false)).toEqual({ out: "after 0\n", err: "", calls: [] });
   });
 
-  test("a failing init is logged and still returns 0 to the firewall", () => {
-    const r = include(true, "1", { FAIL: "init" });
+  test("a failing reload is logged and still returns 0 to the firewall", () => {
+    const r = include(true, { FAIL: "service" });
     expect(r.out).toBe("after 0\n");
-    expect(r.calls).toEqual(["uci -q get iptmon.@iptmon[0].enabled", "iptmon init", "logger -t iptmon firewall include: iptmon init failed (1):"]);
+    expect(r.calls).toEqual(["iptmon service reload", "logger -t iptmon firewall include: iptmon service reload failed (1):"]);
   });
 });

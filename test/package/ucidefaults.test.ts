@@ -1,6 +1,8 @@
 /**
  * files/etc/uci-defaults/90-iptmon and the package's removal scripts, run by
- * busybox sh against a temporary UCI config dir (UCI_CONFIG_DIR). Debian has
+ * busybox sh against a temporary UCI config dir (UCI_CONFIG_DIR): the include
+ * it writes is read back from the firewall config and held against the options
+ * fw4 reads. Debian has
  * no uci, so `uci` here is test/helpers/fake-uci.ts, a stand-in implementing
  * only what these scripts use, on real UCI text files.
  */
@@ -66,21 +68,54 @@ const includes = () => firewall().filter((s) => s.type === "include" && s.option
 const uncommitted = () => (existsSync(join(conf, ".fake-uci")) ? readdirSync(join(conf, ".fake-uci")) : []);
 const callsMade = () => (existsSync(calls) ? readFileSync(calls, "utf8").trim().split("\n") : []);
 
+/**
+ * The options fw4 reads in a `config include` (firewall4's parse_include in
+ * /usr/share/ucode/fw4.uc): anything else draws "specifies unknown option",
+ * and these two "option '…' is not supported by fw4", at every fw4 check,
+ * print, start and reload.
+ */
+const FW4_INCLUDE_OPTIONS = ["enabled", "path", "type", "fw4_compatible", "position", "chain"];
+const FW4_UNSUPPORTED = ["family", "reload"];
+
+/** The include as the firewall reads it back from /etc/config/firewall. */
+const includeOptions = () => Object.fromEntries([...includes()[0]!.options].map(([k, v]) => [k, v.value]));
+
 describe("uci-defaults/90-iptmon", () => {
-  test("three runs leave exactly one firewall include, committed, the rest untouched", () => {
-    for (let i = 0; i < 3; i++) expect(sh(join(ROOT, "files/etc/uci-defaults/90-iptmon"))).toEqual({ code: 0, out: "", err: "" });
+  test("fw4: three runs leave exactly one include, with only options fw4 reads, committed, the rest untouched", () => {
+    const fw4 = join(bin, "fw4");
+    writeFileSync(fw4, "#!/bin/sh\nexit 0\n");
+    chmodSync(fw4, 0o755);
+    for (let i = 0; i < 3; i++) expect(sh(join(ROOT, "files/etc/uci-defaults/90-iptmon"), { IPTMON_FW4: fw4 })).toEqual({ code: 0, out: "", err: "" });
     const inc = includes();
     expect(inc).toHaveLength(1);
     expect(inc[0]!.name).toBe("iptmon");
-    expect(Object.fromEntries([...inc[0]!.options].map(([k, v]) => [k, v.value]))).toEqual({
-      type: "script",
-      path: "/usr/lib/iptmon/firewall.include",
-      fw4_compatible: "1",
-      reload: "1",
-    });
-    const types = firewall().map((s) => s.type);
-    expect(types).toEqual(["defaults", "zone", "include", "include"]);
+    expect(includeOptions()).toEqual({ type: "script", path: "/usr/lib/iptmon/firewall.include", fw4_compatible: "1" });
+    for (const opt of Object.keys(includeOptions())) {
+      expect([opt, FW4_INCLUDE_OPTIONS.includes(opt), FW4_UNSUPPORTED.includes(opt)]).toEqual([opt, true, false]);
+    }
+    expect(firewall().map((s) => s.type)).toEqual(["defaults", "zone", "include", "include"]);
     expect(firewall()[2]!.options.get("path")?.value).toBe("/etc/firewall.user");
+    expect(uncommitted()).toEqual([]);
+  }, 30_000);
+
+  test("fw4: an include left by an older package loses its option reload (fw4 warned about it)", () => {
+    writeFileSync(
+      join(conf, "firewall"),
+      `${FIREWALL}\nconfig include 'iptmon'\n\toption type 'script'\n\toption path '/usr/lib/iptmon/firewall.include'\n\toption fw4_compatible '1'\n\toption reload '1'\n`,
+    );
+    const fw4 = join(bin, "fw4");
+    writeFileSync(fw4, "#!/bin/sh\nexit 0\n");
+    chmodSync(fw4, 0o755);
+    expect(sh(join(ROOT, "files/etc/uci-defaults/90-iptmon"), { IPTMON_FW4: fw4 }).code).toBe(0);
+    expect(includes()).toHaveLength(1);
+    expect(includeOptions()).toEqual({ type: "script", path: "/usr/lib/iptmon/firewall.include", fw4_compatible: "1" });
+    expect(uncommitted()).toEqual([]);
+  }, 30_000);
+
+  test("fw3 (no /sbin/fw4): option reload '1', which fw3 needs to run the include on reload", () => {
+    for (let i = 0; i < 2; i++) expect(sh(join(ROOT, "files/etc/uci-defaults/90-iptmon"), { IPTMON_FW4: join(dir, "no-fw4") }).code).toBe(0);
+    expect(includes()).toHaveLength(1);
+    expect(includeOptions()).toEqual({ type: "script", path: "/usr/lib/iptmon/firewall.include", fw4_compatible: "1", reload: "1" });
     expect(uncommitted()).toEqual([]);
   }, 30_000);
 

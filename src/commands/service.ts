@@ -1,0 +1,72 @@
+/**
+ * `iptmon service <action>`: the one place that decides whether iptmon is on,
+ * and what that means, for every caller on the router — the init script
+ * (start, stop, reload), the firewall include (reload after every firewall
+ * start and reload) and the HTTP endpoints (`http`). They used to read
+ * `option enabled` themselves, each with its own idea of a boolean.
+ *
+ *   start, reload  option enabled on: build the ruleset (counters kept) and
+ *                  keep the push line in the crontab; off: remove both
+ *   stop           remove the ruleset and the crontab line
+ *   enabled        exit 0 when option enabled is on, 1 when it is off
+ *   http           exit 0 when a `config prometheus` section allows the HTTP
+ *                  export (the CGIs answer 403 otherwise), 1 when none does
+ *
+ * A config that does not parse is exit 2 for every action, as for any command.
+ */
+import type { App } from "../app.ts";
+import { sectionsOf } from "../config.ts";
+import { runInit, runStop } from "../core.ts";
+import { syncCron } from "../exporters/cron.ts";
+import type { Command } from "./command.ts";
+
+export const SERVICE_ACTIONS = ["start", "reload", "stop", "enabled", "http"] as const;
+type Action = (typeof SERVICE_ACTIONS)[number];
+
+/** Runs every step, then throws the first failure: one failing step does not skip the others. */
+function all(steps: (() => void)[]): void {
+  let first: unknown;
+  let failed = false;
+  for (const step of steps) {
+    try {
+      step();
+    } catch (e) {
+      if (!failed) first = e;
+      failed = true;
+    }
+  }
+  if (failed) throw first;
+}
+
+function remove(app: App): void {
+  all([() => syncCron(app.sys, app.config(), "remove"), () => runStop(app.runtime())]);
+}
+
+export const serviceCommand: Command = {
+  command: "service <action>",
+  describe:
+    "what the init script, firewall include and CGIs run: start|reload (build, or remove everything when option enabled is 0), stop, enabled and http (exit 0 if on, 1 if off)",
+  builder: (y) => y.positional("action", { choices: SERVICE_ACTIONS }),
+  run(args, app) {
+    const action = args.action as Action;
+    const cfg = app.config();
+    switch (action) {
+      case "enabled":
+        return cfg.enabled ? 0 : 1;
+      case "http":
+        return sectionsOf(cfg, "prometheus").some((s) => s.options.enabled) ? 0 : 1;
+      case "stop":
+        remove(app);
+        return 0;
+      case "start":
+      case "reload":
+        if (!cfg.enabled) {
+          if (app.args.verbose) app.sys.stderr(`iptmon: disabled (option enabled '0' in ${cfg.file}): removing the ruleset and the crontab line\n`);
+          remove(app);
+          return 0;
+        }
+        all([() => runInit(app.runtime(), "apply"), () => syncCron(app.sys, cfg, "sync")]);
+        return 0;
+    }
+  },
+};
