@@ -1,6 +1,7 @@
 /** `iptmon status`: the hosts and their counters, for people and for scripts. */
 import type { BackendName } from "./config.ts";
 import { readHosts, type Runtime } from "./core.ts";
+import { currentUsage } from "./usage/current.ts";
 import { macOf, sortHosts, type CountedHost } from "./model.ts";
 import { humanBytes } from "./top/format.ts";
 
@@ -60,7 +61,14 @@ export function buildStatus(backend: BackendName, hosts: CountedHost[], hook: St
  * disagree.
  */
 export function readStatus(rt: Runtime): Status {
-  return buildStatus(rt.backend.name, readHosts(rt), rt.backend.hook);
+  const s = buildStatus(rt.backend.name, readHosts(rt), rt.backend.hook);
+  // The read brought the open period up to date: each host's part of it rides along.
+  const usage = currentUsage(rt, s.hosts.map((h) => h.key));
+  for (const h of s.hosts) {
+    const u = usage.get(h.key);
+    if (u) h.usage = u;
+  }
+  return s;
 }
 
 /** `status --json`, which the web page polls: one line. */

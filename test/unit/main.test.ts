@@ -374,7 +374,20 @@ describe("main: commands that work", () => {
     expect(JSON.parse(sys.out)).toEqual({
       backend: "nftables",
       hook: "forward",
-      hosts: [{ name: "tv", mac: "02:00:00:00:00:05", key: "02:00:00:00:00:05", addresses: ["192.168.1.5"], rx_bytes: 300, rx_packets: 3, tx_bytes: 400, tx_packets: 4 }],
+      hosts: [
+        {
+          name: "tv",
+          mac: "02:00:00:00:00:05",
+          key: "02:00:00:00:00:05",
+          addresses: ["192.168.1.5"],
+          rx_bytes: 300,
+          rx_packets: 3,
+          tx_bytes: 400,
+          tx_packets: 4,
+          // This first reading opens the month (by local time) it falls in (the fake clock: January 2027).
+          usage: { since: new Date(2027, 0, 1).getTime() / 1000, rx_bytes: 0, tx_bytes: 0 },
+        },
+      ],
     });
     expect(commandLines(sys).filter((c) => c.startsWith("nft -j"))).toHaveLength(1);
   });

@@ -5,6 +5,7 @@ import { main } from "../../src/main.ts";
 import { runReset } from "../../src/snapshot/reset.ts";
 import { BadState, parseState, serializeState, STATE_VERSION } from "../../src/snapshot/state.ts";
 import { snapshotsOf, withSnapshots } from "../../src/snapshot/store.ts";
+import { readStatus } from "../../src/status.ts";
 import { currentUsage } from "../../src/usage/current.ts";
 import { FakeKernel } from "../helpers/fakekernel.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
@@ -115,6 +116,17 @@ describe("continuity: counters come back from the snapshot", () => {
     const rt = r.proc();
     readHosts(rt);
     expect(currentUsage(rt).get(mac(7))).toEqual({ since: Date.parse("2026-12-01T00:00:00Z") / 1000, rx_bytes: 1234, tx_bytes: 4321 });
+  });
+
+  test("status --json (what the web page polls) carries each host's usage of the open period", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    for (const i of [1, 2]) join(r.proc(), i);
+    r.kernel.traffic(mac(1), 600, 900);
+    const s = readStatus(r.proc());
+    const since = Date.parse("2026-12-01T00:00:00Z") / 1000;
+    expect(s.hosts.find((h) => h.key === mac(1))?.usage).toEqual({ since, rx_bytes: 600, tx_bytes: 900 });
+    expect(s.hosts.find((h) => h.key === mac(2))?.usage).toEqual({ since, rx_bytes: 0, tx_bytes: 0 });
   });
 
   test("reset zeroes named hosts' totals, in the kernel and in both copies; reset with no host zeroes all", async () => {
