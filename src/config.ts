@@ -54,6 +54,11 @@ interface Spec {
   field?: string;
 }
 
+/** Options that share one spec (several program paths, several strings). */
+function sameSpec<const K extends string, const S extends Spec>(names: readonly K[], spec: S): Record<K, S> {
+  return Object.fromEntries(names.map((n) => [n, spec])) as Record<K, S>;
+}
+
 /** `config iptmon` options: adding one is one line here (and its default in defaults.ts). */
 export const GLOBAL_OPTIONS = {
   enabled: { kind: "bool", default: DEFAULTS.enabled },
@@ -79,13 +84,8 @@ export const GLOBAL_OPTIONS = {
   lockfile: { kind: "path", default: DEFAULTS.lockfile },
   nft: { kind: "path", default: DEFAULTS.nft },
   ip: { kind: "path", default: DEFAULTS.ip },
-  // iptables backend
-  iptables: { kind: "path" },
-  ip6tables: { kind: "path" },
-  iptables_restore: { kind: "path" },
-  ip6tables_restore: { kind: "path" },
-  iptables_save: { kind: "path" },
-  ip6tables_save: { kind: "path" },
+  // iptables backend: the programs it runs
+  ...sameSpec(["iptables", "ip6tables", "iptables_restore", "ip6tables_restore", "iptables_save", "ip6tables_save"], { kind: "path" }),
   // exporters (src/exporters/): how often cron runs `iptmon push`, and which crontab
   push_interval: { kind: "int", min: 1, max: 60, default: DEFAULTS.pushIntervalMin },
   crontab: { kind: "path", default: DEFAULTS.crontab },
@@ -111,15 +111,8 @@ const TIMEOUT = { kind: "int", min: 1, max: 300, default: DEFAULTS.pushTimeoutS 
 export const SECTION_SPECS = {
   influxdb: {
     enabled: { kind: "bool", default: true },
-    url: { kind: "string" },
     version: { kind: "string", choices: ["1", "2"], default: "1" },
-    database: { kind: "string" },
-    retention_policy: { kind: "string" },
-    username: { kind: "string" },
-    password: { kind: "string" },
-    org: { kind: "string" },
-    bucket: { kind: "string" },
-    token: { kind: "string" },
+    ...sameSpec(["url", "database", "retention_policy", "username", "password", "org", "bucket", "token"], { kind: "string" }),
     timeout: TIMEOUT,
     measurement: { kind: "name", default: DEFAULTS.influxMeasurement },
   },

@@ -36,6 +36,18 @@ export interface Command {
   run(args: Args, app: App): number | Promise<number>;
 }
 
+/** A command that does one thing to the runtime, takes no arguments and exits 0. */
+export function runtimeCommand(command: string, describe: string, act: (rt: ReturnType<App["runtime"]>) => unknown): Command {
+  return {
+    command,
+    describe,
+    run(_args, app) {
+      act(app.runtime());
+      return 0;
+    },
+  };
+}
+
 /** Options every command takes. */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   config: { type: "string", describe: "config file (default /etc/config/iptmon, or $IPTMON_CONFIG)" },

@@ -1,11 +1,4 @@
 import { runStop } from "../core.ts";
-import type { Command } from "./command.ts";
+import { runtimeCommand } from "./command.ts";
 
-export const stopCommand: Command = {
-  command: "stop",
-  describe: "remove everything iptmon created, and nothing else",
-  run(_args, app) {
-    runStop(app.runtime());
-    return 0;
-  },
-};
+export const stopCommand = runtimeCommand("stop", "remove everything iptmon created, and nothing else", runStop);

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { iptmonBin, iptmonConfig, skipReason } from "./harness.ts";
-import { exec, execOk, udpL3Bytes, VRouter, VROUTER_NEEDS, waitFor } from "./vrouter.ts";
+import { addTallies, exec, execOk, udpL3Bytes, VRouter, VROUTER_NEEDS, waitFor, type Tally } from "./vrouter.ts";
 import type { StatusHost } from "../../src/status.ts";
 
 const skip = skipReason("virtual router", VROUTER_NEEDS);
@@ -96,34 +96,24 @@ for (const { backend, hook } of targets()) {
 
     test("counters equal the traffic sent, per host and direction, IPv4 and IPv6", async () => {
       const before = new Map(status().map((h) => [h.mac, h]));
-      const expected = new Map<string, { rx: number; tx: number; rxp: number; txp: number }>();
+      const expected = new Map<string, Tally>();
       for (const [i, c] of vr.clients.entries()) {
-        const e = { rx: 0, tx: 0, rxp: 0, txp: 0 };
         const k = 50 + 10 * i;
-        const up = await vr.upload(c, { family: 4, count: k, size: 1000 + i });
-        const down = await vr.download(c, { family: 4, count: 2 * k, size: 1200 });
-        e.rx += up.bytes;
-        e.rxp += up.packets;
-        e.tx += down.bytes;
-        e.txp += down.packets;
+        const v4 = await vr.exchange(c, 4, { count: k, size: 1000 + i }, { count: 2 * k, size: 1200 });
+        expect(v4.rx).toBe(udpL3Bytes(4, 1000 + i, k));
+        const parts: Tally[] = [v4];
         if (c.ipv6) {
-          const up6 = await vr.upload(c, { family: 6, count: k, size: 800, bind: c.slaac });
-          const down6 = await vr.download(c, { family: 6, count: k, size: 1400 });
-          e.rx += up6.bytes;
-          e.rxp += up6.packets;
-          e.tx += down6.bytes;
-          e.txp += down6.packets;
-          expect(down6.dst).toBe(c.slaac);
+          const v6 = await vr.exchange(c, 6, { count: k, size: 800, bind: c.slaac }, { count: k, size: 1400 });
+          expect(v6.down.dst).toBe(c.slaac);
+          parts.push(v6);
         }
-        expect(up.bytes).toBe(udpL3Bytes(4, 1000 + i, k));
-        expected.set(c.mac, e);
+        expected.set(c.mac, addTallies(...parts));
       }
       for (const c of vr.clients) {
         const b = before.get(c.mac)!;
         const a = host(c.mac)!;
-        const e = expected.get(c.mac)!;
         // UDP datagrams of known size: exactly payload + 28 (IPv4) / 48 (IPv6) bytes each at L3.
-        expect({ rx: a.rx_bytes - b.rx_bytes, tx: a.tx_bytes - b.tx_bytes, rxp: a.rx_packets - b.rx_packets, txp: a.tx_packets - b.tx_packets }).toEqual(e);
+        expect({ rx: a.rx_bytes - b.rx_bytes, tx: a.tx_bytes - b.tx_bytes, rxp: a.rx_packets - b.rx_packets, txp: a.tx_packets - b.tx_packets }).toEqual(expected.get(c.mac)!);
       }
     });
 

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Status, StatusHost } from "../../src/status.ts";
 import { iptmonBin, iptmonConfig, skipReason, SYS_PATH } from "./harness.ts";
-import { exec, execOk, LAN_BRIDGE, LAN6_PREFIX, ROUTER_LAN4, ROUTER_LAN6, udpL3Bytes, VRouter, VROUTER_NEEDS, WAN4, WAN6, WAN_IFACE, waitFor } from "./vrouter.ts";
+import { addTallies, exec, execOk, LAN_BRIDGE, LAN6_PREFIX, ROUTER_LAN4, ROUTER_LAN6, udpL3Bytes, VRouter, VROUTER_NEEDS, WAN4, WAN6, WAN_IFACE, waitFor, type Tally } from "./vrouter.ts";
 
 const skip = skipReason("ports placement", VROUTER_NEEDS);
 const UDP_SEND = resolve(import.meta.dir, "../helpers/udp-send.ts");
@@ -47,20 +47,10 @@ describe.skipIf(skip !== null)("counting at the LAN ports", () => {
   /** Datagrams from a namespace to any address (the helper checks they all left). */
   const sendRaw = (ns: string, family: 4 | 6, dst: string, count: number, size: number, bind?: string) =>
     execOk(ns, [process.execPath, UDP_SEND, String(family), dst, "40077", String(count), String(size), ...(bind ? [bind] : [])], { env: { PATH: SYS_PATH } });
-  /** Round trips of known size between a client and the WAN host: what it sent up and got down. */
-  const traffic = async (c: VRouter["clients"][number], k: number, v6 = true) => {
-    const up = await vr.upload(c, { family: 4, count: k, size: 1000 });
-    const down = await vr.download(c, { family: 4, count: k, size: 1200 });
-    const e = { rx: up.bytes, rxp: up.packets, tx: down.bytes, txp: down.packets };
-    if (v6) {
-      const up6 = await vr.upload(c, { family: 6, count: k, size: 700, bind: c.slaac });
-      const down6 = await vr.download(c, { family: 6, count: k, size: 1300 });
-      e.rx += up6.bytes;
-      e.rxp += up6.packets;
-      e.tx += down6.bytes;
-      e.txp += down6.packets;
-    }
-    return e;
+  /** Traffic of known size between a client and the WAN host (IPv4, and IPv6 from its SLAAC address): what the router should count. */
+  const traffic = async (c: VRouter["clients"][number], k: number, v6 = true): Promise<Tally> => {
+    const v4 = await vr.exchange(c, 4, { count: k, size: 1000 }, { count: k, size: 1200 });
+    return v6 ? addTallies(v4, await vr.exchange(c, 6, { count: k, size: 700, bind: c.slaac }, { count: k, size: 1300 })) : addTallies(v4);
   };
 
   beforeAll(async () => {

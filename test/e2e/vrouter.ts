@@ -331,6 +331,19 @@ export interface SendResult {
 }
 
 /** A client or the WAN host. */
+/** What the router counts for a host: bytes and packets it received from it (rx) and sent to it (tx). */
+export interface Tally {
+  rx: number;
+  rxp: number;
+  tx: number;
+  txp: number;
+}
+
+/** The sum of tallies (the parts of one test's traffic). */
+export function addTallies(...ts: Tally[]): Tally {
+  return ts.reduce((a, t) => ({ rx: a.rx + t.rx, rxp: a.rxp + t.rxp, tx: a.tx + t.tx, txp: a.txp + t.txp }), { rx: 0, rxp: 0, tx: 0, txp: 0 });
+}
+
 export type Endpoint = VClient | "wan";
 /** A client, its index (1-based), name ("c1") or namespace. */
 export type ClientRef = VClient | number | string;
@@ -876,6 +889,17 @@ export class VRouter {
       );
     }
     return { packets: r.sent, bytes: udpL3Bytes(o.family, o.size, r.sent), src, dst, ms: r.ms };
+  }
+
+  /**
+   * An upload and then a download of one family between a client and the WAN
+   * host, and what the router should count for the client: rx (bytes, packets)
+   * what went up, tx what came down.
+   */
+  async exchange(which: ClientRef, family: 4 | 6, up: Omit<SendOptions, "family">, down: Omit<SendOptions, "family">): Promise<Tally & { up: SendResult; down: SendResult }> {
+    const u = await this.upload(which, { family, ...up });
+    const d = await this.download(which, { family, ...down });
+    return { rx: u.bytes, rxp: u.packets, tx: d.bytes, txp: d.packets, up: u, down: d };
   }
 
   /** Client → WAN host (the client's upload; `rx` from the router's view). */

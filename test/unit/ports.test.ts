@@ -14,11 +14,11 @@ import { planNft } from "../../src/backends/nft/plan.ts";
 import { renderNft } from "../../src/backends/nft/render.ts";
 import { parseConfig } from "../../src/config.ts";
 import { runDeviceEvent, type Runtime } from "../../src/core.ts";
-import { UserError } from "../../src/errors.ts";
 import { parseDeviceEvent } from "../../src/events.ts";
 import type { CountedHost, Host } from "../../src/model.ts";
 import { planCounters } from "../../src/plan.ts";
 import { parseLinks, parseOwnAddresses } from "../../src/sources/iflink.ts";
+import { userError } from "../helpers/builders.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
 
 const fixture = (name: string) => readFileSync(`${import.meta.dir}/../fixtures/ports/${name}`, "utf8");
@@ -69,15 +69,9 @@ describe("the router's links and addresses", () => {
   });
 
   test("ports: none to be found is a user error naming what to set", () => {
-    let err: unknown;
-    try {
-      loadPortsEnv(router(), config("\tlist lan_interface 'wg0'\n"));
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).exitCode).toBe(2);
-    expect((err as UserError).message).toBe("cannot count at the LAN ports: no Ethernet port found under wg0");
+    const err = userError(() => loadPortsEnv(router(), config("\tlist lan_interface 'wg0'\n")));
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toBe("cannot count at the LAN ports: no Ethernet port found under wg0");
   });
 });
 
@@ -130,24 +124,9 @@ describe("the ports layout", () => {
     expect(lines).toContain(`add chain ${T} egress { type filter hook egress devices = { "lan1", "lan2", "phy0-ap0" } priority -1; policy accept; }`);
     // The old chains go first, so a port that went is unhooked and one that came is hooked.
     expect(lines.indexOf(`delete chain ${T} ingress`)).toBeLessThan(lines.indexOf(`add chain ${T} ingress { type filter hook ingress devices = { "lan1", "lan2", "phy0-ap0" } priority -1; policy accept; }`));
-    expect(lines.filter((l) => l.startsWith(`add rule ${T} ingress`))).toEqual([
-      `add rule ${T} ingress ether daddr != @routermac return`,
-      `add rule ${T} ingress meta protocol != { ip, ip6 } return`,
-      `add rule ${T} ingress ip daddr @own4 return`,
-      `add rule ${T} ingress ip6 daddr @own6 return`,
-      `add rule ${T} ingress counter name ether saddr map @keys accept`,
-      `add rule ${T} ingress counter name ip saddr map @rx4`,
-      `add rule ${T} ingress counter name ip6 saddr map @rx6`,
-    ]);
-    expect(lines.filter((l) => l.startsWith(`add rule ${T} egress`))).toEqual([
-      `add rule ${T} egress ether saddr != @routermac return`,
-      `add rule ${T} egress meta protocol != { ip, ip6 } return`,
-      `add rule ${T} egress ip saddr @own4 return`,
-      `add rule ${T} egress ip6 saddr @own6 return`,
-      `add rule ${T} egress counter name ether daddr map @txkeys accept`,
-      `add rule ${T} egress counter name ip daddr map @tx4`,
-      `add rule ${T} egress counter name ip6 daddr map @tx6`,
-    ]);
+    const rules = (chain: string) => lines.filter((l) => l.startsWith(`add rule ${T} ${chain} `)).map((l) => l.slice(`add rule ${T} ${chain} `.length));
+    expect(rules("ingress")).toEqual(["ether daddr != @routermac return", "meta protocol != { ip, ip6 } return", "ip daddr @own4 return", "ip6 daddr @own6 return", "counter name ether saddr map @keys accept", "counter name ip saddr map @rx4", "counter name ip6 saddr map @rx6"]);
+    expect(rules("egress")).toEqual(["ether saddr != @routermac return", "meta protocol != { ip, ip6 } return", "ip saddr @own4 return", "ip6 saddr @own6 return", "counter name ether daddr map @txkeys accept", "counter name ip daddr map @tx4", "counter name ip6 daddr map @tx6"]);
     expect(lines).toContain(`add element ${T} routermac { 02:10:00:00:00:01 }`);
     expect(lines).toContain(`add element ${T} own6 { fd00::1, fe80::10:ff:fe00:1 }`);
     // The forward placement's table goes, in the same transaction.

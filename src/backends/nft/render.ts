@@ -68,23 +68,24 @@ function declarePorts(t: string, o: NftOptions, env: PortsEnv, out: string[]): v
   const devices = env.ports.map(device).join(", ");
   for (const c of ["ingress", "egress"]) out.push(`add chain ${t} ${c}`, `delete chain ${t} ${c}`);
   for (const c of ["ingress", "egress"]) out.push(`add chain ${t} ${c} { type filter hook ${c} devices = { ${devices} } priority ${o.priority}; policy accept; }`);
-  // Ingress: IP that a host sends to the router's MAC, not to one of its own
-  // addresses (ARP and other frames to the router are no usage).
-  out.push(`add rule ${t} ingress ether daddr != @routermac return`);
-  out.push(`add rule ${t} ingress meta protocol != { ip, ip6 } return`);
-  out.push(`add rule ${t} ingress ip daddr @own4 return`);
-  out.push(`add rule ${t} ingress ip6 daddr @own6 return`);
-  out.push(`add rule ${t} ingress counter name ether saddr map @${KEYS_MAP} accept`);
-  out.push(`add rule ${t} ingress counter name ip saddr map @rx4`);
-  out.push(`add rule ${t} ingress counter name ip6 saddr map @rx6`);
-  // Egress: IP that the router sends from its MAC, not from one of its own addresses.
-  out.push(`add rule ${t} egress ether saddr != @routermac return`);
-  out.push(`add rule ${t} egress meta protocol != { ip, ip6 } return`);
-  out.push(`add rule ${t} egress ip saddr @own4 return`);
-  out.push(`add rule ${t} egress ip6 saddr @own6 return`);
-  out.push(`add rule ${t} egress counter name ether daddr map @${TXKEYS_MAP} accept`);
-  out.push(`add rule ${t} egress counter name ip daddr map @tx4`);
-  out.push(`add rule ${t} egress counter name ip6 daddr map @tx6`);
+  // Ingress counts IP that a host sends to the router's MAC, not to one of its
+  // own addresses; egress IP that the router sends from its MAC, not from one
+  // of them (ARP and other frames to or from the router are no usage). A MAC
+  // host is counted by its MAC and done with; a host with none by address.
+  const sides = [
+    { chain: "ingress", router: "daddr", host: "saddr", keys: KEYS_MAP, dir: "rx" },
+    { chain: "egress", router: "saddr", host: "daddr", keys: TXKEYS_MAP, dir: "tx" },
+  ] as const;
+  for (const x of sides) {
+    const rule = (r: string) => out.push(`add rule ${t} ${x.chain} ${r}`);
+    rule(`ether ${x.router} != @routermac return`);
+    rule("meta protocol != { ip, ip6 } return");
+    rule(`ip ${x.router} @own4 return`);
+    rule(`ip6 ${x.router} @own6 return`);
+    rule(`counter name ether ${x.host} map @${x.keys} accept`);
+    rule(`counter name ip ${x.host} map @${x.dir}4`);
+    rule(`counter name ip6 ${x.host} map @${x.dir}6`);
+  }
   const fill: [string, string[]][] = [["routermac", env.routerMacs], ["own4", env.own4], ["own6", env.own6]];
   for (const [name, els] of fill) {
     out.push(`flush set ${t} ${name}`);
