@@ -31,7 +31,7 @@ function service(fn: string, extra: Record<string, string> = {}) {
 procd_add_reload_trigger() { echo "reload_trigger $*" >> "${calls}"; }
 . '${join(ROOT, "files/etc/init.d/iptmon")}'
 PROG='${join(dir, "iptmon")}'
-echo "START=$START USE_PROCD=$USE_PROCD" >> '${calls}'
+echo "START=$START STOP=$STOP USE_PROCD=$USE_PROCD" >> '${calls}'
 ${fn}
 `;
   const r = Bun.spawnSync(["busybox", "sh", "-c", harness], {
@@ -44,8 +44,8 @@ ${fn}
   return { code: r.exitCode, err: r.stderr.toString(), calls: made.slice(1), head: made[0] };
 }
 
-test("started late (after firewall and dnsmasq), through procd", () => {
-  expect(service("true").head).toBe("START=99 USE_PROCD=1");
+test("started late (after firewall and dnsmasq), stopped at shutdown (totals saved), through procd", () => {
+  expect(service("true").head).toBe("START=99 STOP=10 USE_PROCD=1");
 });
 
 test("start, reload and stop hand the whole decision to `iptmon service` (enabled or not, build or remove)", () => {
