@@ -8,7 +8,8 @@ import { DEFAULTS } from "./defaults.ts";
 import { failure, UserError } from "./errors.ts";
 import { EMPTY_STATE, macOf, zeroCounter, type CountedHost, type Counter, type FullState, type HostCounters, type KernelState, type LaidOutHost, type PlannedHost } from "./model.ts";
 import { planCounters, planEvent, planInit, resolveEventKey, type Floors, type HostEvent, type Knowledge } from "./plan.ts";
-import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic } from "./sources/load.ts";
+import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic, readHostsFiles } from "./sources/load.ts";
+import type { HostsEntry } from "./sources/hostsfile.ts";
 import type { Lease } from "./sources/leases.ts";
 import type { Sys } from "./sys.ts";
 
@@ -48,18 +49,30 @@ export function withLock<T>(rt: Runtime, fn: () => T): T {
   }
 }
 
-/** Everything iptmon can know about hosts. */
+/**
+ * Everything iptmon can know about hosts. The lease file, the hosts files and
+ * the neighbour table are read on first use: an event reads only what its
+ * plan asks for (one that names its host needs neither leases nor hosts files).
+ */
 export function loadKnowledge(rt: Runtime): Knowledge {
   const { sys, cfg } = rt;
   const st = loadStatic(sys, cfg);
   const lan = loadLan(sys, cfg);
   for (const w of [...st.warnings, ...lan.warnings, ...cfg.warnings]) rt.warn(w);
   let leases: Lease[] | undefined;
+  let hostsEntries: HostsEntry[] | undefined;
+  let neighbours: Knowledge["neighbours"] | undefined;
   return {
     configHosts: cfg.hosts,
     staticLeases: st.staticLeases,
-    hostsEntries: st.hostsEntries,
-    // Read on first use: an event that names its host never needs the file.
+    get hostsEntries() {
+      if (!hostsEntries) {
+        const r = readHostsFiles(sys, st.hostsFiles);
+        for (const w of r.warnings) rt.warn(w);
+        hostsEntries = r.entries;
+      }
+      return hostsEntries;
+    },
     get leases() {
       if (!leases) {
         const r = loadLeases(sys, st.leasefile, sys.now());
@@ -68,7 +81,9 @@ export function loadKnowledge(rt: Runtime): Knowledge {
       }
       return leases;
     },
-    neighbours: loadNeighbours(sys, cfg),
+    get neighbours() {
+      return (neighbours ??= loadNeighbours(sys, cfg));
+    },
     domain: st.domain,
     lan,
   };

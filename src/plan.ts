@@ -60,7 +60,7 @@ class Lookup {
   readonly configName = new Map<string, string>();
   readonly staticAddrs = new Map<string, string[]>();
   readonly staticLeaseName = new Map<string, string>();
-  readonly hostsName = new Map<string, string>();
+  private hostsNames: Map<string, string> | undefined;
   private leaseNames: Map<string, string> | undefined;
   private neighbourMac: Map<string, string> | undefined;
 
@@ -97,16 +97,24 @@ class Lookup {
       for (const m of s.macs) if (name && !this.staticLeaseName.has(m)) this.staticLeaseName.set(m, name);
       if (s.address) add(mac, s.address);
     }
-    for (const e of k.hostsEntries) {
-      if (this.hostsName.has(e.address)) continue;
-      for (const n of e.names) {
-        const name = sanitizeName(n, k.domain);
-        if (name) {
-          this.hostsName.set(e.address, name);
-          break;
+  }
+
+  /** Hosts-file names by address; built (and the files read) on first use, since most events never ask. */
+  get hostsName(): Map<string, string> {
+    if (!this.hostsNames) {
+      this.hostsNames = new Map();
+      for (const e of this.k.hostsEntries) {
+        if (this.hostsNames.has(e.address)) continue;
+        for (const n of e.names) {
+          const name = sanitizeName(n, this.k.domain);
+          if (name) {
+            this.hostsNames.set(e.address, name);
+            break;
+          }
         }
       }
     }
+    return this.hostsNames;
   }
 
   /** DHCP hostnames by host key; built on first use, since most events never ask. */

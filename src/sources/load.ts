@@ -21,7 +21,10 @@ import { DEFAULTS } from "../defaults.ts";
 
 export interface StaticSources {
   staticLeases: StaticLease[];
-  hostsEntries: HostsEntry[];
+  /** The hosts files to read (readHostsFiles): only what needs a name from them reads them. */
+  hostsFiles: string[];
+  /** Every hosts file's entries, read on first use (its warnings land in `warnings` then). */
+  readonly hostsEntries: HostsEntry[];
   leasefile: string;
   /** odhcpd's lease state (OpenWrt's DHCPv6 server), or "" for none. */
   odhcpdState: string;
@@ -85,11 +88,8 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
     if (inDir) for (const g of inDir) files.push(`${f.replace(/\/$/, "")}/${g}`);
     else files.push(f);
   }
-  const hostsEntries: HostsEntry[] = [];
-  for (const f of new Set(files)) {
-    const text = readSource(sys, f, warnings, "hosts file ");
-    if (text !== null) hostsEntries.push(...parseHostsFile(text));
-  }
+  const hostsFiles = [...new Set(files)];
+  let hostsEntries: HostsEntry[] | undefined;
   // A lease file someone named but that is not there drops every DHCP host:
   // say so (whether it is readable is found when it is read, see loadLeases).
   const named = cfg.leasefile !== null ? `option leasefile in ${cfg.file}` : uciLeasefile !== null ? `option leasefile in ${cfg.dhcpConfig}` : confLeasefile !== null ? `dhcp-leasefile in ${cfg.dnsmasqConfDir}` : null;
@@ -97,12 +97,31 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
   if (named && !sys.exists(leasefile)) warnings.push(`lease file ${shorten(leasefile)} (${named}) does not exist: no DHCP host is known from it`);
   return {
     staticLeases,
-    hostsEntries,
+    hostsFiles,
+    get hostsEntries() {
+      if (!hostsEntries) {
+        const r = readHostsFiles(sys, hostsFiles);
+        warnings.push(...r.warnings);
+        hostsEntries = r.entries;
+      }
+      return hostsEntries;
+    },
     leasefile,
     odhcpdState: cfg.odhcpdState ?? uciOdhcpd ?? "",
     domain: cfg.domain ?? uciDomain ?? confDomain,
     warnings,
   };
+}
+
+/** The entries of hosts files (a 10 MB one takes a while: read only when a name is needed). */
+export function readHostsFiles(sys: Sys, files: readonly string[]): { entries: HostsEntry[]; warnings: string[] } {
+  const warnings: string[] = [];
+  const entries: HostsEntry[] = [];
+  for (const f of files) {
+    const text = readSource(sys, f, warnings, "hosts file ");
+    if (text !== null) entries.push(...parseHostsFile(text));
+  }
+  return { entries, warnings };
 }
 
 export function loadLeases(sys: Sys, path: string, now: number): { leases: Lease[]; warnings: string[] } {
