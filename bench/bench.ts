@@ -21,8 +21,8 @@ const nums = (v: string | undefined, d: number[]) => (v ? v.split(/[\s,]+/).map(
 const sizes = nums(process.env.BENCH_SIZES, quick ? [10, 1000] : [10, 1000, 4000, 5000]);
 const dpSizes = nums(process.env.BENCH_DATAPATH_SIZES, quick ? [10] : [10, 4000]);
 const reps = Number(process.env.BENCH_REPS) || (quick ? 5 : 15);
-const dpReps = Number(process.env.BENCH_DATAPATH_REPS) || (quick ? 1 : 5);
-const dpMs = Number(process.env.BENCH_DATAPATH_MS) || (quick ? 1000 : 2000);
+const dpReps = Number(process.env.BENCH_DATAPATH_REPS) || (quick ? 1 : 7);
+const dpMs = Number(process.env.BENCH_DATAPATH_MS) || (quick ? 1000 : 1500);
 const placements = (process.env.BENCH_PLACEMENTS ?? "ports forward").split(/\s+/).filter(Boolean);
 
 if (process.getuid?.() !== 0) {
@@ -44,20 +44,23 @@ try {
   if (only !== "events") {
     log(`datapath: ${dpSizes.join(", ")} hosts, ${dpReps} repeats of ${dpMs} ms per placement`);
     const rows = await benchDatapath(dir, dpSizes, dpReps, dpMs, log);
-    parts.push(
+    const table = [
       `### Datapath (${dpReps} repeats of ${dpMs / 1000} s each, placements taking turns; median (best); ratios: median (min–max) of the paired runs)`,
       "",
       datapathTable(rows),
       "",
-    );
+    ];
+    console.log(table.join("\n"));
+    parts.push(...table);
   }
   if (only !== "datapath") {
     log(`events: ${sizes.join(", ")} hosts, ${reps} repeats, placements ${placements.join(", ")}`);
     const { rows, big } = benchEvents(dir, sizes, placements, reps, log);
-    parts.push(`### Events, init, status (${reps} repeats; init ${Math.max(3, reps >> 2)})`, "", eventsTables(rows, big));
+    const table = [`### Events, init, status (${reps} repeats; init ${Math.max(3, reps >> 2)})`, "", eventsTables(rows, big)];
+    console.log(table.join("\n"));
+    parts.push(...table);
   }
   const text = parts.join("\n");
-  console.log(text);
   if (!args.includes("--no-write") && !quick && !only) {
     const file = join(ROOT, "BENCHMARKS.md");
     const md = readFileSync(file, "utf8");

@@ -2,11 +2,20 @@
  * What the benchmarks share: running programs (in a namespace), timing them
  * with repeats, and summing repeats up as min / median.
  */
-import { resolve } from "node:path";
+import { copyFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dir, "..");
-export const BIN = resolve(ROOT, "dist/iptmon");
 export const BUN = process.execPath;
+
+/** A random suffix for this run's namespaces and files. */
+export const SUFFIX = Math.random().toString(16).slice(2, 8);
+
+/** The binary under test, copied: a rebuild of dist/ during a run does not change what is measured. */
+export const BIN = join(tmpdir(), `iptmon-bench-${SUFFIX}`);
+copyFileSync(resolve(ROOT, "dist/iptmon"), BIN);
+process.on("exit", () => rmSync(BIN, { force: true }));
 
 export function sh(argv: string[], env: Record<string, string> = {}, input?: string): string {
   const p = Bun.spawnSync(argv, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", stdin: input === undefined ? "ignore" : Buffer.from(input) });
@@ -67,8 +76,6 @@ export function buildLikeIptmon(source: string, out: string): void {
 export const fmtMs = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 export const ratio = (a: number, b: number) => (a / b).toFixed(2);
 
-/** A random suffix for this run's namespaces. */
-export const SUFFIX = Math.random().toString(16).slice(2, 8);
 
 export function machine(): string {
   const cpu = (sh(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).trim() || "unknown").replace(/\s+/g, " ");

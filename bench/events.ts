@@ -115,7 +115,7 @@ export function benchEvents(dir: string, sizes: number[], placements: string[], 
         const perRuleEst = (n * (shellEmpty.median + shellEvent.median)) / 2;
         const extra = 1 << 20;
         const add = timeRuns(reps, (i) => iptmon(["add", mac(extra + i), ip(n + 1 + i), `new${i}`]));
-        const addKnown = timeRuns(reps, (i) => iptmon(["add", mac(1 + i), ip(n + 1 + reps + i)]));
+        const addKnown = timeRuns(reps, (i) => iptmon(["add", mac(1 + (i % n)), ip(n + 1 + reps + i)]));
         const del = timeRuns(reps, (i) => iptmon(["del", mac(extra + i), ip(n + 1 + i)]));
         const status = timeRuns(Math.max(5, reps >> 1), () => iptmon(["status", "--json"]));
         const metrics = timeRuns(Math.max(5, reps >> 1), () => iptmon(["metrics"]));

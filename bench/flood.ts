@@ -5,12 +5,14 @@
  */
 const [dest, port, ms, size] = process.argv.slice(2);
 if (!dest || !port || !ms) throw new Error("usage: flood.ts DEST PORT MS [PAYLOAD]");
-const sock = await Bun.udpSocket({});
+// Connected, and 64 datagrams per sendmmsg: the sender's own cost per datagram stays small next to the router's.
+const sock = await Bun.udpSocket({ connect: { hostname: dest, port: Number(port) } });
 const payload = new Uint8Array(Number(size ?? 32));
+const burst = Array.from({ length: 64 }, () => payload);
 const end = performance.now() + Number(ms);
 let sent = 0;
 while (performance.now() < end) {
-  for (let i = 0; i < 64; i++) if (sock.send(payload, Number(port), dest)) sent++;
+  sent += sock.sendMany(burst);
   await Bun.sleep(0);
 }
 sock.close();
