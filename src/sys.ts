@@ -4,6 +4,8 @@ import { constants as os } from "node:os";
 import { dirname } from "node:path";
 import { DEFAULTS } from "./defaults.ts";
 import { failure, shorten, UserError } from "./errors.ts";
+import { NfTables } from "./netlink/nftables.ts";
+import { openNetfilterSocket } from "./netlink/socket.ts";
 
 export interface RunResult {
   code: number;
@@ -54,6 +56,12 @@ export interface Sys {
    */
   lock(path: string, timeoutMs: number): () => void;
   fetch(url: string, init: RequestInit & { timeoutMs: number }): Promise<{ status: number; body: string }>;
+  /**
+   * nf_tables over netlink, opened on first use; null where it cannot be had
+   * (no libc for the FFI, no permission, IPTMON_NETLINK=0): then nft does
+   * everything. Absent in fakes.
+   */
+  netfilter?(): NfTables | null;
 }
 
 /** A file that exists but cannot be read as one: a user error naming what it is. */
@@ -344,7 +352,20 @@ export const realSys: Sys = {
     const res = await fetch(url, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
     return { status: res.status, body: await res.text() };
   },
+  netfilter() {
+    if (netfilter === undefined) {
+      netfilter = null;
+      if (process.env.IPTMON_NETLINK !== "0")
+        try {
+          netfilter = new NfTables(openNetfilterSocket());
+        } catch {
+          // nft does it all, as on a system without FFI.
+        }
+    }
+    return netfilter;
+  },
 };
+let netfilter: NfTables | null | undefined;
 
 /** The path of a program as the spawner would find it on PATH, or null. */
 export function findProgram(sys: Sys, name: string): string | null {

@@ -1,4 +1,9 @@
-/** The nftables backend: reads with `nft -j`, applies one `nft -f -` transaction per change. */
+/**
+ * The nftables backend: one transaction per change. Where the system has
+ * nf_tables' netlink interface (Sys.netfilter), an event's reads and changes
+ * go through it; `nft -f -` writes every declare (init, a port event, a
+ * broken table), and does everything where there is no netlink.
+ */
 import type { Config } from "../../config.ts";
 import { failure } from "../../errors.ts";
 import { badInput } from "../../errors.ts";
@@ -8,6 +13,8 @@ import type { Backend } from "../backend.ts";
 import { parseLinks, parseOwnAddresses } from "../../sources/iflink.ts";
 import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
+import { NfError } from "../../netlink/nftables.ts";
+import { netlinkOps, readMapsNetlink, readTableNetlink } from "./netlink.ts";
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
@@ -21,7 +28,19 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backe
     if (r.code === 127) return failure(`cannot ${verb}: ${cfg.nft} not found`, "install nftables or choose --backend iptables");
     return failure(`cannot ${verb}: ${r.stderr.trim().split("\n")[0] || `nft exited with ${r.code}`}`);
   };
+  const netlink = () => sys.netfilter?.() ?? null;
+  /** A netlink failure in nft's words: what could not be done, and what the kernel said. */
+  const viaNetlink = <T>(verb: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof NfError) throw failure(`cannot ${verb}: ${e.message}`);
+      throw e;
+    }
+  };
   const readTable = (p: Placement): NftState => {
+    const nl = netlink();
+    if (nl) return viaNetlink(`read table ${FAMILY[p]} ${o.table}`, () => readTableNetlink(nl, o, p));
     const r = nft(["-j", "list", "table", FAMILY[p], o.table]);
     if (r.code !== 0) {
       if (/No such file or directory/.test(r.stderr)) return { read: "absent" };
@@ -36,6 +55,11 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backe
     hook: o.placement,
     read(detail) {
       if (detail === "full") return readTable(o.placement);
+      const nl = netlink();
+      if (nl) {
+        const m = viaNetlink(`read maps of table ${t}`, () => readMapsNetlink(nl, o));
+        return "shortfall" in m ? readTable(o.placement) : m;
+      }
       const r = nft(["-j", "list", "maps", family]);
       if (r.code !== 0) throw fail(`read maps of table ${t}`, r);
       const m = parseNftMapsJson(r.stdout, o.table, o.placement);
@@ -45,6 +69,8 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backe
     render: (change) => renderNft(change, o),
     apply(change) {
       if (nftChangeIsEmpty(change)) return;
+      const nl = change.declare ? null : netlink();
+      if (nl) return viaNetlink(`apply ruleset to table ${t}`, () => nl.commit(family, o.table, netlinkOps(change, o)));
       const r = nft(["-f", "-"], renderNft(change, o));
       if (r.code !== 0) throw fail(`apply ruleset to table ${t}`, r);
     },

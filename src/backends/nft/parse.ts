@@ -31,15 +31,21 @@ function elements(m: NftJsonMap): [string, string][] {
   return (m.elem ?? []).filter((e): e is [string, string] => Array.isArray(e) && typeof e[0] === "string" && typeof e[1] === "string");
 }
 
+/** What a full read found of iptmon's table, however it was read (nft's JSON, netlink). */
+export interface TableContents {
+  counters: Map<string, { packets: number; bytes: number; comment?: string | null }>;
+  /** rx counter name -> addresses, from the rx maps. */
+  addrs: Map<string, string[]>;
+  maps: Set<string>;
+  chains: Set<string>;
+}
+
 /**
  * Parses `nft -j list table <family> <table>`: every host with key and
  * counters, tx counters of `ports` on the IP packet basis.
  */
 export function parseNftJson(text: string, table: string, p: Placement = "forward"): NftState {
-  const counters = new Map<string, NftJsonCounter>();
-  const addrs = new Map<string, string[]>(); // rx counter name -> addresses
-  const maps = new Set<string>();
-  const chains = new Set<string>();
+  const t: TableContents = { counters: new Map(), addrs: new Map(), maps: new Set(), chains: new Set() };
   let present = false;
   for (const obj of objects(text)) {
     if ("table" in obj) {
@@ -47,19 +53,24 @@ export function parseNftJson(text: string, table: string, p: Placement = "forwar
       if (tb.name === table && tb.family === FAMILY[p]) present = true;
     } else if ("counter" in obj) {
       const c = obj.counter as NftJsonCounter;
-      if (ours(c, table, p)) counters.set(c.name, c);
+      if (ours(c, table, p)) t.counters.set(c.name, c);
     } else if ("chain" in obj) {
       const c = obj.chain as { name: string; table: string; family: string };
-      if (ours(c, table, p)) chains.add(c.name);
+      if (ours(c, table, p)) t.chains.add(c.name);
     } else if ("map" in obj) {
       const m = obj.map as NftJsonMap;
       if (!ours(m, table, p)) continue;
-      maps.add(m.name);
+      t.maps.add(m.name);
       if (!m.name.startsWith("rx")) continue;
-      for (const [a, counter] of elements(m)) addrs.set(counter, [...(addrs.get(counter) ?? []), a]);
+      for (const [a, counter] of elements(m)) t.addrs.set(counter, [...(t.addrs.get(counter) ?? []), a]);
     }
   }
-  if (!present) return { read: "absent" };
+  return present ? stateOf(t, p) : { read: "absent" };
+}
+
+/** The hosts of a table that is there: counter pairs with iptmon's comment, their addresses, and what else is in it. */
+export function stateOf(t: TableContents, p: Placement): NftState {
+  const { counters, addrs, maps, chains } = t;
   const hosts: CountedHost[] = [];
   const known = new Set<string>();
   for (const [name, rx] of counters) {
@@ -106,12 +117,20 @@ export function parseNftMapsJson(text: string, table: string, p: Placement = "fo
       for (const [a, counter] of elements(m)) addrs.set(counter, [...(addrs.get(counter) ?? []), a]);
     }
   }
+  return layoutOf(maps, keys ? keyOf : null, addrs);
+}
+
+/**
+ * The hosts the maps describe, from the number of rx maps found, the keys
+ * map's MAC of each rx counter (null: no keys map) and each rx counter's addresses.
+ */
+export function layoutOf(rxMaps: number, keyOf: Map<string, string> | null, addrs: Map<string, string[]>): NftState | { shortfall: MapsShortfall } {
   // No maps: no table, or one someone emptied; its counters must be seen
   // before a rebuild re-declares them. No keys map: laid out by an older
   // iptmon. No element at all: an empty table, or an nft whose `list maps`
   // leaves elements out. Either way the full read is cheap or necessary.
-  if (maps === 0) return { shortfall: "no maps" };
-  if (!keys) return { shortfall: "no keys map" };
+  if (rxMaps === 0) return { shortfall: "no maps" };
+  if (!keyOf) return { shortfall: "no keys map" };
   if (addrs.size === 0) return { shortfall: "no elements" };
   const hosts: LaidOutHost[] = [...addrs].map(([counter, addresses]) => ({ key: keyOf.get(counter) ?? null, name: counter.slice(3), addresses }));
   return { read: "layout", hosts };

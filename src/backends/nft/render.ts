@@ -12,12 +12,12 @@ import { SAFE_STRAY, type NftChange } from "./plan.ts";
 const SAFE_COMMENT = /^[A-Za-z0-9:._ -]{1,127}$/;
 const SAFE_ELEMENT = /^[0-9a-fA-F:.]{2,45}$/;
 
-function counterName(dir: "rx" | "tx", name: string): string {
+export function counterName(dir: "rx" | "tx", name: string): string {
   if (!SAFE_NAME.test(name)) throw new Error(`unsafe host name reached the nft renderer: ${JSON.stringify(name)}`);
   return `${dir}_${name}`;
 }
 
-function comment(key: string): string {
+export function counterComment(key: string): string {
   const c = `${COMMENT_PREFIX}${key}`.slice(0, 127);
   if (!SAFE_COMMENT.test(c)) throw new Error(`unsafe host key reached the nft renderer: ${JSON.stringify(key)}`);
   return c;
@@ -29,12 +29,12 @@ function device(d: string): string {
   return `"${d}"`;
 }
 
-function element(e: string): string {
+export function element(e: string): string {
   if (!SAFE_ELEMENT.test(e)) throw new Error(`unsafe map element reached the nft renderer: ${JSON.stringify(e)}`);
   return e;
 }
 
-function counted(c: Counter): string {
+export function counted(c: Counter): string {
   if (!Number.isSafeInteger(c.packets) || !Number.isSafeInteger(c.bytes) || c.packets < 0 || c.bytes < 0)
     throw new Error(`bad counter reached the nft renderer: ${JSON.stringify(c)}`);
   return `packets ${c.packets} bytes ${c.bytes}`;
@@ -120,7 +120,7 @@ export function renderNft(c: NftChange, o: NftOptions): string {
     out.push(`delete counter ${t} ${n}`);
   }
   for (const h of c.createHosts)
-    for (const dir of ["rx", "tx"] as const) out.push(`add counter ${t} ${counterName(dir, h.name)} { ${counted(h.start[dir])}; comment "${comment(h.key)}"; }`);
+    for (const dir of ["rx", "tx"] as const) out.push(`add counter ${t} ${counterName(dir, h.name)} { ${counted(h.start[dir])}; comment "${counterComment(h.key)}"; }`);
   for (const m of allMaps) {
     const els = c.addElements[m];
     if (els?.length) out.push(`add element ${t} ${m} { ${els.map(([a, n]) => `${element(a)} : "${counterName(dirOf(m), n)}"`).join(", ")} }`);

@@ -1,0 +1,122 @@
+/**
+ * The nft backend's reads and changes through nf_tables' netlink interface
+ * (src/netlink): what `nft -j list …` and `nft -f` would do for an event, at
+ * a cost that does not grow with the number of hosts in nft's userspace (nft
+ * 1.0 loads a whole set before it adds one element). A declare (init, a
+ * placement switched, a table someone broke) is still written by `nft -f`.
+ */
+import { parseAddress, parseMac } from "../../addr.ts";
+import { ENOENT, NfError, type NfOp, type NfTables } from "../../netlink/nftables.ts";
+import { sortAddresses } from "../../model.ts";
+
+import { FAMILY, KEYS_MAP, MAPS, mapsOf, type NftOptions, type NftState, type Placement } from "./layout.ts";
+import { layoutOf, stateOf, type MapsShortfall, type TableContents } from "./parse.ts";
+import type { NftChange } from "./plan.ts";
+import { counted, counterName, counterComment, element } from "./render.ts";
+
+const RX_MAPS = MAPS.filter((m) => m.dir === "rx").map((m) => m.name);
+
+/** A map key as nft writes it: an address, or a MAC for the keys maps. */
+export function keyText(key: Uint8Array): string | null {
+  const hex = (b: number) => b.toString(16).padStart(2, "0");
+  if (key.length === 4) return `${key[0]}.${key[1]}.${key[2]}.${key[3]}`;
+  if (key.length === 16) return parseAddress(Array.from({ length: 8 }, (_, i) => hex(key[2 * i]!) + hex(key[2 * i + 1]!)).join(":"))?.text ?? null;
+  if (key.length === 6) return Array.from(key, hex).join(":");
+  return null;
+}
+
+/** The bytes of an element's key, as the map's type wants them. */
+export function keyBytes(text: string): Uint8Array {
+  const safe = element(text);
+  const mac = safe.length === 17 ? parseMac(safe) : null;
+  if (mac) return Uint8Array.from(mac.split(":").map((h) => Number.parseInt(h, 16)));
+  const a = parseAddress(safe);
+  if (!a) throw new Error(`not a map key: ${JSON.stringify(text)}`);
+  return a.bytes;
+}
+
+/**
+ * Adds a map's elements to `into` (counter name -> keys): false when the map
+ * (or table) is not there. The kernel dumps a hash set in its own order; nft
+ * lists it sorted, and so does this (see sortedKeys).
+ */
+function elementsOf(nf: NfTables, o: NftOptions, set: string, into: Map<string, string[]>): boolean {
+  try {
+    for (const e of nf.elements(FAMILY[o.placement], o.table, set)) {
+      const k = keyText(e.key);
+      if (k === null) continue;
+      const list = into.get(e.ref);
+      if (list) list.push(k);
+      else into.set(e.ref, [k]);
+    }
+    return true;
+  } catch (e) {
+    if (e instanceof NfError && e.errno === ENOENT) return false;
+    throw e;
+  }
+}
+
+/** Each host's addresses in nft's listing order (IPv4 first, then by value): reads agree whichever way they went. */
+function sortedKeys(addrs: Map<string, string[]>): void {
+  for (const [k, v] of addrs) if (v.length > 1) addrs.set(k, sortAddresses(v));
+}
+
+/** What `nft -j list maps` gives an event: hosts, addresses and MAC keys, no counters. */
+export function readMapsNetlink(nf: NfTables, o: NftOptions): NftState | { shortfall: MapsShortfall } {
+  const addrs = new Map<string, string[]>();
+  let rxMaps = 0;
+  for (const m of RX_MAPS) if (elementsOf(nf, o, m, addrs)) rxMaps++;
+  if (rxMaps === 0) return { shortfall: "no maps" };
+  sortedKeys(addrs);
+  const byCounter = new Map<string, string[]>();
+  const keyOf = elementsOf(nf, o, KEYS_MAP, byCounter) ? new Map([...byCounter].map(([c, macs]) => [c, macs[0]!])) : null;
+  return layoutOf(rxMaps, keyOf, addrs);
+}
+
+/** What `nft -j list table` gives: every host with its counters, and whether the layout is whole. */
+export function readTableNetlink(nf: NfTables, o: NftOptions, p: Placement = o.placement): NftState {
+  const family = FAMILY[p];
+  if (!nf.hasTable(family, o.table)) return { read: "absent" };
+  const t: TableContents = { counters: new Map(), addrs: new Map(), maps: new Set(), chains: new Set(nf.names("chains", family, o.table)) };
+  for (const c of nf.counters(family, o.table)) t.counters.set(c.name, c);
+  for (const s of nf.names("sets", family, o.table)) t.maps.add(s);
+  const opts = { ...o, placement: p };
+  for (const m of RX_MAPS) if (t.maps.has(m)) elementsOf(nf, opts, m, t.addrs);
+  sortedKeys(t.addrs);
+  return stateOf(t, p);
+}
+
+/**
+ * A change that declares nothing, as netlink operations in the order the
+ * renderer writes them: elements go before the counters they name are
+ * deleted, and counters exist before elements name them.
+ */
+export function netlinkOps(c: NftChange, o: NftOptions): NfOp[] {
+  if (c.declare || c.deleteStrays.length > 0) throw new Error("a declare reached the netlink writer");
+  const ops: NfOp[] = [];
+  const maps = mapsOf(o.placement);
+  const dirOf = (m: string) => (m.startsWith("tx") ? "tx" : "rx");
+  for (const m of maps) {
+    const els = c.deleteElements[m];
+    if (els?.length) ops.push({ op: "delete-elements", set: m, keys: els.map(keyBytes) });
+  }
+  for (const n of c.deleteHosts) for (const dir of ["rx", "tx"] as const) ops.push({ op: "delete-counter", name: counterName(dir, n) });
+  for (const h of c.createHosts)
+    for (const dir of ["rx", "tx"] as const) {
+      counted(h.start[dir]);
+      ops.push({ op: "add-counter", name: counterName(dir, h.name), packets: h.start[dir].packets, bytes: h.start[dir].bytes, comment: counterComment(h.key) });
+    }
+  for (const m of maps) {
+    const els = c.addElements[m];
+    if (els?.length) ops.push({ op: "add-elements", set: m, elements: els.map(([k, n]) => ({ key: keyBytes(k), ref: counterName(dirOf(m), n) })) });
+  }
+  // An address element must go into the map of its family.
+  for (const op of ops) if (op.op !== "delete-counter" && op.op !== "add-counter" && op.set !== KEYS_MAP && !op.set.startsWith("txkeys")) {
+    const want = op.set.endsWith("6") ? 16 : 4;
+    const keys = op.op === "add-elements" ? op.elements.map((e) => e.key) : op.keys;
+    if (keys.some((k) => k.length !== want)) throw new Error(`an address of the wrong family reached map ${op.set}`);
+  }
+  return ops;
+}
+
+

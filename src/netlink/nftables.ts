@@ -1,0 +1,335 @@
+/**
+ * nf_tables over netlink: the reads an event needs (a map's elements, one
+ * element by key, counters) and the changes it makes (counters and map
+ * elements), each change one batch, so one transaction. Whole rulesets are
+ * still written by `nft -f` (see the nft backend).
+ */
+import {
+  A,
+  attrs as attrsOf,
+  NFPROTO,
+  NFT_MSG,
+  NFT_OBJECT_COUNTER,
+  NFTNL_UDATA_OBJ_COMMENT,
+  NLM_F_ACK,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  NLM_F_MULTI,
+  NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  nfAttrs,
+  nfBatch,
+  nfMessage,
+  nftType,
+  parseError,
+  parseMessages,
+  str,
+  u32be,
+  u64be,
+  udata,
+  udataComment,
+  type Attr,
+  type NfFamily,
+  type NlMessage,
+} from "./message.ts";
+import type { NetlinkSocket } from "./socket.ts";
+
+export interface NfCounter {
+  name: string;
+  packets: number;
+  bytes: number;
+  comment: string | null;
+}
+
+export interface NfElement {
+  key: Uint8Array;
+  /** The object (counter) the element maps to. */
+  ref: string;
+}
+
+export type NfOp =
+  | { op: "add-counter"; name: string; packets: number; bytes: number; comment: string }
+  | { op: "delete-counter"; name: string }
+  | { op: "add-elements"; set: string; elements: NfElement[] }
+  | { op: "delete-elements"; set: string; keys: Uint8Array[] };
+
+/** What nf_tables refused, with its errno (2: no such object, 17: exists). */
+export class NfError extends Error {
+  constructor(
+    message: string,
+    readonly errno: number,
+  ) {
+    super(message);
+  }
+}
+
+export const ENOENT = 2;
+
+const ERRNO: Record<number, string> = { 1: "Operation not permitted", 2: "No such file or directory", 16: "Device or resource busy", 17: "File exists", 22: "Invalid argument", 95: "Operation not supported" };
+
+export class NfTables {
+  private seq = Math.floor(Date.now() / 1000) & 0x7fffffff;
+  constructor(private readonly sock: NetlinkSocket) {}
+
+  /** A dump: every reply message up to NLMSG_DONE. */
+  private dump(msg: number, family: NfFamily, attrs: Attr[]): NlMessage[] {
+    const seq = ++this.seq;
+    this.sock.send(nfMessage(nftType(msg), NLM_F_REQUEST | NLM_F_DUMP, seq, NFPROTO[family], attrs));
+    const out: NlMessage[] = [];
+    for (;;) {
+      for (const m of parseMessages(this.sock.recv())) {
+        if (m.seq !== seq) continue;
+        if (m.type === NLMSG_DONE) return out;
+        if (m.type === NLMSG_ERROR) this.fail(m, "dump");
+        out.push(m);
+        if (!(m.flags & NLM_F_MULTI)) return out;
+      }
+    }
+  }
+
+  /** A single get: its one reply. */
+  private get(msg: number, family: NfFamily, attrs: Attr[]): NlMessage {
+    const seq = ++this.seq;
+    this.sock.send(nfMessage(nftType(msg), NLM_F_REQUEST | NLM_F_ACK, seq, NFPROTO[family], attrs));
+    let reply: NlMessage | undefined;
+    for (;;) {
+      for (const m of parseMessages(this.sock.recv())) {
+        if (m.seq !== seq) continue;
+        if (m.type === NLMSG_ERROR) {
+          const e = parseError(m);
+          if (e.errno !== 0) this.fail(m, "get");
+          if (!reply) throw new NfError("nf_tables acknowledged a get with no reply", 0);
+          return reply;
+        }
+        reply = m;
+      }
+    }
+  }
+
+  private fail(m: NlMessage, what: string): never {
+    const e = parseError(m);
+    throw new NfError(`nf_tables refused the ${what}: ${e.text ?? ERRNO[e.errno] ?? `errno ${e.errno}`}`, e.errno);
+  }
+
+  /** Every element of a map (key, counter name). Throws NfError ENOENT when the table or map is not there. */
+  elements(family: NfFamily, table: string, set: string): NfElement[] {
+    const out: NfElement[] = [];
+    for (const m of this.dump(NFT_MSG.GETSETELEM, family, [[A.SET_ELEM_LIST_TABLE, table], [A.SET_ELEM_LIST_SET, set]])) {
+      for (const list of nfAttrs(m).get(A.SET_ELEM_LIST_ELEMENTS) ?? []) out.push(...listElements(list));
+    }
+    return out;
+  }
+
+  /** The counter names a map gives these keys, null for a key it does not hold. */
+  lookup(family: NfFamily, table: string, set: string, keys: Uint8Array[]): (string | null)[] {
+    return keys.map((key) => {
+      try {
+        const m = this.get(NFT_MSG.GETSETELEM, family, [[A.SET_ELEM_LIST_TABLE, table], [A.SET_ELEM_LIST_SET, set], [A.SET_ELEM_LIST_ELEMENTS, [elementAttr(key)]]]);
+        const found = (nfAttrs(m).get(A.SET_ELEM_LIST_ELEMENTS) ?? []).flatMap(listElements);
+        return found[0]?.ref ?? null;
+      } catch (e) {
+        if (e instanceof NfError && e.errno === ENOENT) return null;
+        throw e;
+      }
+    });
+  }
+
+  /** Every counter of a table. */
+  counters(family: NfFamily, table: string): NfCounter[] {
+    return this.dump(NFT_MSG.GETOBJ, family, [[A.OBJ_TABLE, table], [A.OBJ_TYPE, u32be(NFT_OBJECT_COUNTER)]])
+      .map(counterOf)
+      .filter((c): c is NfCounter => c !== null);
+  }
+
+  /** One counter, or null when there is none of that name. */
+  counter(family: NfFamily, table: string, name: string): NfCounter | null {
+    try {
+      return counterOf(this.get(NFT_MSG.GETOBJ, family, [[A.OBJ_TABLE, table], [A.OBJ_NAME, name], [A.OBJ_TYPE, u32be(NFT_OBJECT_COUNTER)]]));
+    } catch (e) {
+      if (e instanceof NfError && e.errno === ENOENT) return null;
+      throw e;
+    }
+  }
+
+  /** Names of a table's chains (or sets: GETSET); empty when there is no such table. */
+  names(what: "chains" | "sets", family: NfFamily, table: string): string[] {
+    const [msg, tableAttr, nameAttr] = what === "chains" ? [NFT_MSG.GETCHAIN, A.CHAIN_TABLE, A.CHAIN_NAME] : [NFT_MSG.GETSET, A.SET_TABLE, A.SET_NAME];
+    try {
+      return this.dump(msg, family, [[tableAttr, table]]).flatMap((m) => {
+        const a = nfAttrs(m);
+        return a.get(tableAttr)?.[0] && str(a.get(tableAttr)![0]!) === table && a.get(nameAttr)?.[0] ? [str(a.get(nameAttr)![0]!)] : [];
+      });
+    } catch (e) {
+      if (e instanceof NfError && e.errno === ENOENT) return [];
+      throw e;
+    }
+  }
+
+  /** Whether the table exists. */
+  hasTable(family: NfFamily, table: string): boolean {
+    try {
+      this.get(NFT_MSG.GETTABLE, family, [[A.TABLE_NAME, table]]);
+      return true;
+    } catch (e) {
+      if (e instanceof NfError && e.errno === ENOENT) return false;
+      throw e;
+    }
+  }
+
+  /** Changes, in order, as one transaction: all applied or none. */
+  commit(family: NfFamily, table: string, ops: NfOp[]): void {
+    if (ops.length === 0) return;
+    const first = ++this.seq;
+    const msgs = encodeOps(family, table, ops, first + 1);
+    this.seq += msgs.length + 1;
+    this.sock.send(nfBatch(msgs, first));
+    // nf_tables handles a batch while it is sent: every message's ack or error is queued when send returns.
+    let pending = msgs.length;
+    let failure: NfError | null = null;
+    while (pending > 0) {
+      for (const m of parseMessages(this.sock.recv())) {
+        if (m.type !== NLMSG_ERROR || m.seq <= first || m.seq > first + msgs.length) continue;
+        pending--;
+        const e = parseError(m);
+        if (e.errno !== 0 && !failure) {
+          const op = ops[m.seq - first - 1];
+          failure = new NfError(`nf_tables refused ${op ? describeOp(op) : "the change"}: ${e.text ?? ERRNO[e.errno] ?? `errno ${e.errno}`}`, e.errno);
+          // An aborted batch acknowledges nothing after the failing message.
+          pending = 0;
+        }
+      }
+    }
+    if (failure) throw failure;
+  }
+}
+
+function describeOp(op: NfOp): string {
+  switch (op.op) {
+    case "add-counter":
+      return `adding counter ${op.name}`;
+    case "delete-counter":
+      return `deleting counter ${op.name}`;
+    case "add-elements":
+      return `adding elements to ${op.set}`;
+    case "delete-elements":
+      return `deleting elements of ${op.set}`;
+  }
+}
+
+const elementAttr = (key: Uint8Array, ref?: string): Attr => [A.LIST_ELEM, [[A.SET_ELEM_KEY, [[A.DATA_VALUE, key]]], ...(ref === undefined ? [] : [[A.SET_ELEM_OBJREF, ref] as Attr])]];
+
+/** The batch's messages for `ops`, numbered from `seq`; each asks for an ack. */
+export function encodeOps(family: NfFamily, table: string, ops: NfOp[], seq: number): Uint8Array[] {
+  const f = NFPROTO[family];
+  return ops.map((op, i) => {
+    const s = seq + i;
+    switch (op.op) {
+      case "add-counter":
+        return nfMessage(nftType(NFT_MSG.NEWOBJ), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, s, f, [
+          [A.OBJ_TABLE, table],
+          [A.OBJ_NAME, op.name],
+          [A.OBJ_TYPE, u32be(NFT_OBJECT_COUNTER)],
+          [A.OBJ_USERDATA, udataComment(op.comment)],
+          [A.OBJ_DATA, [[A.COUNTER_BYTES, u64be(op.bytes)], [A.COUNTER_PACKETS, u64be(op.packets)]]],
+        ]);
+      case "delete-counter":
+        return nfMessage(nftType(NFT_MSG.DELOBJ), NLM_F_REQUEST | NLM_F_ACK, s, f, [
+          [A.OBJ_TABLE, table],
+          [A.OBJ_NAME, op.name],
+          [A.OBJ_TYPE, u32be(NFT_OBJECT_COUNTER)],
+          // As nft sends it: an empty data attribute.
+          [A.OBJ_DATA, []],
+        ]);
+      case "add-elements":
+        return nfMessage(nftType(NFT_MSG.NEWSETELEM), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, s, f, [
+          [A.SET_ELEM_LIST_TABLE, table],
+          [A.SET_ELEM_LIST_SET, op.set],
+          [A.SET_ELEM_LIST_ELEMENTS, op.elements.map((e) => elementAttr(e.key, e.ref))],
+        ]);
+      case "delete-elements":
+        return nfMessage(nftType(NFT_MSG.DELSETELEM), NLM_F_REQUEST | NLM_F_ACK, s, f, [
+          [A.SET_ELEM_LIST_TABLE, table],
+          [A.SET_ELEM_LIST_SET, op.set],
+          [A.SET_ELEM_LIST_ELEMENTS, op.keys.map((k) => elementAttr(k))],
+        ]);
+    }
+  });
+}
+
+/**
+ * The elements inside one NFTA_SET_ELEM_LIST_ELEMENTS: a dump of thousands,
+ * so walked in place (no attribute maps, no copies).
+ */
+export function listElements(list: Uint8Array): NfElement[] {
+  const out: NfElement[] = [];
+  const dv = new DataView(list.buffer, list.byteOffset, list.byteLength);
+  const end = list.length;
+  for (let p = 0; p + 4 <= end; ) {
+    const len = dv.getUint16(p, true);
+    if (len < 4 || p + len > end) break;
+    if ((dv.getUint16(p + 2, true) & 0x3fff) === A.LIST_ELEM) {
+      let key: Uint8Array | undefined;
+      let ref: string | undefined;
+      for (let q = p + 4; q + 4 <= p + len; ) {
+        const l = dv.getUint16(q, true);
+        if (l < 4 || q + l > p + len) break;
+        const t = dv.getUint16(q + 2, true) & 0x3fff;
+        if (t === A.SET_ELEM_KEY && l >= 8 && (dv.getUint16(q + 6, true) & 0x3fff) === A.DATA_VALUE) {
+          const vl = dv.getUint16(q + 4, true);
+          if (vl >= 4 && 4 + vl <= l) key = list.subarray(q + 8, q + 4 + vl);
+        } else if (t === A.SET_ELEM_OBJREF) ref = ascii(list, q + 4, q + l);
+        q += (l + 3) & ~3;
+      }
+      if (key && ref !== undefined) out.push({ key, ref });
+    }
+    p += (len + 3) & ~3;
+  }
+  return out;
+}
+
+/** A NUL-terminated name nf_tables sent (iptmon's names are ASCII; anything else is decoded as UTF-8). */
+function ascii(b: Uint8Array, from: number, to: number): string {
+  let end = from;
+  while (end < to && b[end] !== 0) end++;
+  let s = "";
+  for (let i = from; i < end; i++) {
+    const c = b[i]!;
+    if (c >= 0x80) return str(b.subarray(from, end));
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+/** A GETOBJ reply as a counter (null for another kind of object); walked in place, a dump has thousands. */
+export function counterOf(m: NlMessage): NfCounter | null {
+  const b = m.body;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let name: string | undefined;
+  let bytes: number | undefined;
+  let packets: number | undefined;
+  let comment: string | null = null;
+  for (let p = 4; p + 4 <= b.length; ) {
+    const len = dv.getUint16(p, true);
+    if (len < 4 || p + len > b.length) break;
+    const t = dv.getUint16(p + 2, true) & 0x3fff;
+    if (t === A.OBJ_NAME) name = ascii(b, p + 4, p + len);
+    else if (t === A.OBJ_DATA)
+      for (let q = p + 4; q + 4 <= p + len; ) {
+        const l = dv.getUint16(q, true);
+        if (l < 4 || q + l > p + len) break;
+        const u = dv.getUint16(q + 2, true) & 0x3fff;
+        if (l === 12 && u === A.COUNTER_BYTES) bytes = Number(dv.getBigUint64(q + 4));
+        else if (l === 12 && u === A.COUNTER_PACKETS) packets = Number(dv.getBigUint64(q + 4));
+        q += (l + 3) & ~3;
+      }
+    else if (t === A.OBJ_USERDATA) {
+      const c = udata(b.subarray(p + 4, p + len)).get(NFTNL_UDATA_OBJ_COMMENT);
+      if (c) comment = ascii(c, 0, c.length);
+    }
+    p += (len + 3) & ~3;
+  }
+  return name !== undefined && bytes !== undefined && packets !== undefined ? { name, packets, bytes, comment } : null;
+}
+

@@ -1,0 +1,118 @@
+/**
+ * Events over netlink against the real kernel, for both placements: the
+ * same events give the same table as through `nft -f`, netlink's reads say
+ * what nft's JSON says, a change that fails leaves nothing behind, and an
+ * event spawns no nft at all.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { exec, execOk, iptmonBin, iptmonConfig, NETNS_NEEDS, NetnsRun, skipReason, SYS_PATH } from "./harness.ts";
+
+const skip = skipReason("netlink", NETNS_NEEDS);
+const PROBE = resolve(import.meta.dir, "../helpers/nl-probe.ts");
+const mac = (i: number) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
+const ip = (i: number) => `10.67.${i >> 8}.${i & 255}`;
+
+type Normal = { maps: Record<string, string[]>; counters: string[] };
+/** A table as a comparable value: every map's elements and every counter, sorted (hash sets list in any order). */
+function normal(json: string): Normal {
+  const out: Normal = { maps: {}, counters: [] };
+  for (const o of (JSON.parse(json) as { nftables: Record<string, { name: string; elem?: unknown[]; packets?: number; bytes?: number; comment?: string }>[] }).nftables) {
+    if (o.map) out.maps[o.map.name] = (o.map.elem ?? []).map((e) => JSON.stringify(e)).sort();
+    if (o.counter) out.counters.push(`${o.counter.name} ${o.counter.packets} ${o.counter.bytes} ${o.counter.comment}`);
+  }
+  out.counters.sort();
+  return out;
+}
+
+describe.skipIf(skip !== null)("events over netlink", () => {
+  let run: NetnsRun;
+  let ns: string;
+  let BIN: string;
+  const conf = (placement: string, extra: string[] = []) => {
+    const f = join(run.tmpDir, `iptmon-${placement}-${extra.length}.conf`);
+    writeFileSync(f, iptmonConfig(run.tmpDir, { backend: "nftables", options: [`\toption hook '${placement}'`, "\toption lan_interface 'br-lan'", ...extra] }));
+    return f;
+  };
+  const iptmon = (config: string, args: string[], netlink = true) => exec(ns, [BIN, ...args], { env: { IPTMON_CONFIG: config, IPTMON_NETLINK: netlink ? "1" : "0" } });
+  const ok = (config: string, args: string[], netlink = true) => {
+    const r = iptmon(config, args, netlink);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    return r.stdout;
+  };
+
+  beforeAll(() => {
+    BIN = iptmonBin();
+    run = new NetnsRun("ipnl", { tmpPrefix: "iptmon-netlink" });
+    ns = run.ns("r");
+    run.addNamespaces([ns]);
+    run.ipBatch(ns, ["link add br-lan type bridge", "link add lan1 type veth peer name lan1p", "link set lan1 master br-lan", "link set br-lan up", "link set lan1 up", "link set lan1p up", "addr add 10.67.255.254/16 dev br-lan"]);
+    writeFileSync(join(run.tmpDir, "dhcp.leases"), `${Array.from({ length: 40 }, (_, i) => `0 ${mac(i + 1)} ${ip(i + 1)} host${i + 1} *`).join("\n")}\n`);
+  });
+  afterAll(() => run?.destroy());
+
+  for (const placement of ["forward", "ports"] as const) {
+    const family = placement === "ports" ? "netdev" : "inet";
+    const table = () => normal(execOk(ns, ["nft", "-j", "list", "table", family, "iptmon"]).stdout);
+    /** Every kind of event: new hosts, a known MAC's new address, a rename, an address moving to another host, removals. */
+    const events = (c: string, netlink: boolean) => {
+      ok(c, ["add", mac(100), ip(100), "newcomer"], netlink);
+      ok(c, ["add", mac(1), ip(101)], netlink);
+      ok(c, ["add", mac(2), ip(2), "renamed"], netlink);
+      ok(c, ["add", mac(100), ip(3), "newcomer"], netlink);
+      ok(c, ["del", mac(4), ip(4)], netlink);
+      ok(c, ["del", mac(1), ip(101)], netlink);
+      ok(c, ["add", mac(101), ip(102), "host5"], netlink);
+    };
+
+    test(`${placement}: the same events give the same table over netlink as through nft -f`, () => {
+      const c = conf(placement);
+      const results: Normal[] = [];
+      for (const netlink of [true, false]) {
+        ok(c, ["stop"]);
+        ok(c, ["init"]);
+        events(c, netlink);
+        results.push(table());
+      }
+      expect(results[0]!.counters.length).toBe(2 * 40);
+      expect(results[0]).toEqual(results[1]!);
+      const hosts = JSON.parse(ok(c, ["status", "--json"])).hosts as { name: string; addresses: string[] }[];
+      expect(hosts.find((h) => h.name === "newcomer")?.addresses).toEqual([ip(3), ip(100)]);
+      expect(hosts.find((h) => h.name === "renamed")?.addresses).toEqual([ip(2)]);
+      expect(hosts.find((h) => h.name === "host5-2")?.addresses).toEqual([ip(102)]);
+      expect(hosts.some((h) => h.name === "host4" || h.name === "host3")).toBe(false);
+    });
+
+    test(`${placement}: status reads over netlink what it reads through nft`, () => {
+      const c = conf(placement);
+      expect(ok(c, ["status", "--json"], true)).toBe(ok(c, ["status", "--json"], false));
+    });
+
+    test(`${placement}: netlink's reads say what nft's JSON says`, () => {
+      const r = JSON.parse(execOk(ns, [process.execPath, PROBE, "read", placement, "iptmon"], { env: { PATH: SYS_PATH } }).stdout);
+      const byName = (s: { hosts: { name: string }[] }) => ({ ...s, hosts: [...s.hosts].sort((a, b) => a.name.localeCompare(b.name)) });
+      expect(r.netlinkTable.read).toBe("full");
+      expect(byName(r.netlinkTable)).toEqual(byName(r.nftTable));
+      expect(byName(r.netlinkMaps)).toEqual(byName(r.nftMaps));
+    });
+
+    test(`${placement}: a change that fails halfway leaves nothing behind`, () => {
+      const before = table();
+      const r = JSON.parse(execOk(ns, [process.execPath, PROBE, "failing-batch", placement, "iptmon"], { env: { PATH: SYS_PATH } }).stdout);
+      expect(r).toEqual({ errno: 2, halfway: null });
+      expect(table()).toEqual(before);
+    });
+
+    test(`${placement}: an event spawns no nft (a missing nft only matters without netlink)`, () => {
+      const c = conf(placement);
+      const noNft = conf(placement, ["\toption nft '/nonexistent/nft'"]);
+      ok(noNft, ["add", mac(200), ip(200), "no-nft"], true);
+      const r = iptmon(noNft, ["add", mac(201), ip(201), "no-nft-2"], false);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("/nonexistent/nft not found");
+      expect(JSON.parse(ok(c, ["status", "--json"])).hosts.map((h: { name: string }) => h.name)).toContain("no-nft");
+    });
+  }
+});
