@@ -4,7 +4,7 @@
  * measured in the same run. Prints the tables and writes them into
  * BENCHMARKS.md between the `bench:begin` and `bench:end` markers.
  *
- *   bun bench/bench.ts [--quick] [--no-write] [--only datapath|events]
+ *   bun bench/bench.ts [--quick] [--no-write] [--only datapath|events|imports]
  *   BENCH_SIZES="10 1000 4000 5000" BENCH_DATAPATH_SIZES="10 4000" BENCH_REPS=15
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { machine, ROOT } from "./common.ts";
 import { benchDatapath, datapathTable } from "./datapath.ts";
 import { benchEvents, eventsTables } from "./events.ts";
+import { benchImports, importsTable } from "./imports.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -41,7 +42,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => (cleanup
 try {
   const started = new Date().toISOString().slice(0, 16).replace("T", " ");
   const parts: string[] = [`Machine: ${machine()}; load average before the run: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${started} UTC.`, ""];
-  if (only !== "events") {
+  if (only === null || only === "datapath") {
     log(`datapath: ${dpSizes.join(", ")} hosts, ${dpReps} repeats of ${dpMs} ms per placement`);
     const rows = await benchDatapath(dir, dpSizes, dpReps, dpMs, log);
     const table = [
@@ -53,10 +54,16 @@ try {
     console.log(table.join("\n"));
     parts.push(...table);
   }
-  if (only !== "datapath") {
+  if (only === null || only === "events") {
     log(`events: ${sizes.join(", ")} hosts, ${reps} repeats, placements ${placements.join(", ")}`);
     const { rows, big } = benchEvents(dir, sizes, placements, reps, log);
     const table = [`### Events, init, status (${reps} repeats; init ${Math.max(3, reps >> 2)})`, "", eventsTables(rows, big)];
+    console.log(table.join("\n"));
+    parts.push(...table);
+  }
+  if (only === null || only === "imports") {
+    log("start-up: each import's cost");
+    const table = ["### Start-up: what each import costs", "", importsTable(benchImports(dir, reps * 2, log)), ""];
     console.log(table.join("\n"));
     parts.push(...table);
   }

@@ -16,12 +16,13 @@ import { counted, counterName, counterComment, element } from "./render.ts";
 
 const RX_MAPS = MAPS.filter((m) => m.dir === "rx").map((m) => m.name);
 
-/** A map key as nft writes it: an address, or a MAC for the keys maps. */
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+/** A map key as nft writes it: an address, or a MAC for the keys maps (a dump has thousands). */
 export function keyText(key: Uint8Array): string | null {
-  const hex = (b: number) => b.toString(16).padStart(2, "0");
   if (key.length === 4) return `${key[0]}.${key[1]}.${key[2]}.${key[3]}`;
-  if (key.length === 16) return parseAddress(Array.from({ length: 8 }, (_, i) => hex(key[2 * i]!) + hex(key[2 * i + 1]!)).join(":"))?.text ?? null;
-  if (key.length === 6) return Array.from(key, hex).join(":");
+  if (key.length === 6) return `${HEX[key[0]!]}:${HEX[key[1]!]}:${HEX[key[2]!]}:${HEX[key[3]!]}:${HEX[key[4]!]}:${HEX[key[5]!]}`;
+  if (key.length === 16) return parseAddress(Array.from({ length: 8 }, (_, i) => HEX[key[2 * i]!]! + HEX[key[2 * i + 1]!]!).join(":"))?.text ?? null;
   return null;
 }
 
