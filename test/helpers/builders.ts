@@ -50,5 +50,6 @@ export const NFT_TABLE_DECLARATION = [
   "\tmap tx6 { type ipv6_addr : counter; }",
   "\tmap keys { type ether_addr : counter; }",
   "\tchain forward { type filter hook forward priority -1; policy accept; }",
+  "\tchain forward6 { }",
   "}",
 ];

@@ -179,7 +179,7 @@ describe("runEvent: a table without the keys map", () => {
     expect(r.reads()).toEqual([MAPS, LIST]);
     expect(r.applied).toHaveLength(1);
     const lines = r.applied[0]!.trimEnd().split("\n");
-    expect(lines.slice(0, 8)).toEqual(NFT_TABLE_DECLARATION);
+    expect(lines.slice(0, NFT_TABLE_DECLARATION.length)).toEqual(NFT_TABLE_DECLARATION);
     expect(lines.filter((l) => l.startsWith("flush map"))).toEqual(["rx4", "tx4", "rx6", "tx6", "keys"].map((m) => `flush map inet iptmon ${m}`));
     // Existing hosts keep their counters (and numbers); only the newcomer gets one.
     expect(lines.filter((l) => l.startsWith("add counter"))).toEqual([

@@ -107,9 +107,8 @@ describe("the ports layout", () => {
   test("a declare: sets, maps, both chains re-created on the ports, ARP and the router's own traffic left out", () => {
     const lines = render(ABSENT, [LAPTOP, NAS], true).trimEnd().split("\n");
     const T = "netdev iptmon";
-    expect(lines.slice(0, 11)).toEqual([
+    expect(lines.slice(0, 14)).toEqual([
       `table ${T} {`,
-      "\tset routermac { type ether_addr; }",
       "\tset own4 { type ipv4_addr; }",
       "\tset own6 { type ipv6_addr; }",
       "\tmap rx4 { type ipv4_addr : counter; }",
@@ -118,6 +117,10 @@ describe("the ports layout", () => {
       "\tmap tx6 { type ipv6_addr : counter; }",
       "\tmap keys { type ether_addr : counter; }",
       "\tmap txkeys { type ether_addr : counter; }",
+      "\tchain in4 { }",
+      "\tchain in6 { }",
+      "\tchain out4 { }",
+      "\tchain out6 { }",
       "}",
     ]);
     expect(lines).toContain(`add chain ${T} ingress { type filter hook ingress devices = { "lan1", "lan2", "phy0-ap0" } priority -1; policy accept; }`);
@@ -125,9 +128,16 @@ describe("the ports layout", () => {
     // The old chains go first, so a port that went is unhooked and one that came is hooked.
     expect(lines.indexOf(`delete chain ${T} ingress`)).toBeLessThan(lines.indexOf(`add chain ${T} ingress { type filter hook ingress devices = { "lan1", "lan2", "phy0-ap0" } priority -1; policy accept; }`));
     const rules = (chain: string) => lines.filter((l) => l.startsWith(`add rule ${T} ${chain} `)).map((l) => l.slice(`add rule ${T} ${chain} `.length));
-    expect(rules("ingress")).toEqual(["ether daddr != @routermac return", "meta protocol != { ip, ip6 } return", "ip daddr @own4 return", "ip6 daddr @own6 return", "counter name ether saddr map @keys accept", "counter name ip saddr map @rx4", "counter name ip6 saddr map @rx6"]);
-    expect(rules("egress")).toEqual(["ether saddr != @routermac return", "meta protocol != { ip, ip6 } return", "ip saddr @own4 return", "ip6 saddr @own6 return", "counter name ether daddr map @txkeys accept", "counter name ip daddr map @tx4", "counter name ip6 daddr map @tx6"]);
-    expect(lines).toContain(`add element ${T} routermac { 02:10:00:00:00:01 }`);
+    // One lookup tells the router's MAC and the family; each family's chain then counts by MAC, else by address.
+    expect(rules("ingress")).toEqual(["ether daddr . meta protocol vmap { 02:10:00:00:00:01 . ip : goto in4, 02:10:00:00:00:01 . ip6 : goto in6 }"]);
+    expect(rules("egress")).toEqual(["ether saddr . meta protocol vmap { 02:10:00:00:00:01 . ip : goto out4, 02:10:00:00:00:01 . ip6 : goto out6 }"]);
+    expect(rules("in4")).toEqual(["ip daddr @own4 return", "counter name ether saddr map @keys accept", "counter name ip saddr map @rx4"]);
+    expect(rules("in6")).toEqual(["ip6 daddr @own6 return", "counter name ether saddr map @keys accept", "counter name ip6 saddr map @rx6"]);
+    expect(rules("out4")).toEqual(["ip saddr @own4 return", "counter name ether daddr map @txkeys accept", "counter name ip daddr map @tx4"]);
+    expect(rules("out6")).toEqual(["ip6 saddr @own6 return", "counter name ether daddr map @txkeys accept", "counter name ip6 daddr map @tx6"]);
+    // The family chains are emptied before their rules go in again; the set of an earlier layout goes.
+    expect(lines.indexOf(`flush chain ${T} in4`)).toBeLessThan(lines.indexOf(`add rule ${T} in4 ip daddr @own4 return`));
+    expect(lines).toContain(`delete set ${T} routermac`);
     expect(lines).toContain(`add element ${T} own6 { fd00::1, fe80::10:ff:fe00:1 }`);
     // The forward placement's table goes, in the same transaction.
     expect(lines).toContain("delete table inet iptmon");

@@ -49,15 +49,23 @@ export function mapsOf(p: Placement): (AddrMap | KeyMap)[] {
   return [...MAPS.map((m) => m.name), ...keys];
 }
 
-/** The base chains each placement declares. */
+/**
+ * The base chains each placement declares (a table without them is declared
+ * anew at the next change). They branch to a chain per family (FAMILY_CHAINS),
+ * so that a packet only meets rules of its own family; a table an earlier
+ * iptmon laid out without those still counts, and gets them at the next init.
+ */
 export const CHAINS: Record<Placement, string[]> = { forward: ["forward"], ports: ["ingress", "egress"] };
+export const FAMILY_CHAINS: Record<Placement, string[]> = { forward: ["forward6"], ports: ["in4", "in6", "out4", "out6"] };
 
-/** The sets `ports` fills at each declare: the router's LAN MACs and every address of its own. */
+/** The sets `ports` fills at each declare: every address of the router's own. */
 export const PORT_SETS = [
-  { name: "routermac", type: "ether_addr" },
   { name: "own4", type: "ipv4_addr" },
   { name: "own6", type: "ipv6_addr" },
 ] as const;
+
+/** A set earlier layouts declared (the router's MACs, now inside the rules): removed at a declare. */
+export const OLD_PORT_SETS = [{ name: "routermac", type: "ether_addr" }] as const;
 
 /**
  * An egress chain sees the Ethernet header, an ingress chain does not: `ports`

@@ -4,7 +4,7 @@
  * deleted, and counters exist before elements name them.
  */
 import { SAFE_NAME, type Counter } from "../../model.ts";
-import { COMMENT_PREFIX, FAMILY, KEYS_MAP, MAPS, mapsOf, PORT_SETS, TXKEYS_MAP, type NftOptions, type PortsEnv } from "./layout.ts";
+import { COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type PortsEnv } from "./layout.ts";
 import { SAFE_STRAY, type NftChange } from "./plan.ts";
 
 // Names and keys are already reduced to these characters; the guards make
@@ -40,15 +40,22 @@ export function counted(c: Counter): string {
   return `packets ${c.packets} bytes ${c.bytes}`;
 }
 
-/** The `forward` table: one chain on the forward hook, counting by address. */
+/**
+ * The `forward` table: a chain on the forward hook counting by address. An
+ * IPv6 packet goes to `forward6` at the first rule, so a packet meets one
+ * check of its family and one lookup per direction, and never a rule of the
+ * other family (IPv4: the check, rx4, tx4; IPv6: the check, rx6, tx6).
+ */
 function declareForward(t: string, o: NftOptions, out: string[]): void {
   out.push(`table ${t} {`);
   for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
   out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
   out.push(`\tchain forward { type filter hook forward priority ${o.priority}; policy accept; }`);
+  out.push("\tchain forward6 { }");
   out.push("}");
-  out.push(`flush chain ${t} forward`);
-  for (const m of MAPS) out.push(`add rule ${t} forward counter name ${m.match} map @${m.name}`);
+  out.push(`flush chain ${t} forward`, `flush chain ${t} forward6`);
+  out.push(`add rule ${t} forward meta nfproto ipv6 goto forward6`);
+  for (const m of MAPS) out.push(`add rule ${t} ${m.family === 6 ? "forward6" : "forward"} counter name ${m.match} map @${m.name}`);
 }
 
 /**
@@ -64,29 +71,39 @@ function declarePorts(t: string, o: NftOptions, env: PortsEnv, out: string[]): v
   for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
   out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
   out.push(`\tmap ${TXKEYS_MAP} { type ether_addr : counter; }`);
+  for (const c of FAMILY_CHAINS.ports) out.push(`\tchain ${c} { }`);
   out.push("}");
   const devices = env.ports.map(device).join(", ");
   for (const c of ["ingress", "egress"]) out.push(`add chain ${t} ${c}`, `delete chain ${t} ${c}`);
+  // Gone with the rules that used them (an earlier layout's).
+  for (const s of OLD_PORT_SETS) out.push(`add set ${t} ${s.name} { type ${s.type}; }`, `delete set ${t} ${s.name}`);
+  for (const c of FAMILY_CHAINS.ports) out.push(`flush chain ${t} ${c}`);
   for (const c of ["ingress", "egress"]) out.push(`add chain ${t} ${c} { type filter hook ${c} devices = { ${devices} } priority ${o.priority}; policy accept; }`);
   // Ingress counts IP that a host sends to the router's MAC, not to one of its
   // own addresses; egress IP that the router sends from its MAC, not from one
-  // of them (ARP and other frames to or from the router are no usage). A MAC
-  // host is counted by its MAC and done with; a host with none by address.
+  // of them (ARP and other frames to or from the router are no usage). The
+  // base chain tells both the router's MAC and the family in one lookup and
+  // goes to that family's chain; there a MAC host is counted by its MAC and
+  // done with, a host with none by address. The common case, a MAC host's
+  // routed packet, meets three rules: the lookup, its family's own-address
+  // check, its MAC's counter.
   const sides = [
-    { chain: "ingress", router: "daddr", host: "saddr", keys: KEYS_MAP, dir: "rx" },
-    { chain: "egress", router: "saddr", host: "daddr", keys: TXKEYS_MAP, dir: "tx" },
+    { chain: "ingress", router: "daddr", host: "saddr", keys: KEYS_MAP, dir: "rx", to: "in" },
+    { chain: "egress", router: "saddr", host: "daddr", keys: TXKEYS_MAP, dir: "tx", to: "out" },
   ] as const;
   for (const x of sides) {
-    const rule = (r: string) => out.push(`add rule ${t} ${x.chain} ${r}`);
-    rule(`ether ${x.router} != @routermac return`);
-    rule("meta protocol != { ip, ip6 } return");
-    rule(`ip ${x.router} @own4 return`);
-    rule(`ip6 ${x.router} @own6 return`);
-    rule(`counter name ether ${x.host} map @${x.keys} accept`);
-    rule(`counter name ip ${x.host} map @${x.dir}4`);
-    rule(`counter name ip6 ${x.host} map @${x.dir}6`);
+    const macs = env.routerMacs.map(element);
+    // No MAC of the router's known: nothing is routed through it here, so nothing is counted.
+    if (macs.length)
+      out.push(`add rule ${t} ${x.chain} ether ${x.router} . meta protocol vmap { ${macs.flatMap((m) => [`${m} . ip : goto ${x.to}4`, `${m} . ip6 : goto ${x.to}6`]).join(", ")} }`);
+    for (const [fam, ip, own] of [["4", "ip", "own4"], ["6", "ip6", "own6"]] as const) {
+      const rule = (r: string) => out.push(`add rule ${t} ${x.to}${fam} ${r}`);
+      rule(`${ip} ${x.router} @${own} return`);
+      rule(`counter name ether ${x.host} map @${x.keys} accept`);
+      rule(`counter name ${ip} ${x.host} map @${x.dir}${fam}`);
+    }
   }
-  const fill: [string, string[]][] = [["routermac", env.routerMacs], ["own4", env.own4], ["own6", env.own6]];
+  const fill: [string, string[]][] = [["own4", env.own4], ["own6", env.own6]];
   for (const [name, els] of fill) {
     out.push(`flush set ${t} ${name}`);
     if (els.length) out.push(`add element ${t} ${name} { ${els.map(element).join(", ")} }`);
