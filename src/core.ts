@@ -33,18 +33,38 @@ export interface Runtime {
   persist?(): void;
 }
 
+/** Lock files this process holds, and how deep: a holder that calls another locked step goes on. */
+const held = new Map<string, number>();
+
+/**
+ * Runs `fn` holding the lock, so every invocation's read-plan-apply (and
+ * read-remember) is one step against the others. Taken once per process:
+ * a step inside another (stop reading the counters) runs in the same hold.
+ */
 export function withLock<T>(rt: Runtime, fn: () => T): T {
+  const file = rt.cfg.lockfile;
+  const depth = held.get(file) ?? 0;
+  if (depth > 0) {
+    held.set(file, depth + 1);
+    try {
+      return fn();
+    } finally {
+      held.set(file, depth);
+    }
+  }
   let release: () => void;
   try {
     const wait = Number(rt.sys.env.IPTMON_LOCK_TIMEOUT_MS || NaN);
-    release = rt.sys.lock(rt.cfg.lockfile, Number.isFinite(wait) && wait >= 0 ? wait : DEFAULTS.lockTimeoutMs);
+    release = rt.sys.lock(file, Number.isFinite(wait) && wait >= 0 ? wait : DEFAULTS.lockTimeoutMs);
   } catch (e) {
     // Sys.lock says what happened (held, by which pid; or which error) and what to do.
-    throw failure(`cannot take lock ${rt.cfg.lockfile}: ${(e as Error).message}`, e instanceof UserError ? e.hint : undefined);
+    throw failure(`cannot take lock ${file}: ${(e as Error).message}`, e instanceof UserError ? e.hint : undefined);
   }
+  held.set(file, 1);
   try {
     return fn();
   } finally {
+    held.delete(file);
     release();
   }
 }
@@ -270,10 +290,18 @@ export function runStop(rt: Runtime): void {
   });
 }
 
-/** Every host with its counters, as the kernel has them now (the snapshot takes them too). */
+/**
+ * Every host with its counters, as the kernel has them now. The snapshot
+ * takes them too, under the lock: a sample read before another run's newer
+ * one but saved after it would look like counters that went back (a reset)
+ * and count a host's whole total again as usage.
+ */
 export function readHosts(rt: Runtime): FullState["hosts"] {
-  const s = rt.backend.read("full");
-  if (s.read !== "full") return [];
-  rt.remember?.(s.hosts, "all");
-  return s.hosts;
+  const read = () => {
+    const s = rt.backend.read("full");
+    if (s.read !== "full") return [];
+    rt.remember?.(s.hosts, "all");
+    return s.hosts;
+  };
+  return rt.remember ? withLock(rt, read) : read();
 }

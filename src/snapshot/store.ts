@@ -121,8 +121,10 @@ export class Snapshots {
     const now = this.sys.now();
     const persist = this.persistFile;
     if (persist) {
-      // Stop copies what changed since (also from this run's own read just before).
-      const due = persistNow ? this.unpersisted || s.persisted === 0 : s.persisted === 0 || now >= s.persisted + this.settings.persistInterval;
+      // Stop copies what changed since: in this run, or in earlier ones (a
+      // sample newer than the last copy), even when it reads nothing itself.
+      const changed = this.unpersisted || s.time > s.persisted || s.persisted === 0;
+      const due = persistNow ? changed : s.persisted === 0 || now >= s.persisted + this.settings.persistInterval;
       if (due) {
         const before = s.persisted;
         s.persisted = now;

@@ -118,6 +118,34 @@ describe("continuity: counters come back from the snapshot", () => {
     expect(currentUsage(rt).get(mac(7))).toEqual({ since: Date.parse("2026-12-01T00:00:00Z") / 1000, rx_bytes: 1234, tx_bytes: 4321 });
   });
 
+  test("stop copies to flash what earlier runs sampled, even when the table is already gone (firewall stop)", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    join(r.proc(), 1);
+    r.kernel.traffic(mac(1), 500, 500);
+    readHosts(r.proc()); // the first copy
+    r.clock.t += 600;
+    r.kernel.traffic(mac(1), 700, 700);
+    readHosts(r.proc()); // RAM only: the interval has not passed
+    r.kernel.flush();
+    runStop(r.proc());
+    expect(parseState(r.sys.files.get(FLASH)!).hosts[mac(1)]?.rx[0]).toBe(1200);
+  });
+
+  test("a reader samples under the lock (one hold, also inside stop), so no older sample is saved over a newer one", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    join(r.proc(), 1);
+    const holds: string[] = [];
+    r.sys.lock = (file) => {
+      holds.push(`take ${file}`);
+      return () => void holds.push(`release ${file}`);
+    };
+    readHosts(r.proc());
+    runStop(r.proc());
+    expect(holds).toEqual(["take /var/run/iptmon.lock", "release /var/run/iptmon.lock", "take /var/run/iptmon.lock", "release /var/run/iptmon.lock"]);
+  });
+
   test("status --json (what the web page polls) carries each host's usage of the open period", () => {
     const r = router();
     runInit(r.proc(), "apply");
