@@ -12,7 +12,9 @@
  *   newest period's end (or the period setting changed). So a clock stepped
  *   back, or one not yet set (a router without RTC boots in 1970), never
  *   creates or rewrites a past period: its usage goes to the open one; with
- *   no period open yet, it is held for the first one opened.
+ *   no period open yet, it is held for the first one opened. Only periods a
+ *   whole period or more ahead of the clock are taken for a clock's mistake
+ *   and folded back (foldFuture).
  */
 import type { CountedHost } from "../model.ts";
 import type { HostRecord, Period, State, Usage } from "../snapshot/state.ts";
@@ -37,11 +39,37 @@ export function addUsage(into: Record<string, Usage>, key: string, u: Usage): vo
   for (let i = 0; i < 4; i++) t[i]! += u[i]!;
 }
 
+/**
+ * Periods that begin a whole period or more after the one `t` is in were
+ * opened by a clock far ahead (a bad RTC, a wrong NTP answer, later
+ * corrected): their usage is folded into the period `t` is in, which is
+ * opened (or taken up) in their place, and hosts seen in that future are
+ * seen now. A clock only a little behind the open period (NTP correcting a
+ * clock that ran ahead by minutes) keeps the rule above.
+ */
+function foldFuture(s: State, t: number, set: UsageSettings): void {
+  const here = periodAt(t, set.spec, set.zone);
+  const ahead = periodAt(here.end, set.spec, set.zone).end;
+  const future = s.periods.filter((p) => p.start >= ahead);
+  if (future.length === 0) return;
+  s.periods = s.periods.filter((p) => p.start < ahead);
+  const spec = specText(set.spec);
+  let into = s.periods.find((p) => p.name === here.name && p.spec === spec);
+  if (!into) {
+    into = { name: here.name, spec, start: here.start, end: here.end, hosts: {} };
+    s.periods.push(into);
+    s.periods.sort((a, b) => a.start - b.start);
+  }
+  for (const p of future) for (const [k, u] of Object.entries(p.hosts)) addUsage(into.hosts, k, u);
+  for (const h of Object.values(s.hosts)) h.seen = Math.min(h.seen, t);
+}
+
 /** Opens the period `t` falls in when the rules above allow; returns the period usage goes to, if any. */
 function openPeriod(s: State, t: number, set: UsageSettings): Period | undefined {
+  if (!isSaneTime(t)) return s.periods.at(-1);
+  foldFuture(s, t, set);
   const newest = s.periods.at(-1);
   const spec = specText(set.spec);
-  if (!isSaneTime(t)) return newest;
   if (newest && t < newest.end && (newest.spec === spec || t < newest.start)) return newest;
   const b = periodAt(t, set.spec, set.zone);
   // A changed setting: the new period must not reach back over the old one.

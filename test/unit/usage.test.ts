@@ -113,6 +113,20 @@ describe("recordSample: usage from counter deltas", () => {
     expect(usageOf(s, "2026-12", A)).toEqual([1500, 15, 0, 0]);
   });
 
+  test("a period a clock far ahead opened (2040) is folded into the period of the corrected clock; its hosts are seen now", () => {
+    const s = started(at("2026-12-01T08:00:00Z"));
+    recordSample(s, [host(A, 1000, 0)], at("2026-12-02T08:00:00Z"), SET);
+    recordSample(s, [host(A, 1300, 0)], at("2040-06-01T08:00:00Z"), SET); // a wrong NTP answer
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-12", "2040-06"]);
+    recordSample(s, [host(A, 1500, 0)], at("2026-12-02T09:00:00Z"), SET); // corrected
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-12"]);
+    expect(usageOf(s, "2026-12", A)).toEqual([1500, 15, 0, 0]);
+    expect(s.hosts[A]!.seen).toBe(at("2026-12-02T09:00:00Z"));
+    // ...and the next month opens on time.
+    recordSample(s, [host(A, 1600, 0)], at("2027-01-01T00:05:00Z"), SET);
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-12", "2027-01"]);
+  });
+
   test("a clock not yet set (1970 after a boot without RTC) holds usage for the first period opened, then time steps forward", () => {
     const s = emptyState(5);
     recordSample(s, [host(A, 0, 0)], 5, SET);
