@@ -56,7 +56,7 @@ export interface LaidOutHost {
  */
 export type PlannedHost =
   | (LaidOutHost & { counters: "keep" })
-  | (Host & { counters: HostCounters });
+  | (Host & { counters: HostCounters; /** Exactly these, whatever the kernel counted (a reset); else at least. */ reset?: true });
 
 export const EMPTY_STATE: FullState = { read: "full", complete: false, hosts: [] };
 

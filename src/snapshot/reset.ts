@@ -35,16 +35,13 @@ export function runReset(rt: Runtime, which: readonly string[]): ResetResult {
     }
     const zero = new Set(keys);
     if (hosts.some((h) => zero.has(h.key))) {
-      // Two changes: the hosts' counters go, then come back from zero. (A
-      // backend given a start for counters that exist keeps the higher.)
-      const layout = (h: { key: string; name: string; addresses: string[] }) => ({ key: h.key, name: h.name, addresses: h.addresses });
-      const before = rt.backend.read("full");
-      if (before.read !== "full") throw new Error("iptmon's counters went away during a reset");
-      const kept: PlannedHost[] = before.hosts.filter((h) => !zero.has(h.key)).map((h) => ({ ...layout(h), counters: "keep" }));
-      rt.backend.apply(rt.backend.plan(before, kept, { rebuild: !before.complete }));
-      const after = rt.backend.read("full");
-      const back: PlannedHost[] = before.hosts.map((h) => (zero.has(h.key) ? { ...layout(h), counters: { rx: zeroCounter(), tx: zeroCounter() } } : { ...layout(h), counters: "keep" }));
-      rt.backend.apply(rt.backend.plan(after, back, { rebuild: false }));
+      // One change: the hosts' counters are created anew from zero.
+      const current = rt.backend.read("full");
+      if (current.read !== "full") throw new Error("iptmon's counters went away during a reset");
+      const desired: PlannedHost[] = current.hosts.map(({ key, name, addresses }) =>
+        zero.has(key) ? { key, name, addresses, counters: { rx: zeroCounter(), tx: zeroCounter() }, reset: true } : { key, name, addresses, counters: "keep" },
+      );
+      rt.backend.apply(rt.backend.plan(current, desired, { rebuild: !current.complete }));
     }
     snaps.forget(which.length === 0 ? null : keys);
     snaps.save(true);

@@ -168,6 +168,35 @@ for (const backend of backends()) {
       expect(text).toContain(", current)");
     });
 
+    test("readers running at once (the web page, top, cron, events) never count a total twice", async () => {
+      const readers = Array.from({ length: 6 }, (_, i) =>
+        vr.spawn(vr.routerNs, [BIN, i % 2 ? "snapshot" : "status", ...(i % 2 ? [] : ["--json"])], { env: { IPTMON_CONFIG: conf } }),
+      );
+      await traffic(1);
+      expect(await Promise.all(readers.map((p) => p.exited))).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(totals()).toEqual(sent);
+      const u = JSON.parse(ok("usage", "--period", "all", "--json")) as UsageReport;
+      const used = new Map<string, Totals>();
+      for (const p of u.periods)
+        for (const h of p.hosts) {
+          const t = used.get(h.mac!) ?? { rx: 0, tx: 0 };
+          used.set(h.mac!, { rx: t.rx + h.rx_bytes, tx: t.tx + h.tx_bytes });
+        }
+      expect(used).toEqual(sent);
+    });
+
+    test("reset zeroes one host's totals in the kernel at once; a restart does not bring them back; the other keeps its own", async () => {
+      const [a, b] = vr.clients as [VRouter["clients"][number], VRouter["clients"][number]];
+      ok("reset", "host1");
+      expect(totals().get(a.mac)).toEqual({ rx: 0, tx: 0 });
+      expect(totals().get(b.mac)).toEqual(sent.get(b.mac));
+      sent.set(a.mac, { rx: 0, tx: 0 });
+      await traffic(1);
+      ok("stop");
+      ok("init");
+      expect(totals()).toEqual(sent);
+    });
+
     test("a binary state file: one line, set aside, counting goes on", () => {
       const before = totals();
       writeFileSync(ram(), Buffer.from([0, 1, 2, 0xff, 0xfe, 10]));

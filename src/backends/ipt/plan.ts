@@ -34,7 +34,8 @@ const add = (a: Counter, b: Counter): Counter => ({ packets: a.packets + b.packe
  * that host's rules (same family first), so a host's totals never drop while
  * it exists. A rule left by a keyless iptmon (the shell one: same chains and
  * comments) is adopted by name. A host planned to start from given counters
- * gets what its rules lack of them on its first rule per direction.
+ * gets what its rules lack of them on its first rule per direction; a reset
+ * host's rules start over from exactly them.
  */
 export function planRules(current: IptState, desired: PlannedHost[], families: Family[]): PlannedRule[] {
   const fams = current.read === "full" ? current.families : {};
@@ -83,9 +84,13 @@ export function planRules(current: IptState, desired: PlannedHost[], families: F
     for (const dir of DIRS) {
       const rules = mine(dir);
       const have = rules.reduce((s, r) => add(s, r), { packets: 0, bytes: 0 });
+      const start = h.counters[dir];
       const first = rules[0];
       if (!first) continue;
-      Object.assign(first, add(first, { packets: Math.max(0, h.counters[dir].packets - have.packets), bytes: Math.max(0, h.counters[dir].bytes - have.bytes) }));
+      if (h.reset) {
+        for (const r of rules) Object.assign(r, { packets: 0, bytes: 0 });
+        Object.assign(first, start);
+      } else Object.assign(first, add(first, { packets: Math.max(0, start.packets - have.packets), bytes: Math.max(0, start.bytes - have.bytes) }));
     }
   }
   return out;
