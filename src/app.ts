@@ -55,7 +55,7 @@ export function createApp(sys: Sys, args: GlobalArgs, opts: { event?: boolean } 
       if (!rt) {
         const c = app.config();
         // Problems with the snapshot are heard of even without --verbose: totals are at stake.
-        rt = withSnapshots({ sys, cfg: c, backend: selectBackend(sys, c, args.backend), warn: app.warn }, (line) => sys.stderr(`iptmon: ${line}\n`));
+        rt = withSnapshots({ sys, cfg: c, backend: selectBackend(sys, c, args.backend, app.warn), warn: app.warn }, (line) => sys.stderr(`iptmon: ${line}\n`));
       }
       return rt;
     },

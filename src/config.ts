@@ -5,6 +5,7 @@
  */
 import { parseAddress, parseMac, parseSubnet, type Subnet } from "./addr.ts";
 import { DEFAULTS } from "./defaults.ts";
+import { DEVICE_NAME } from "./model.ts";
 import { badInput, quoteValue, shorten, UserError } from "./errors.ts";
 import type { Sys } from "./sys.ts";
 import { parseUci, type UciSection, type UciValue } from "./uci.ts";
@@ -37,7 +38,7 @@ export const NFT_RESERVED_TABLE_NAMES: readonly string[] = [
   "vni", "vxlan", "xor", "xt",
 ];
 
-type Kind = "string" | "bool" | "int" | "path" | "name" | "subnet" | "table";
+type Kind = "string" | "bool" | "int" | "path" | "name" | "device" | "subnet" | "table";
 
 /**
  * One option: its kind, whether it is a list, and its default (in defaults.ts).
@@ -72,7 +73,7 @@ export const GLOBAL_OPTIONS = {
   dnsmasq_confdir: { kind: "path", default: DEFAULTS.dnsmasqConfDir, field: "dnsmasqConfDir" },
   odhcpd_statefile: { kind: "path", field: "odhcpdState" },
   // Subnets given alone replace the br-lan default (see parseConfig).
-  lan_interface: { kind: "name", list: true, default: DEFAULTS.lanInterfaces, field: "lanInterfaces" },
+  lan_interface: { kind: "device", list: true, default: DEFAULTS.lanInterfaces, field: "lanInterfaces" },
   lan_subnet: { kind: "subnet", list: true, field: "lanSubnets" },
   // OpenWrt's logical networks ('lan'), resolved with ifstatus; lan_interface is the fallback.
   network: { kind: "name", list: true, field: "networks" },
@@ -80,7 +81,7 @@ export const GLOBAL_OPTIONS = {
   table: { kind: "table", default: DEFAULTS.table },
   // Where nftables counts: at the LAN ports (by MAC; sees offloaded flows) or in the forward hook.
   hook: { kind: "string", choices: ["auto", "ports", "forward"], default: DEFAULTS.hook },
-  port: { kind: "name", list: true, field: "ports" },
+  port: { kind: "device", list: true, field: "ports" },
   lockfile: { kind: "path", default: DEFAULTS.lockfile },
   nft: { kind: "path", default: DEFAULTS.nft },
   ip: { kind: "path", default: DEFAULTS.ip },
@@ -187,6 +188,7 @@ function checkValue(file: string, opt: string, v: UciValue, spec: Spec): string 
       throw bad(`must be within ${spec.min}..${spec.max}`);
     if (spec.kind === "path" && (s === "" || s.includes("\0"))) throw bad("must be a path");
     if ((spec.kind === "name" || spec.kind === "table") && !NAME_RE.test(s)) throw bad("must be a name of [A-Za-z0-9_.-]");
+    if (spec.kind === "device" && !DEVICE_NAME.test(s)) throw bad("must be a network device's name: [A-Za-z0-9_.-], at most 15 characters");
     if (spec.kind === "table" && !/^[A-Za-z_.]/.test(s)) throw bad("must start with a letter", "choose another name, e.g. 'iptmon'");
     if (spec.kind === "table" && NFT_RESERVED_TABLE_NAMES.includes(s.toLowerCase()))
       throw bad("is a word of nft's syntax, which cannot name a table", "choose another name, e.g. 'iptmon'");

@@ -4,6 +4,7 @@
  */
 import { parseAddress, parseDuid, parseMac } from "./addr.ts";
 import { badInput, quoteInput } from "./errors.ts";
+import { DEVICE_NAME } from "./model.ts";
 import type { HostEvent } from "./plan.ts";
 
 export type DnsmasqAction = "add" | "old" | "del" | "arp-add" | "arp-del";
@@ -82,7 +83,7 @@ export function parseDeviceEvent(env: Env): { action: "add" | "remove"; device: 
   const action = env.ACTION ?? "";
   if (action !== "add" && action !== "remove") throw badInput(`cannot handle hotplug net: unknown ACTION ${quoteInput(action)}`, "expected add, remove");
   const device = env.INTERFACE ?? "";
-  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(device)) throw badInput(`cannot handle hotplug net ${action}: INTERFACE is not a device name: ${quoteInput(device)}`);
+  if (!DEVICE_NAME.test(device)) throw badInput(`cannot handle hotplug net ${action}: INTERFACE is not a device name: ${quoteInput(device)}`);
   return { action, device };
 }
 

@@ -62,6 +62,9 @@ export const EMPTY_STATE: FullState = { read: "full", complete: false, hosts: []
 
 export const NAME_MAX = 63;
 
+/** A Linux network device's name as iptmon accepts it anywhere (config, events, netifd, nft): at most 15 characters. */
+export const DEVICE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
 /** What a host name may be once reduced; backends check it again before any output. */
 export const SAFE_NAME = /^[A-Za-z0-9._-]{1,63}$/;
 

@@ -4,36 +4,38 @@
  * Kernel names and values, but parsed strictly all the same.
  */
 import { parseAddress, parseMac } from "../addr.ts";
-
-/** A Linux interface name: at most 15 characters, no `/` or spaces. */
-const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
+import { DEVICE_NAME } from "../model.ts";
 
 export interface Link {
   name: string;
   /** The Ethernet address, or null for a link that has none (tun, ppp, lo). */
   mac: string | null;
   master: string | null;
+  /** The device it is stacked on (`br-lan.1@br-lan`: a VLAN of br-lan), where `ip` names one in this namespace. */
+  lower: string | null;
 }
 
 /**
  * Reads lines such as
  *   5: lan1@if4: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue master br-lan state UP mode DEFAULT group default qlen 1000\    link/ether 02:77:00:00:01:01 brd ff:ff:ff:ff:ff:ff link-netns vr1
- * `name@peer` keeps the name; a line without `link/ether` has no MAC.
+ * `name@lower` keeps the name, and the lower device where it is one here
+ * (`@ifN` and `@NONE` name none); a line without `link/ether` has no MAC.
  */
 export function parseLinks(text: string): Link[] {
   const out: Link[] = [];
   for (const line of text.split("\n")) {
     const m = /^\d+:\s+([^:\s]+):\s/.exec(line);
     if (!m) continue;
-    const name = m[1]!.split("@")[0]!;
-    if (!IFNAME.test(name)) continue;
+    const [name = "", on] = m[1]!.split("@");
+    if (!DEVICE_NAME.test(name)) continue;
+    const lower = on !== undefined && DEVICE_NAME.test(on) && !/^(if\d+|NONE)$/.test(on) ? on : null;
     const words = line.split(/[\s\\]+/);
     const at = (w: string) => {
       const i = words.indexOf(w);
       return i >= 0 ? (words[i + 1] ?? null) : null;
     };
     const ether = at("link/ether");
-    out.push({ name, mac: ether ? parseMac(ether) : null, master: at("master") });
+    out.push({ name, mac: ether ? parseMac(ether) : null, master: at("master"), lower });
   }
   return out;
 }

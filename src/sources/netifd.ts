@@ -8,6 +8,7 @@
 import { parseSubnet, type Subnet } from "../addr.ts";
 import type { Config } from "../config.ts";
 import { DEFAULTS } from "../defaults.ts";
+import { DEVICE_NAME } from "../model.ts";
 import type { Sys } from "../sys.ts";
 
 export interface LanDevices {
@@ -39,7 +40,7 @@ export function parseIfstatus(text: string): { device: string | null; subnets: S
     return null;
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return null;
-  const dev = [doc.l3_device, doc.device].find((d): d is string => typeof d === "string" && /^[A-Za-z0-9_.:@-]{1,15}$/.test(d)) ?? null;
+  const dev = [doc.l3_device, doc.device].find((d): d is string => typeof d === "string" && DEVICE_NAME.test(d)) ?? null;
   const subnets: Subnet[] = [];
   for (const key of ["ipv4-address", "ipv6-address", "ipv6-prefix-assignment"]) {
     const list = doc[key];

@@ -34,11 +34,12 @@ const O: NftOptions = { table: "iptmon", priority: -1, placement: "ports" };
 const ENV: PortsEnv = { ports: ["lan1", "lan2", "phy0-ap0"], routerMacs: ["02:10:00:00:00:01"], own4: ["192.168.1.1"], own6: ["fd00::1", "fe80::10:ff:fe00:1"] };
 
 describe("the router's links and addresses", () => {
-  test("links: name without @peer, MAC where there is one, the bridge a port is in", () => {
+  test("links: name without @lower, MAC where there is one, the bridge a port is in, the device a VLAN is on", () => {
     const links = parseLinks(LINKS);
-    expect(links.map((l) => l.name)).toEqual(["lo", "eth0", "lan1", "lan2", "wan", "br-lan", "phy0-ap0", "br-guest", "wg0", "pppoe-wan"]);
-    expect(links.find((l) => l.name === "lan1")).toEqual({ name: "lan1", mac: "02:10:00:00:00:01", master: "br-lan" });
-    expect(links.find((l) => l.name === "wg0")).toEqual({ name: "wg0", mac: null, master: null });
+    expect(links.map((l) => l.name)).toEqual(["lo", "eth0", "lan1", "lan2", "wan", "br-lan", "phy0-ap0", "br-guest", "wg0", "pppoe-wan", "br-vl", "lan3", "br-vl.1"]);
+    expect(links.find((l) => l.name === "lan1")).toEqual({ name: "lan1", mac: "02:10:00:00:00:01", master: "br-lan", lower: "eth0" });
+    expect(links.find((l) => l.name === "wg0")).toEqual({ name: "wg0", mac: null, master: null, lower: null });
+    expect(links.find((l) => l.name === "br-vl.1")?.lower).toBe("br-vl");
     expect(links.find((l) => l.name === "lo")?.mac).toBeNull();
   });
 
@@ -65,7 +66,23 @@ describe("the router's links and addresses", () => {
     expect(loadPortsEnv(router(), config("\tlist lan_interface 'br-lan'\n\tlist lan_interface 'eth0'\n")).ports).toEqual(["lan1", "lan2", "phy0-ap0", "eth0"]);
     // A bridge with no port yet (wifi not up) is hooked itself until its ports come.
     expect(loadPortsEnv(router(), config("\tlist lan_interface 'br-guest'\n")).ports).toEqual(["br-guest"]);
-    expect(loadPortsEnv(router(), config("\tlist port 'lan1'\n\tlist port 'wlan9'\n")).ports).toEqual(["lan1", "wlan9"]);
+    expect(loadPortsEnv(router(), config("\tlist port 'lan1'\n\tlist port 'phy0-ap0'\n")).ports).toEqual(["lan1", "phy0-ap0"]);
+  });
+
+  test("ports: a VLAN of a bridge (LuCI's br-lan.1) is counted at the bridge's ports, where a flowtable transmits", () => {
+    expect(loadPortsEnv(router(), config("\tlist lan_interface 'br-vl.1'\n"))).toMatchObject({ ports: ["lan3"], routerMacs: ["02:10:00:00:00:05"] });
+  });
+
+  test("ports: a listed port that is not there now is left out and warned about, until hotplug net brings it", () => {
+    const warnings: string[] = [];
+    expect(loadPortsEnv(router(), config("\tlist port 'lan1'\n\tlist port 'usb0'\n"), (w) => void warnings.push(w)).ports).toEqual(["lan1"]);
+    expect(warnings).toEqual(["list port names devices that are not there now (hooked when they come): usb0"]);
+    expect(userError(() => loadPortsEnv(router(), config("\tlist port 'usb0'\n"))).message).toBe("cannot count at the LAN ports: no Ethernet port found under list port (usb0)");
+  });
+
+  test("ports and LAN interfaces in the config are device names: at most 15 characters, file and line otherwise", () => {
+    expect(() => config(`\tlist port '${"x".repeat(16)}'\n`)).toThrow(/\/etc\/config\/iptmon:\d+: option 'port' must be a network device's name/);
+    expect(() => config("\tlist lan_interface 'br lan'\n")).toThrow(/option 'lan_interface' must be a network device's name/);
   });
 
   test("ports: none to be found is a user error naming what to set", () => {

@@ -5,12 +5,11 @@
  * broken table), and does everything where there is no netlink.
  */
 import type { Config } from "../../config.ts";
-import { failure } from "../../errors.ts";
-import { badInput } from "../../errors.ts";
+import { badInput, failure } from "../../errors.ts";
 import type { HostCounters } from "../../model.ts";
 import { findProgram, type Sys } from "../../sys.ts";
 import type { Backend } from "../backend.ts";
-import { parseLinks, parseOwnAddresses } from "../../sources/iflink.ts";
+import { parseLinks, parseOwnAddresses, type Link } from "../../sources/iflink.ts";
 import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { NfError } from "../../netlink/nftables.ts";
@@ -19,7 +18,7 @@ import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
 
-export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backend<NftState, NftChange> {
+export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: (message: string) => void = () => {}): Backend<NftState, NftChange> {
   const o: NftOptions = { table: cfg.table, priority, placement: resolvePlacement(sys, cfg) };
   const family = FAMILY[o.placement];
   const t = `${family} ${o.table}`;
@@ -49,7 +48,7 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number): Backe
     return parseNftJson(r.stdout, o.table, p);
   };
   let env: PortsEnv | undefined;
-  const portsEnv = () => (env ??= loadPortsEnv(sys, cfg));
+  const portsEnv = () => (env ??= loadPortsEnv(sys, cfg, warn));
   return {
     name: "nftables",
     hook: o.placement,
@@ -112,26 +111,38 @@ export function resolvePlacement(sys: Sys, cfg: Config): Placement {
  * `port` list; the router's MACs on the LAN interfaces; every address of its
  * own. Read only when the `ports` layout is declared (init, a port event).
  */
-export function loadPortsEnv(sys: Sys, cfg: Config): PortsEnv {
+export function loadPortsEnv(sys: Sys, cfg: Config, warn: (message: string) => void = () => {}): PortsEnv {
   const ip = (args: string[]) => {
     const r = sys.run(cfg.ip, args);
     if (r.code !== 0) throw failure(`cannot read the router's links with ${cfg.ip} ${args.join(" ")}: ${r.stderr.trim().split("\n")[0] || `exited with ${r.code}`}`);
     return r.stdout;
   };
   const links = parseLinks(ip(["-o", "link", "show"]));
+  const byName = new Map(links.map((l) => [l.name, l]));
   const lanDevices = resolveLan(sys, cfg).devices;
-  const lans = lanDevices.flatMap((name) => links.filter((l) => l.name === name));
-  const ports =
-    cfg.ports.length > 0
-      ? cfg.ports
-      : lans.flatMap((lan) => {
-          const lower = links.filter((l) => l.master === lan.name && l.mac !== null).map((l) => l.name);
-          // A LAN that is no bridge is its own port.
-          return lower.length ? lower : lan.mac ? [lan.name] : [];
-        });
+  const lans = lanDevices.flatMap((name) => byName.get(name) ?? []);
+  const portsOf = (dev: Link): string[] => {
+    const lower = links.filter((l) => l.master === dev.name && l.mac !== null).map((l) => l.name);
+    if (lower.length) return lower;
+    // A VLAN of a bridge (`br-lan.1`, LuCI's bridge VLANs): the bridge's
+    // ports carry its frames, and a flowtable transmits on them.
+    const under = dev.lower ? byName.get(dev.lower) : undefined;
+    if (under && links.some((l) => l.master === under.name)) return portsOf(under);
+    // A LAN that is no bridge is its own port (so is a bridge with no port yet).
+    return dev.mac ? [dev.name] : [];
+  };
+  let ports: string[];
+  if (cfg.ports.length > 0) {
+    // A port listed but not there (an adapter unplugged) is left out until it
+    // comes: hotplug net hooks it then. A chain naming a missing device is
+    // refused by kernels before 6.16.
+    ports = cfg.ports.filter((p) => byName.has(p));
+    const missing = cfg.ports.filter((p) => !byName.has(p));
+    if (missing.length) warn(`list port names devices that are not there now (hooked when they come): ${missing.join(", ")}`);
+  } else ports = lans.flatMap(portsOf);
   if (ports.length === 0)
     throw badInput(
-      `cannot count at the LAN ports: no Ethernet port found under ${lanDevices.join(", ") || "(no lan_interface)"}`,
+      `cannot count at the LAN ports: no Ethernet port found under ${cfg.ports.length ? `list port (${cfg.ports.join(", ")})` : lanDevices.join(", ") || "(no lan_interface)"}`,
       "name them with list port, or set option hook 'forward'",
     );
   const routerMacs = [...new Set(lans.flatMap((l) => (l.mac ? [l.mac] : [])))];

@@ -3,7 +3,7 @@
  * the one transaction: elements go before the counters they name are
  * deleted, and counters exist before elements name them.
  */
-import { SAFE_NAME, type Counter } from "../../model.ts";
+import { DEVICE_NAME, SAFE_NAME, type Counter } from "../../model.ts";
 import { COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type PortsEnv } from "./layout.ts";
 import { SAFE_STRAY, type NftChange } from "./plan.ts";
 
@@ -25,7 +25,7 @@ export function counterComment(key: string): string {
 
 /** A kernel interface name, quoted (nft reads some bare names as keywords). */
 function device(d: string): string {
-  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(d)) throw new Error(`unsafe device name reached the nft renderer: ${JSON.stringify(d)}`);
+  if (!DEVICE_NAME.test(d)) throw new Error(`unsafe device name reached the nft renderer: ${JSON.stringify(d)}`);
   return `"${d}"`;
 }
 
