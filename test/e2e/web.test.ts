@@ -83,7 +83,9 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
   const errors: string[] = [];
   const env = () => ({ IPTMON_CONFIG: conf });
   const status = (): StatusHost[] => JSON.parse(execOk(vr.routerNs, [BIN, "status", "--json"], { env: env() }).stdout).hosts;
-  const setOptIn = (on: boolean) => writeFileSync(join(dir, "enabled"), on ? "1\n" : "0\n");
+  /** The opt-in, as the README gives it: a `config prometheus` section with `enabled '1'` (off: '0'). */
+  const setOptIn = (on: boolean) =>
+    writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile, extra: `config prometheus 'prometheus'\n\toption enabled '${on ? 1 : 0}'\n` }));
   /** busybox wget from a LAN client: exit code, body, and the status line wget reports. */
   const wget = (url: string, post?: string) =>
     exec(vr.clients[2]!.ns, ["busybox", "wget", "-S", "-q", "-O", "-", ...(post === undefined ? [] : ["--post-data", post]), url], { cleanEnv: true });
@@ -92,13 +94,13 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
     dir = mkdtempSync(join(tmpdir(), "iptmon-web-"));
     conf = join(dir, "iptmon.conf");
     vr = await VRouter.create({ clients: [{ ipv6: false }, { ipv6: false }, { ipv6: false }], dhcpScript: BIN, startDnsmasq: false, scriptEnv: { IPTMON_CONFIG: conf } });
-    writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile }));
+    setOptIn(false);
     await vr.startDnsmasq();
     // The third client asks for markup as its name: dnsmasq and iptmon's name rules deal with it first.
     await Promise.all([vr.takeLease(1, BUSY), vr.takeLease(2, QUIET), vr.takeLease(3, HOSTILE[0]!)]);
     await waitFor(() => status().length === 3, "three hosts in iptmon status", 10_000, 50);
 
-    // The router's web root, as the package installs it, and a `uci` that answers the opt-in from a file.
+    // The router's web root, as the package installs it.
     const www = join(dir, "www");
     for (const sub of ["iptmon", "cgi-bin"]) mkdirSync(join(www, sub), { recursive: true });
     for (const f of readdirSync(join(ROOT, "files/www/iptmon"))) copyFileSync(join(ROOT, "files/www/iptmon", f), join(www, "iptmon", f));
@@ -107,8 +109,6 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
     const bin = join(dir, "bin");
     mkdirSync(bin);
     symlinkSync(BIN, join(bin, "iptmon"));
-    writeFileSync(join(bin, "uci"), `#!/bin/sh\n[ "$*" = "-q get iptmon.prometheus.enabled" ] || exit 9\ncat '${join(dir, "enabled")}' 2>/dev/null || exit 1\n`, { mode: 0o755 });
-    setOptIn(false);
     vr.spawn(vr.routerNs, ["busybox", "httpd", "-f", "-vv", "-p", `${ROUTER_LAN4}:${PORT}`, "-h", www], {
       cleanEnv: true,
       env: { PATH: `${bin}:${SYS_PATH}`, IPTMON_CONFIG: conf },
