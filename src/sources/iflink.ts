@@ -41,7 +41,9 @@ export function parseLinks(text: string): Link[] {
 }
 
 /**
- * Every address of the router, by family, from `ip -o addr show`:
+ * Every address of the router (or of one interface), by family, from `ip -o
+ * addr show` or `ip addr show [dev X]`: each address is a line of its own,
+ * its first word after `inet`/`inet6` (a peer's network is not the router's):
  *   2: br-lan    inet 192.168.1.1/24 brd 192.168.1.255 scope global br-lan\       valid_lft forever preferred_lft forever
  *   2: br-lan    inet6 fe80::1/64 scope link \       valid_lft forever preferred_lft forever
  */

@@ -7,6 +7,7 @@ import { parseAddress, parseSubnet } from "../addr.ts";
 import type { Config } from "../config.ts";
 import type { Lan } from "../lan.ts";
 import { parseInterfaceSubnets } from "./ifaddr.ts";
+import { parseOwnAddresses } from "./iflink.ts";
 import { resolveLan } from "./netifd.ts";
 import { failure, oneLine, shorten } from "../errors.ts";
 import { FileError, type Sys } from "../sys.ts";
@@ -23,8 +24,6 @@ export interface StaticSources {
   staticLeases: StaticLease[];
   /** The hosts files to read (readHostsFiles): only what needs a name from them reads them. */
   hostsFiles: string[];
-  /** Every hosts file's entries, read on first use (its warnings land in `warnings` then). */
-  readonly hostsEntries: HostsEntry[];
   leasefile: string;
   /** odhcpd's lease state (OpenWrt's DHCPv6 server), or "" for none. */
   odhcpdState: string;
@@ -89,7 +88,6 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
     else files.push(f);
   }
   const hostsFiles = [...new Set(files)];
-  let hostsEntries: HostsEntry[] | undefined;
   // A lease file someone named but that is not there drops every DHCP host:
   // say so (whether it is readable is found when it is read, see loadLeases).
   const named = cfg.leasefile !== null ? `option leasefile in ${cfg.file}` : uciLeasefile !== null ? `option leasefile in ${cfg.dhcpConfig}` : confLeasefile !== null ? `dhcp-leasefile in ${cfg.dnsmasqConfDir}` : null;
@@ -98,14 +96,6 @@ export function loadStatic(sys: Sys, cfg: Config): StaticSources {
   return {
     staticLeases,
     hostsFiles,
-    get hostsEntries() {
-      if (!hostsEntries) {
-        const r = readHostsFiles(sys, hostsFiles);
-        warnings.push(...r.warnings);
-        hostsEntries = r.entries;
-      }
-      return hostsEntries;
-    },
     leasefile,
     odhcpdState: cfg.odhcpdState ?? uciOdhcpd ?? "",
     domain: cfg.domain ?? uciDomain ?? confDomain,
@@ -168,10 +158,8 @@ export function loadLan(sys: Sys, cfg: Config): Lan {
   const warnings: string[] = [];
   const ip = (args: string[]) => sys.run(cfg.ip, args, undefined, { timeoutMs: DEFAULTS.sourceTimeoutMs });
   const addOwn = (text: string) => {
-    for (const m of text.matchAll(/\binet6?\s+([0-9a-fA-F.:]+)[/\s]/g)) {
-      const a = parseAddress(m[1]!);
-      if (a) own.add(a.text);
-    }
+    const { own4, own6 } = parseOwnAddresses(text);
+    for (const a of [...own4, ...own6]) own.add(a);
   };
   const lan = resolveLan(sys, cfg);
   warnings.push(...lan.warnings);

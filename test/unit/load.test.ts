@@ -1,7 +1,7 @@
 /** Load: files and `ip` output through a fake process boundary. */
 import { expect, test } from "bun:test";
 import { parseConfig } from "../../src/config.ts";
-import { loadLan, loadOdhcpdLeases, loadStatic } from "../../src/sources/load.ts";
+import { loadLan, loadOdhcpdLeases, loadStatic, readHostsFiles } from "../../src/sources/load.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
 
 test("loadLan: the LAN interface's subnets and the router's own addresses, also a point-to-point one", () => {
@@ -37,7 +37,7 @@ test("loadStatic: addn-hosts naming a directory reads its files; paths come from
   const st = loadStatic(sys, parseConfig("config iptmon\n\tlist hostsdir '/none'\n", "/c"));
   expect(st.leasefile).toBe("/tmp/my.leases");
   expect(st.odhcpdState).toBe("/tmp/hosts/odhcpd");
-  expect(st.hostsEntries.map((e) => [e.address, e.names])).toEqual([
+  expect(readHostsFiles(sys, st.hostsFiles).entries.map((e) => [e.address, e.names])).toEqual([
     ["192.168.1.60", ["printer"]],
     ["192.168.1.61", ["scanner"]],
   ]);
