@@ -174,39 +174,48 @@ describe.skipIf(skip !== null)("counting at the LAN ports", () => {
     expect(host(c.mac).addresses).not.toContain(fresh);
   });
 
-  test("a port that comes (a new adapter) is counted once `hotplug net` has hooked it; no other host's counters move", async () => {
+  test("a port that comes (a new adapter), and one deleted and re-created, are counted once `hotplug net` has hooked them; no other host's counters move", async () => {
     const [c1, c2] = vr.clients as [VRouter["clients"][number], VRouter["clients"][number]];
     const R = vr.routerNs;
     const [v4] = vr.clientAddresses(c2).ipv4;
-    const port = `usb0-${vr.suffix}`;
     vr.stopDhcpClient(c2);
-    // The client moves to a port of a new name: the old one goes, the new one joins the bridge.
-    execOk(R, ["ip", "link", "del", c2.port]);
-    execOk(R, ["ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", c2.ns, "address", c2.mac]);
-    execOk(c2.ns, ["ip", "link", "set", "eth0", "up"]);
-    execOk(c2.ns, ["ip", "addr", "add", `${v4}/24`, "dev", "eth0"]);
-    execOk(c2.ns, ["ip", "route", "add", "default", "via", ROUTER_LAN4]);
-    execOk(R, ["ip", "link", "set", port, "master", LAN_BRIDGE, "up"]);
-
-    const other = counts(c1.mac);
-    let before = counts(c2.mac);
-    await traffic(c2, 10, false);
-    // Not hooked yet: the new port is no device of the chains.
-    expect(delta(before, counts(c2.mac))).toEqual({ rx: 0, rxp: 0, tx: 0, txp: 0 });
-
-    const r = iptmon(["hotplug", "net", "--verbose"], { ACTION: "add", INTERFACE: port });
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    expect(execOk(R, ["nft", "list", "chain", "netdev", "iptmon", "egress"]).stdout).toContain(port);
-    expect(counts(c1.mac)).toEqual(other);
-    before = counts(c2.mac);
-    const sent = await traffic(c2, 10, false);
-    expect(delta(before, counts(c2.mac))).toEqual(sent);
-    expect(counts(c1.mac)).toEqual(other);
+    /** The client's link goes (its port deleted) and comes back on a port of that name. */
+    const replug = (from: string, to: string) => {
+      execOk(R, ["ip", "link", "del", from]);
+      execOk(R, ["ip", "link", "add", to, "type", "veth", "peer", "name", "eth0", "netns", c2.ns, "address", c2.mac]);
+      execOk(c2.ns, ["ip", "link", "set", "eth0", "up"]);
+      execOk(c2.ns, ["ip", "addr", "add", `${v4}/24`, "dev", "eth0"]);
+      execOk(c2.ns, ["ip", "route", "add", "default", "via", ROUTER_LAN4]);
+      execOk(R, ["ip", "link", "set", to, "master", LAN_BRIDGE, "up"]);
+    };
+    /** Traffic before the port's event (not counted), the event, traffic after (counted exactly). */
+    const hooked = async (port: string) => {
+      const other = counts(c1.mac);
+      let before = counts(c2.mac);
+      await traffic(c2, 10, false);
+      expect(delta(before, counts(c2.mac))).toEqual({ rx: 0, rxp: 0, tx: 0, txp: 0 });
+      const r = iptmon(["hotplug", "net", "--verbose"], { ACTION: "add", INTERFACE: port });
+      expect([r.code, r.stderr]).toEqual([0, ""]);
+      expect(execOk(R, ["nft", "list", "chain", "netdev", "iptmon", "egress"]).stdout).toContain(port);
+      expect(counts(c1.mac)).toEqual(other);
+      before = counts(c2.mac);
+      const sent = await traffic(c2, 10, false);
+      expect(delta(before, counts(c2.mac))).toEqual(sent);
+      expect(counts(c1.mac)).toEqual(other);
+    };
+    // A port of a new name: no device of the chains until its event.
+    const usb = `usb0-${vr.suffix}`;
+    replug(c2.port, usb);
+    await hooked(usb);
+    // The old port re-created: the last declare left it out (it was gone), so
+    // it too counts from its event on.
+    replug(usb, c2.port);
+    await hooked(c2.port);
 
     // Another device's event changes nothing, and says why when asked.
     const quiet = iptmon(["hotplug", "net", "--verbose"], { ACTION: "add", INTERFACE: "lo" });
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).toContain("lo: not a LAN port");
   });
+
 });
