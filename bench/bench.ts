@@ -22,8 +22,8 @@ const nums = (v: string | undefined, d: number[]) => (v ? v.split(/[\s,]+/).map(
 const sizes = nums(process.env.BENCH_SIZES, quick ? [10, 1000] : [10, 1000, 4000, 5000]);
 const dpSizes = nums(process.env.BENCH_DATAPATH_SIZES, quick ? [10] : [10, 4000]);
 const reps = Number(process.env.BENCH_REPS) || (quick ? 5 : 15);
-const dpReps = Number(process.env.BENCH_DATAPATH_REPS) || (quick ? 1 : 7);
-const dpMs = Number(process.env.BENCH_DATAPATH_MS) || (quick ? 1000 : 1500);
+const dpReps = Number(process.env.BENCH_DATAPATH_REPS) || (quick ? 1 : 12);
+const dpMs = Number(process.env.BENCH_DATAPATH_MS) || (quick ? 1000 : 700);
 const placements = (process.env.BENCH_PLACEMENTS ?? "ports forward").split(/\s+/).filter(Boolean);
 
 if (process.getuid?.() !== 0) {
@@ -44,9 +44,11 @@ try {
   const parts: string[] = [`Machine: ${machine()}; load average before the run: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}; ${started} UTC.`, ""];
   if (only === null || only === "datapath") {
     log(`datapath: ${dpSizes.join(", ")} hosts, ${dpReps} repeats of ${dpMs} ms per placement`);
-    const rows = await benchDatapath(dir, dpSizes, dpReps, dpMs, log);
+    // BENCH_COMPARE_BIN: another build's placements in the same run (its rules against these).
+    const cmp = process.env.BENCH_COMPARE_BIN;
+    const rows = await benchDatapath(dir, dpSizes, dpReps, dpMs, log, cmp ? { bin: cmp, label: process.env.BENCH_COMPARE_LABEL ?? "(compared build)" } : undefined);
     const table = [
-      `### Datapath (${dpReps} repeats of ${dpMs / 1000} s each, placements taking turns; median (best); ratios: median (min–max) of the paired runs)`,
+      `### Datapath (${dpReps} repeats of ${dpMs / 1000} s per test, placements taking turns)`,
       "",
       datapathTable(rows),
       "",
