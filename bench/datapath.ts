@@ -17,7 +17,15 @@ export interface Mode {
   name: string;
   hook: "none" | "forward" | "ports";
   bin: string;
+  /** Instead of iptmon: a hand-written ruleset (the hooks' own cost, with chains that do nothing). */
+  nft?: string;
 }
+
+/** Base chains with no rule, where each placement hooks: what a hook costs before any rule. */
+const EMPTY_CHAINS = {
+  forward: "add table inet benchfloor; add chain inet benchfloor forward { type filter hook forward priority -1; policy accept; }",
+  ports: 'add table netdev benchfloor; add chain netdev benchfloor ingress { type filter hook ingress devices = { "lan1" } priority -1; policy accept; }; add chain netdev benchfloor egress { type filter hook egress devices = { "lan1" } priority -1; policy accept; }',
+};
 
 export interface DatapathRow {
   hosts: number;
@@ -41,6 +49,8 @@ export async function benchDatapath(dir: string, sizes: number[], reps: number, 
     { name: "forward", hook: "forward", bin: BIN },
     { name: "ports", hook: "ports", bin: BIN },
     ...(compare ? (["forward", "ports"] as const).map((hook) => ({ name: `${hook} ${compare.label}`, hook, bin: compare.bin })) : []),
+    { name: "forward hook, empty chain", hook: "none", bin: BIN, nft: EMPTY_CHAINS.forward },
+    { name: "ports hooks, empty chains", hook: "none", bin: BIN, nft: EMPTY_CHAINS.ports },
   ];
   const [R, C, W] = ["r", "c", "w"].map((x) => `iptmonb${SUFFIX}${x}`) as [string, string, string];
   const rows: DatapathRow[] = [];
@@ -109,6 +119,8 @@ export async function benchDatapath(dir: string, sizes: number[], reps: number, 
         for (const m of order) {
           const env = conf(m);
           for (const b of new Set([BIN, m.bin])) inNs(R, [b, "stop"], env);
+          inNs(R, ["nft", "add table inet benchfloor; delete table inet benchfloor; add table netdev benchfloor; delete table netdev benchfloor"]);
+          if (m.nft) inNs(R, ["nft", m.nft]);
           if (m.hook !== "none") inNs(R, [m.bin, "init"], env);
           const counted = () => {
             if (m.hook === "none") return 0;

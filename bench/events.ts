@@ -53,7 +53,8 @@ function config(dir: string, name: string, placement: string, leasefile: string,
       `\toption hostsfile '${hostsfile}'`,
       ...["hostsdir", "dhcp_config", "dnsmasq_confdir"].map((o) => `\toption ${o} '${dir}/none'`),
       `\toption lockfile '${dir}/ev.lock'`,
-      `\toption statefile '${dir}/ev-state-${placement}.json'`,
+      // One per config: iptmon's snapshot remembers every host it saw, and reads it at each event.
+      `\toption statefile '${dir}/ev-state-${name}.json'`,
       "",
     ].join("\n"),
   );
