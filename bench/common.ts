@@ -12,9 +12,12 @@ export const BUN = process.execPath;
 /** A random suffix for this run's namespaces and files. */
 export const SUFFIX = Math.random().toString(16).slice(2, 8);
 
-/** The binary under test, copied: a rebuild of dist/ during a run does not change what is measured. */
+/**
+ * The binary under test (IPTMON_BENCH_BIN: another build, say an older one),
+ * copied: a rebuild of dist/ during a run does not change what is measured.
+ */
 export const BIN = join(tmpdir(), `iptmon-bench-${SUFFIX}`);
-copyFileSync(resolve(ROOT, "dist/iptmon"), BIN);
+copyFileSync(process.env.IPTMON_BENCH_BIN ?? resolve(ROOT, "dist/iptmon"), BIN);
 process.on("exit", () => rmSync(BIN, { force: true }));
 
 export function sh(argv: string[], env: Record<string, string> = {}, input?: string): string {

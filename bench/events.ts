@@ -130,11 +130,12 @@ export function benchEvents(dir: string, sizes: number[], placements: string[], 
         rows.push(row);
         log(`  events ${placement} ${n} hosts: add ${add.median.toFixed(1)} ms, known ${addKnown.median.toFixed(1)}, del ${del.median.toFixed(1)}, shell ${shellEvent.median.toFixed(1)}, init ${init.median.toFixed(0)} / nft -f ${txFloor.median.toFixed(0)}`);
       }
+      // The last size's table goes first: a stop hands its hosts to the snapshot of the config that stops it.
+      run([BIN, "stop"], config(dir, `${placement}-${sizes.at(-1)}`, placement, join(dir, `leases-${sizes.at(-1)}`)));
       // Big third-party files: a 20,000-line lease file, a 10 MB hosts file, with 10 hosts counted.
       const small = join(dir, "leases-small");
       writeFileSync(small, `${Array.from({ length: 10 }, (_, i) => `0 ${mac(i + 1)} ${ip(i + 1)} host${i + 1} *`).join("\n")}\n`);
-      run([BIN, "stop"], config(dir, "small", placement, small));
-      run([BIN, "init"], config(dir, "small", placement, small));
+      run([BIN, "init"], config(dir, `small-${placement}`, placement, small));
       const bigLeases = join(dir, "leases-20000");
       writeFileSync(bigLeases, `${Array.from({ length: 20000 }, (_, i) => `${4102444800 + i} ${mac(i + 100)} 10.${100 + (i >> 16)}.${(i >> 8) & 255}.${i & 255} lease${i} *`).join("\n")}\n`);
       const bigHosts = join(dir, "hosts-10M");
@@ -147,9 +148,9 @@ export function benchEvents(dir: string, sizes: number[], placements: string[], 
       writeFileSync(bigHosts, `${hostsLines.join("\n")}\n`);
       const extra = 1 << 21;
       for (const [what, env] of [
-        ["10 hosts, small files", config(dir, "small", placement, small)],
-        ["20,000-line lease file", config(dir, "bigleases", placement, bigLeases)],
-        ["10 MB hosts file", config(dir, "bighosts", placement, small, bigHosts)],
+        ["10 hosts, small files", config(dir, `small-${placement}`, placement, small)],
+        ["20,000-line lease file", config(dir, `bigleases-${placement}`, placement, bigLeases)],
+        ["10 MB hosts file", config(dir, `bighosts-${placement}`, placement, small, bigHosts)],
       ] as const) {
         const off = big.length * 1000;
         const add = timeRuns(reps, (i) => run([BIN, "add", mac(extra + off + i), ip(200 + i), `b${i}`], env));
@@ -159,7 +160,7 @@ export function benchEvents(dir: string, sizes: number[], placements: string[], 
         big.push({ placement, what, add, del, rss });
         log(`  events ${placement}, ${what}: add ${add.median.toFixed(1)} ms, del ${del.median.toFixed(1)} ms, RSS ${(rss / 1024).toFixed(0)} MB`);
       }
-      run([BIN, "stop"], config(dir, "small", placement, small));
+      run([BIN, "stop"], config(dir, `small-${placement}`, placement, small));
     }
   } finally {
     Bun.spawnSync(["ip", "netns", "del", ns]);
