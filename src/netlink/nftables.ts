@@ -1,7 +1,8 @@
 /**
- * nf_tables over netlink: the reads an event needs (a map's elements, one
- * element by key, counters) and the changes it makes (counters and map
- * elements), each change one batch, so one transaction. Whole rulesets are
+ * nf_tables over netlink: the reads an event and `status` need (a map's
+ * elements, counters, whether the table and its chains are there) and the
+ * changes an event makes (counters and map elements), each change one
+ * batch, so one transaction. Whole rulesets are
  * still written by `nft -f` (see the nft backend).
  */
 import {
@@ -120,20 +121,6 @@ export class NfTables {
       for (const list of nfAttrs(m).get(A.SET_ELEM_LIST_ELEMENTS) ?? []) out.push(...listElements(list));
     }
     return out;
-  }
-
-  /** The counter names a map gives these keys, null for a key it does not hold. */
-  lookup(family: NfFamily, table: string, set: string, keys: Uint8Array[]): (string | null)[] {
-    return keys.map((key) => {
-      try {
-        const m = this.get(NFT_MSG.GETSETELEM, family, [[A.SET_ELEM_LIST_TABLE, table], [A.SET_ELEM_LIST_SET, set], [A.SET_ELEM_LIST_ELEMENTS, [elementAttr(key)]]]);
-        const found = (nfAttrs(m).get(A.SET_ELEM_LIST_ELEMENTS) ?? []).flatMap(listElements);
-        return found[0]?.ref ?? null;
-      } catch (e) {
-        if (e instanceof NfError && e.errno === ENOENT) return null;
-        throw e;
-      }
-    });
   }
 
   /** Every counter of a table. */
