@@ -52,6 +52,18 @@ for (const backend of backends()) {
         sent.set(c.mac, { rx: s.rx + up.bytes, tx: s.tx + down.bytes });
       }
     };
+    /** Each host's usage over every period (`usage --period all --json`); the newest period is the open one. */
+    const usedAll = () => {
+      const u = JSON.parse(ok("usage", "--period", "all", "--json")) as UsageReport;
+      expect(u.periods.at(-1)!.current).toBe(true);
+      const used = new Map<string, Totals>();
+      for (const p of u.periods)
+        for (const h of p.hosts) {
+          const t = used.get(h.mac!) ?? { rx: 0, tx: 0 };
+          used.set(h.mac!, { rx: t.rx + h.rx_bytes, tx: t.tx + h.tx_bytes });
+        }
+      return used;
+    };
     /** A firewall flush of iptmon's objects, the way each firewall does it. */
     const dropTables = () => {
       if (backend === "nftables") execOk(vr.routerNs, ["nft", "flush", "ruleset"]);
@@ -154,15 +166,7 @@ for (const backend of backends()) {
       expect(totals()).toEqual(sent);
       // Hosts began at zero in this state, so usage over every period is all
       // that was sent, less what the power loss took (as `sent` now counts).
-      const u = JSON.parse(ok("usage", "--period", "all", "--json")) as UsageReport;
-      expect(u.periods.at(-1)!.current).toBe(true);
-      const used = new Map<string, Totals>();
-      for (const p of u.periods)
-        for (const h of p.hosts) {
-          const t = used.get(h.mac!) ?? { rx: 0, tx: 0 };
-          used.set(h.mac!, { rx: t.rx + h.rx_bytes, tx: t.tx + h.tx_bytes });
-        }
-      expect(used).toEqual(sent);
+      expect(usedAll()).toEqual(sent);
       const text = ok("usage");
       expect(text).toContain("host1");
       expect(text).toContain(", current)");
@@ -175,14 +179,7 @@ for (const backend of backends()) {
       await traffic(1);
       expect(await Promise.all(readers.map((p) => p.exited))).toEqual([0, 0, 0, 0, 0, 0]);
       expect(totals()).toEqual(sent);
-      const u = JSON.parse(ok("usage", "--period", "all", "--json")) as UsageReport;
-      const used = new Map<string, Totals>();
-      for (const p of u.periods)
-        for (const h of p.hosts) {
-          const t = used.get(h.mac!) ?? { rx: 0, tx: 0 };
-          used.set(h.mac!, { rx: t.rx + h.rx_bytes, tx: t.tx + h.tx_bytes });
-        }
-      expect(used).toEqual(sent);
+      expect(usedAll()).toEqual(sent);
     });
 
     test("reset zeroes one host's totals in the kernel at once; a restart does not bring them back; the other keeps its own", async () => {

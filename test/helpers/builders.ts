@@ -53,3 +53,18 @@ export const NFT_TABLE_DECLARATION = [
   "\tchain forward6 { }",
   "}",
 ];
+
+/**
+ * The nft lines that take laptop (02:00:00:00:00:01 at 192.168.1.101,
+ * fd00::aaaa and fd00::1:65, the fixtures' laptop) out of iptmon's table:
+ * its elements first, then the counters they named.
+ */
+export const LAPTOP_REMOVED = [
+  "delete element inet iptmon rx4 { 192.168.1.101 }",
+  "delete element inet iptmon tx4 { 192.168.1.101 }",
+  "delete element inet iptmon rx6 { fd00::aaaa, fd00::1:65 }",
+  "delete element inet iptmon tx6 { fd00::aaaa, fd00::1:65 }",
+  "delete element inet iptmon keys { 02:00:00:00:00:01 }",
+  "delete counter inet iptmon rx_laptop",
+  "delete counter inet iptmon tx_laptop",
+];

@@ -15,7 +15,7 @@ import type { FullState, PlannedHost } from "../../src/model.ts";
 import type { HostEvent } from "../../src/plan.ts";
 import type { RunResult } from "../../src/sys.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
-import { NFT_TABLE_DECLARATION } from "../helpers/builders.ts";
+import { LAPTOP_REMOVED, NFT_TABLE_DECLARATION } from "../helpers/builders.ts";
 
 const fixture = (name: string) => readFileSync(`${import.meta.dir}/../fixtures/core/${name}`, "utf8");
 
@@ -143,13 +143,7 @@ describe("runEvent: a rename reads the counters", () => {
     expect(hostsOf(hosts).find((h) => h.key === "02:00:00:00:00:01")?.name).toBe("notebook");
     expect(r.applied).toEqual([
       [
-        "delete element inet iptmon rx4 { 192.168.1.101 }",
-        "delete element inet iptmon tx4 { 192.168.1.101 }",
-        "delete element inet iptmon rx6 { fd00::aaaa, fd00::1:65 }",
-        "delete element inet iptmon tx6 { fd00::aaaa, fd00::1:65 }",
-        "delete element inet iptmon keys { 02:00:00:00:00:01 }",
-        "delete counter inet iptmon rx_laptop",
-        "delete counter inet iptmon tx_laptop",
+        ...LAPTOP_REMOVED,
         'add counter inet iptmon rx_notebook { packets 12 bytes 3456; comment "iptmon: 02:00:00:00:00:01"; }',
         'add counter inet iptmon tx_notebook { packets 34 bytes 56789; comment "iptmon: 02:00:00:00:00:01"; }',
         'add element inet iptmon rx4 { 192.168.1.101 : "rx_notebook" }',
