@@ -93,3 +93,24 @@ export async function waitFor(what: string, cond: () => boolean, ms = 10000): Pr
     await Bun.sleep(20);
   }
 }
+
+/**
+ * The benchmarks' router: namespaces R (a `br-lan` bridge with C's veth
+ * `lan1` as its port, `wan` to W, forwarding on), C (the client, `eth0`) and
+ * W (the WAN host, routing `<lan>.0.0/16` back, and a `sink` table that
+ * counts and drops UDP to port 40100). `lan` is the LAN's first two octets.
+ */
+export function buildBenchRouter(R: string, C: string, W: string, lan: string): void {
+  for (const ns of [R, C, W]) sh(["ip", "netns", "add", ns]);
+  sh(["ip", "-n", R, "link", "add", "br-lan", "type", "bridge"]);
+  sh(["ip", "-n", R, "link", "add", "lan1", "type", "veth", "peer", "name", "eth0", "netns", C]);
+  sh(["ip", "-n", R, "link", "add", "wan", "type", "veth", "peer", "name", "eth0", "netns", W]);
+  sh(["ip", "-n", R, "link", "set", "lan1", "master", "br-lan"]);
+  for (const [ns, dev] of [[R, "br-lan"], [R, "lan1"], [R, "wan"], [C, "eth0"], [W, "eth0"], [R, "lo"], [C, "lo"], [W, "lo"]] as const) sh(["ip", "-n", ns, "link", "set", dev, "up"]);
+  sh(["ip", "-n", R, "addr", "add", `${lan}.255.254/16`, "dev", "br-lan"]);
+  sh(["ip", "-n", R, "addr", "add", "198.18.0.1/24", "dev", "wan"]);
+  sh(["ip", "-n", W, "addr", "add", "198.18.0.2/24", "dev", "eth0"]);
+  sh(["ip", "-n", W, "route", "add", `${lan}.0.0/16`, "via", "198.18.0.1"]);
+  inNs(R, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+  inNs(W, ["nft", "add table inet sink; add counter inet sink in; add chain inet sink input { type filter hook input priority 0; udp dport 40100 counter name in drop; }"]);
+}

@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { BIN, BUN, inNs, sh, summarise, SUFFIX, waitFor, type Sample } from "./common.ts";
+import { BIN, BUN, buildBenchRouter, inNs, sh, summarise, SUFFIX, waitFor, type Sample } from "./common.ts";
 
 const FLOOD = resolve(import.meta.dir, "flood.ts");
 const TCP = resolve(import.meta.dir, "tcp.ts");
@@ -56,18 +56,7 @@ export async function benchDatapath(dir: string, sizes: number[], reps: number, 
   const rows: DatapathRow[] = [];
   let receiver: ReturnType<typeof Bun.spawn> | undefined;
   try {
-    for (const ns of [R, C, W]) sh(["ip", "netns", "add", ns]);
-    sh(["ip", "-n", R, "link", "add", "br-lan", "type", "bridge"]);
-    sh(["ip", "-n", R, "link", "add", "lan1", "type", "veth", "peer", "name", "eth0", "netns", C]);
-    sh(["ip", "-n", R, "link", "add", "wan", "type", "veth", "peer", "name", "eth0", "netns", W]);
-    sh(["ip", "-n", R, "link", "set", "lan1", "master", "br-lan"]);
-    for (const [ns, dev] of [[R, "br-lan"], [R, "lan1"], [R, "wan"], [C, "eth0"], [W, "eth0"], [R, "lo"], [C, "lo"], [W, "lo"]] as const) sh(["ip", "-n", ns, "link", "set", dev, "up"]);
-    sh(["ip", "-n", R, "addr", "add", "10.66.255.254/16", "dev", "br-lan"]);
-    sh(["ip", "-n", R, "addr", "add", "198.18.0.1/24", "dev", "wan"]);
-    sh(["ip", "-n", W, "addr", "add", "198.18.0.2/24", "dev", "eth0"]);
-    sh(["ip", "-n", W, "route", "add", "10.66.0.0/16", "via", "198.18.0.1"]);
-    inNs(R, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    inNs(W, ["nft", "add table inet sink; add counter inet sink in; add chain inet sink input { type filter hook input priority 0; udp dport 40100 counter name in drop; }"]);
+    buildBenchRouter(R, C, W, "10.66");
     const tcpOut = join(dir, "tcp.out");
     receiver = Bun.spawn(["ip", "netns", "exec", W, BUN, TCP, "recv", "5201", tcpOut], { stdout: "ignore", stderr: "inherit" });
     await waitFor("the TCP receiver", () => existsSync(`${tcpOut}.ready`));

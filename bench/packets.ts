@@ -10,6 +10,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { buildBenchRouter } from "./common.ts";
 
 const BIN = resolve(import.meta.dir, "../dist/iptmon");
 const BUN = resolve(import.meta.dir, "../node_modules/.bin/bun");
@@ -36,18 +37,7 @@ function sinkCount(): number {
 }
 
 try {
-  for (const ns of [R, C, W]) sh(["ip", "netns", "add", ns]);
-  sh(["ip", "-n", R, "link", "add", "br-lan", "type", "bridge"]);
-  sh(["ip", "-n", R, "link", "add", "lan1", "type", "veth", "peer", "name", "eth0", "netns", C]);
-  sh(["ip", "-n", R, "link", "add", "wan", "type", "veth", "peer", "name", "eth0", "netns", W]);
-  sh(["ip", "-n", R, "link", "set", "lan1", "master", "br-lan"]);
-  for (const [ns, dev] of [[R, "br-lan"], [R, "lan1"], [R, "wan"], [C, "eth0"], [W, "eth0"], [R, "lo"], [C, "lo"], [W, "lo"]] as const) sh(["ip", "-n", ns, "link", "set", dev, "up"]);
-  sh(["ip", "-n", R, "addr", "add", "10.65.255.254/16", "dev", "br-lan"]);
-  sh(["ip", "-n", R, "addr", "add", "198.18.0.1/24", "dev", "wan"]);
-  sh(["ip", "-n", W, "addr", "add", "198.18.0.2/24", "dev", "eth0"]);
-  sh(["ip", "-n", W, "route", "add", "10.65.0.0/16", "via", "198.18.0.1"]);
-  inNs(R, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-  inNs(W, ["nft", "add table inet sink; add counter inet sink in; add chain inet sink input { type filter hook input priority 0; udp dport 40100 counter name in drop; }"]);
+  buildBenchRouter(R, C, W, "10.65");
   console.log(`machine: ${sh(["uname", "-srm"]).trim()}, ${navigator.hardwareConcurrency} cores; UDP 32-byte payload, ${MS} ms per run`);
   console.log("hosts | no accounting | nftables | iptables (legacy) | nftables ÷ none | iptables ÷ none");
   for (const n of N) {
@@ -59,7 +49,7 @@ try {
     const rate: Record<string, number> = {};
     for (const backend of ["none", "nftables", "iptables"]) {
       const conf = join(dir, `c-${backend}`);
-      writeFileSync(conf, `config iptmon\n\toption backend '${backend === "none" ? "nftables" : backend}'\n\toption lan_subnet '10.65.0.0/16'\n\toption leasefile '${dir}/leases'\n\toption hostsfile '${dir}/x'\n\toption hostsdir '${dir}/x'\n\toption dhcp_config '${dir}/x'\n\toption dnsmasq_confdir '${dir}/x'\n\toption lockfile '${dir}/lock'\n\toption lan_interface 'lo'\n`);
+      writeFileSync(conf, `config iptmon\n\toption backend '${backend === "none" ? "nftables" : backend}'\n\toption lan_subnet '10.65.0.0/16'\n\toption leasefile '${dir}/leases'\n\toption hostsfile '${dir}/x'\n\toption hostsdir '${dir}/x'\n\toption dhcp_config '${dir}/x'\n\toption dnsmasq_confdir '${dir}/x'\n\toption lockfile '${dir}/lock'\n\toption lan_interface 'lo'\n\toption hook 'forward'\n`);
       for (const b of ["nftables", "iptables"]) inNs(R, [BIN, "--backend", b, "stop"], { IPTMON_CONFIG: conf });
       if (backend !== "none") inNs(R, [BIN, "init"], { IPTMON_CONFIG: conf });
       const before = sinkCount();

@@ -28,10 +28,10 @@
  * SOURCE_DATE_EPOCH (default: the last commit's time): same inputs, same bytes.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
-import { ARCHS, CONFFILES, dataEntries, type PackageInfo, readPackageInfo, ROOT, sourceDateEpoch, type TarEntry } from "./mkipk.ts";
+import { ARCHS, type BuildOptions, CONFFILES, dataEntries, packageCli, type PackageInfo, readPackageInfo, ROOT, sourceDateEpoch, type TarEntry } from "./mkipk.ts";
 
 export const PKGNAME = "iptmon";
 export const DEPENDS = ["libc", "libstdcpp", "ip"];
@@ -355,14 +355,6 @@ export function compress(container: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from("ADBd", "latin1"), deflateRawSync(container, { level: 9 })]);
 }
 
-export interface BuildOptions {
-  root?: string;
-  dist?: string;
-  out?: string;
-  archs?: string[];
-  mtime?: number;
-}
-
 /** Builds one .apk per architecture; returns their paths. */
 export function buildApks(opts: BuildOptions = {}): string[] {
   const root = opts.root ?? ROOT;
@@ -391,27 +383,4 @@ export function buildApks(opts: BuildOptions = {}): string[] {
   return written;
 }
 
-function usage(): never {
-  console.error("usage: bun scripts/mkapk.ts [--out DIR] [--dist DIR] [--arch ARCH]...");
-  process.exit(2);
-}
-
-if (import.meta.main) {
-  const opts: BuildOptions = {};
-  const args = process.argv.slice(2);
-  for (let i = 0; i < args.length; i++) {
-    const v = args[i + 1];
-    if (v === undefined) usage();
-    if (args[i] === "--out") opts.out = resolve(v);
-    else if (args[i] === "--dist") opts.dist = resolve(v);
-    else if (args[i] === "--arch") (opts.archs ??= []).push(v);
-    else usage();
-    i++;
-  }
-  try {
-    for (const f of buildApks(opts)) console.log(`${f} (${statSync(f).size} bytes)`);
-  } catch (e) {
-    console.error(`mkapk: ${(e as Error).message}`);
-    process.exit(1);
-  }
-}
+if (import.meta.main) packageCli("mkapk", buildApks);

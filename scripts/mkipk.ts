@@ -279,27 +279,32 @@ export function buildIpks(opts: BuildOptions = {}): string[] {
   return written;
 }
 
-function usage(): never {
-  console.error("usage: bun scripts/mkipk.ts [--out DIR] [--dist DIR] [--arch ARCH]...");
-  process.exit(2);
-}
-
-if (import.meta.main) {
+/**
+ * The command line both package writers take: `--out DIR`, `--dist DIR`,
+ * `--arch ARCH` (repeatable); prints each package written with its size.
+ */
+export function packageCli(tool: string, build: (opts: BuildOptions) => string[]): void {
+  const usage = (): never => {
+    console.error(`usage: bun scripts/${tool}.ts [--out DIR] [--dist DIR] [--arch ARCH]...`);
+    process.exit(2);
+  };
   const opts: BuildOptions = {};
   const args = process.argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const v = args[i + 1];
     if (v === undefined) usage();
-    if (args[i] === "--out") opts.out = resolve(v);
-    else if (args[i] === "--dist") opts.dist = resolve(v);
-    else if (args[i] === "--arch") (opts.archs ??= []).push(v);
+    if (args[i] === "--out") opts.out = resolve(v!);
+    else if (args[i] === "--dist") opts.dist = resolve(v!);
+    else if (args[i] === "--arch") (opts.archs ??= []).push(v!);
     else usage();
     i++;
   }
   try {
-    for (const f of buildIpks(opts)) console.log(`${f} (${statSync(f).size} bytes)`);
+    for (const f of build(opts)) console.log(`${f} (${statSync(f).size} bytes)`);
   } catch (e) {
-    console.error(`mkipk: ${(e as Error).message}`);
+    console.error(`${tool}: ${(e as Error).message}`);
     process.exit(1);
   }
 }
+
+if (import.meta.main) packageCli("mkipk", buildIpks);
