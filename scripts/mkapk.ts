@@ -28,10 +28,10 @@
  * SOURCE_DATE_EPOCH (default: the last commit's time): same inputs, same bytes.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
-import { ARCHS, type BuildOptions, CONFFILES, dataEntries, packageCli, type PackageInfo, readPackageInfo, ROOT, sourceDateEpoch, type TarEntry } from "./mkipk.ts";
+import { buildSettings, type BuildOptions, CONFFILES, cpuOf, dataEntries, packageCli, type PackageInfo, ROOT, type TarEntry } from "./mkipk.ts";
 
 export const PKGNAME = "iptmon";
 export const DEPENDS = ["libc", "libstdcpp", "ip"];
@@ -357,19 +357,12 @@ export function compress(container: Uint8Array): Buffer {
 
 /** Builds one .apk per architecture; returns their paths. */
 export function buildApks(opts: BuildOptions = {}): string[] {
-  const root = opts.root ?? ROOT;
-  const dist = opts.dist ?? join(root, "dist");
-  const out = opts.out ?? dist;
-  const archs = opts.archs ?? Object.keys(ARCHS);
-  const mtime = opts.mtime ?? sourceDateEpoch(root);
-  const info = readPackageInfo(root);
+  const { root, dist, out, archs, mtime, info } = buildSettings(opts);
   const scripts = apkScripts(root);
-  mkdirSync(out, { recursive: true });
   const entries = new Map<string, TarEntry[]>();
   const written: string[] = [];
   for (const arch of archs) {
-    const cpu = ARCHS[arch];
-    if (!cpu) throw new Error(`unknown architecture ${arch} (known: ${Object.keys(ARCHS).join(", ")})`);
+    const cpu = cpuOf(arch);
     let e = entries.get(cpu);
     if (!e) {
       e = apkEntries(join(root, "files"), join(dist, `iptmon-${cpu}-musl`));

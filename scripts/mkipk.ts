@@ -238,21 +238,30 @@ export interface BuildOptions {
   mtime?: number;
 }
 
-/** Builds one .ipk per architecture; returns their paths. */
-export function buildIpks(opts: BuildOptions = {}): string[] {
+/** A package build's settings, defaults filled in (the output directory made). */
+export function buildSettings(opts: BuildOptions) {
   const root = opts.root ?? ROOT;
   const dist = opts.dist ?? join(root, "dist");
   const out = opts.out ?? dist;
-  const archs = opts.archs ?? Object.keys(ARCHS);
-  const mtime = opts.mtime ?? sourceDateEpoch(root);
-  const info = readPackageInfo(root);
   mkdirSync(out, { recursive: true });
+  return { root, dist, out, archs: opts.archs ?? Object.keys(ARCHS), mtime: opts.mtime ?? sourceDateEpoch(root), info: readPackageInfo(root) };
+}
+
+/** The CPU an architecture's packages carry the binary of. */
+export function cpuOf(arch: string): string {
+  const cpu = ARCHS[arch];
+  if (!cpu) throw new Error(`unknown architecture ${arch} (known: ${Object.keys(ARCHS).join(", ")})`);
+  return cpu;
+}
+
+/** Builds one .ipk per architecture; returns their paths. */
+export function buildIpks(opts: BuildOptions = {}): string[] {
+  const { root, dist, out, archs, mtime, info } = buildSettings(opts);
   // One data.tar.gz per CPU: the aarch64 packages differ only in their control file.
   const data = new Map<string, { gz: Uint8Array; size: number }>();
   const written: string[] = [];
   for (const arch of archs) {
-    const cpu = ARCHS[arch];
-    if (!cpu) throw new Error(`unknown architecture ${arch} (known: ${Object.keys(ARCHS).join(", ")})`);
+    const cpu = cpuOf(arch);
     let d = data.get(cpu);
     if (!d) {
       const entries = dataEntries(join(root, "files"), join(dist, `iptmon-${cpu}-musl`));
