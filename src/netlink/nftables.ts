@@ -15,7 +15,6 @@ import {
   NLM_F_ACK,
   NLM_F_CREATE,
   NLM_F_DUMP,
-  NLM_F_EXCL,
   NLM_F_MULTI,
   NLM_F_REQUEST,
   NLMSG_DONE,
@@ -213,8 +212,11 @@ export function encodeOps(family: NfFamily, table: string, ops: NfOp[], seq: num
   return ops.map((op, i) => {
     const s = seq + i;
     switch (op.op) {
+      // Create without EXCL, as `nft add` sends them: a counter, or an
+      // identical element, that is there already is no error (a table
+      // someone edited), so netlink and `nft -f` accept the same changes.
       case "add-counter":
-        return nfMessage(nftType(NFT_MSG.NEWOBJ), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, s, f, [
+        return nfMessage(nftType(NFT_MSG.NEWOBJ), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, s, f, [
           [A.OBJ_TABLE, table],
           [A.OBJ_NAME, op.name],
           [A.OBJ_TYPE, u32be(NFT_OBJECT_COUNTER)],
@@ -230,7 +232,7 @@ export function encodeOps(family: NfFamily, table: string, ops: NfOp[], seq: num
           [A.OBJ_DATA, []],
         ]);
       case "add-elements":
-        return nfMessage(nftType(NFT_MSG.NEWSETELEM), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, s, f, [
+        return nfMessage(nftType(NFT_MSG.NEWSETELEM), NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE, s, f, [
           [A.SET_ELEM_LIST_TABLE, table],
           [A.SET_ELEM_LIST_SET, op.set],
           [A.SET_ELEM_LIST_ELEMENTS, op.elements.map((e) => elementAttr(e.key, e.ref))],

@@ -105,6 +105,19 @@ describe.skipIf(skip !== null)("events over netlink", () => {
       expect(table()).toEqual(before);
     });
 
+    test(`${placement}: a counter pair left with no element (a hand edit) does not stop an event, over netlink as through nft -f`, () => {
+      const c = conf(placement);
+      for (const [i, netlink] of [[0, true], [1, false]] as const) {
+        const name = `leftover${i}`;
+        for (const dir of ["rx", "tx"])
+          execOk(ns, ["nft", `add counter ${family} iptmon ${dir}_${name} { packets 7 bytes 700; comment "iptmon: ${mac(300 + i)}"; }`]);
+        ok(c, ["add", mac(300 + i), ip(300 + i), name], netlink);
+        const h = (JSON.parse(ok(c, ["status", "--json"])).hosts as { name: string; addresses: string[]; rx_bytes: number }[]).find((x) => x.name === name);
+        // As `nft add counter` does: the counter that is there stays, numbers and all.
+        expect(h).toMatchObject({ addresses: [ip(300 + i)], rx_bytes: 700 });
+      }
+    });
+
     test(`${placement}: an event spawns no nft (a missing nft only matters without netlink)`, () => {
       const c = conf(placement);
       const noNft = conf(placement, ["\toption nft '/nonexistent/nft'"]);
