@@ -6,8 +6,8 @@ import type { Backend } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { failure, UserError } from "./errors.ts";
-import { EMPTY_STATE, macOf, zeroCounter, type CountedHost, type Counter, type FullState, type HostCounters, type KernelState, type LaidOutHost, type PlannedHost } from "./model.ts";
-import { planCounters, planEvent, planInit, resolveEventKey, type Floors, type HostEvent, type Knowledge } from "./plan.ts";
+import { EMPTY_STATE, macOf, zeroCounter, type CountedHost, type FullState, type HostCounters, type KernelState, type LaidOutHost, type PlannedHost } from "./model.ts";
+import { higherCounter, planCounters, planEvent, planInit, resolveEventKey, type Floors, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic, readHostsFiles } from "./sources/load.ts";
 import type { HostsEntry } from "./sources/hostsfile.ts";
 import type { Lease } from "./sources/leases.ts";
@@ -144,8 +144,7 @@ function floorsOf(rt: Runtime, current: KernelState): ReadonlyMap<string, HostCo
   const out = new Map<string, HostCounters>(rt.floors?.() ?? []);
   for (const [key, c] of current.read === "absent" ? (rt.backend.carried?.() ?? []) : []) {
     const f = out.get(key);
-    const higher = (a: Counter, b: Counter | undefined) => (b && b.bytes > a.bytes ? b : a);
-    out.set(key, f ? { rx: higher(c.rx, f.rx), tx: higher(c.tx, f.tx) } : c);
+    out.set(key, f ? { rx: higherCounter(c.rx, f.rx), tx: higherCounter(c.tx, f.tx) } : c);
   }
   return out;
 }
@@ -181,12 +180,12 @@ function lost(s: KernelState): boolean {
  * (a renamed host's counters, a host with no MAC).
  */
 export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
-  if (!rt.cfg.enabled) return ignored(rt, ev, `iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
+  if (!rt.cfg.enabled) return ignored(rt, ev.address, `iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
   return withLock(rt, () => {
     const b = rt.backend;
     const k = loadKnowledge(rt);
     const key = resolveEventKey(ev, k);
-    if (key === null) return ignored(rt, ev, `no MAC or DUID is known for ${ev.address} (the next lease event or init finds it)`);
+    if (key === null) return ignored(rt, ev.address, `no MAC or DUID is known for ${ev.address} (the next lease event or init finds it)`);
     let current = b.read(macOf(key) ? "event" : "full");
     if (lost(current)) return rebuildWith(rt, k, current, ev, key);
     if (current.read === "full") rt.remember?.(current.hosts, "all");
@@ -199,7 +198,7 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
       plan = planEvent(current as FullState, ev, key, k, floors);
       if (plan.kind === "need-full") throw new Error(`a full read did not serve the event: ${plan.why}`);
     }
-    if (plan.kind === "ignore") return ignored(rt, ev, plan.reason);
+    if (plan.kind === "ignore") return ignored(rt, ev.address, plan.reason);
     // A host about to go takes its counters with it: the snapshot reads them first.
     if (rt.remember && current.read === "layout" && removesHost(current.hosts, plan.hosts)) {
       const last = b.read("full");
@@ -230,8 +229,9 @@ function rebuildWith(rt: Runtime, k: Knowledge, current: KernelState, ev: HostEv
   return { kind: "applied", hosts: desired };
 }
 
-function ignored(rt: Runtime, ev: HostEvent, reason: string): EventOutcome {
-  rt.warn(`nothing to change for ${ev.address}: ${reason}`);
+/** An event that changes nothing, and why (a warning; events keep "nothing to change" out of syslog). */
+function ignored(rt: Runtime, subject: string, reason: string): EventOutcome {
+  rt.warn(`nothing to change for ${subject}: ${reason}`);
   return { kind: "ignored", reason };
 }
 
@@ -241,10 +241,7 @@ function ignored(rt: Runtime, ev: HostEvent, reason: string): EventOutcome {
  * Every host and counter stays as it is.
  */
 export function runDeviceEvent(rt: Runtime, action: "add" | "remove", device: string): EventOutcome {
-  const none = (reason: string): EventOutcome => {
-    rt.warn(`nothing to change for device ${device}: ${reason}`);
-    return { kind: "ignored", reason };
-  };
+  const none = (reason: string) => ignored(rt, `device ${device}`, reason);
   if (!rt.cfg.enabled) return none(`iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
   // A device that goes leaves its hooks with it.
   if (action === "remove") return none("a device that goes needs no change");
@@ -260,7 +257,6 @@ export function runDeviceEvent(rt: Runtime, action: "add" | "remove", device: st
   });
 }
 
-/** Removes everything, after the snapshot took the last counters and went to persistent storage. */
 /**
  * A logical network came up or changed (netifd: a new delegated prefix, a
  * WAN address): when it is one of the LAN's, or iptmon counts at the ports
@@ -269,10 +265,7 @@ export function runDeviceEvent(rt: Runtime, action: "add" | "remove", device: st
  * not there (stopped, disabled).
  */
 export function runIfaceEvent(rt: Runtime, action: string, network: string): EventOutcome {
-  const none = (reason: string): EventOutcome => {
-    rt.warn(`nothing to change for network ${network}: ${reason}`);
-    return { kind: "ignored", reason };
-  };
+  const none = (reason: string) => ignored(rt, `network ${network}`, reason);
   if (!rt.cfg.enabled) return none(`iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
   if (action !== "ifup" && action !== "ifupdate") return none(`${action} changes no LAN subnet`);
   const lanNetworks = rt.cfg.networks.length ? rt.cfg.networks : ["lan"];
@@ -282,6 +275,7 @@ export function runIfaceEvent(rt: Runtime, action: string, network: string): Eve
   return { kind: "applied", hosts: r.hosts };
 }
 
+/** Removes everything, after the snapshot took the last counters and went to persistent storage. */
 export function runStop(rt: Runtime): void {
   withLock(rt, () => {
     if (rt.remember) readHosts(rt);

@@ -291,13 +291,14 @@ export function planCounters(current: KernelState, hosts: readonly LaidOutHost[]
     }
     if (h.key === null) throw new Error(`host ${h.name} has neither a key nor counters`);
     if (cur && !counted) return null;
-    const start = counted ? { rx: higher(counted.rx, floor?.rx), tx: higher(counted.tx, floor?.tx) } : floor ?? { rx: zeroCounter(), tx: zeroCounter() };
+    const start = counted ? { rx: higherCounter(counted.rx, floor?.rx), tx: higherCounter(counted.tx, floor?.tx) } : floor ?? { rx: zeroCounter(), tx: zeroCounter() };
     out.push({ ...h, key: h.key, counters: { rx: { ...start.rx }, tx: { ...start.tx } } });
   }
   return out;
 }
 
-const higher = (a: Counter, b: Counter | undefined): Counter => (b && b.bytes > a.bytes ? b : a);
+/** Of a counter and a floor for it, the one with more bytes (the counter on a tie). */
+export const higherCounter = (a: Counter, b: Counter | undefined): Counter => (b && b.bytes > a.bytes ? b : a);
 const below = (c: HostCounters, floor: HostCounters) => c.rx.bytes < floor.rx.bytes || c.tx.bytes < floor.tx.bytes;
 
 /**
