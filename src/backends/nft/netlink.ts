@@ -9,10 +9,10 @@ import { parseAddress, parseMac } from "../../addr.ts";
 import { ENOENT, NfError, type NfOp, type NfTables } from "../../netlink/nftables.ts";
 import { sortAddresses } from "../../model.ts";
 
-import { FAMILY, KEYS_MAP, MAPS, mapsOf, type NftOptions, type NftState, type Placement } from "./layout.ts";
+import { FAMILY, KEYS_MAP, MAPS, type NftOptions, type NftState, type Placement } from "./layout.ts";
 import { layoutOf, stateOf, type MapsShortfall, type TableContents } from "./parse.ts";
 import type { NftChange } from "./plan.ts";
-import { counted, counterName, counterComment, element } from "./render.ts";
+import { changeSteps, element } from "./render.ts";
 
 const RX_MAPS = MAPS.filter((m) => m.dir === "rx").map((m) => m.name);
 
@@ -87,30 +87,15 @@ export function readTableNetlink(nf: NfTables, o: NftOptions, p: Placement = o.p
   return stateOf(t, p);
 }
 
-/**
- * A change that declares nothing, as netlink operations in the order the
- * renderer writes them: elements go before the counters they name are
- * deleted, and counters exist before elements name them.
- */
+/** A change that declares nothing, as netlink operations: the renderer's steps, in its order. */
 export function netlinkOps(c: NftChange, o: NftOptions): NfOp[] {
   if (c.declare || c.deleteStrays.length > 0) throw new Error("a declare reached the netlink writer");
-  const ops: NfOp[] = [];
-  const maps = mapsOf(o.placement);
-  const dirOf = (m: string) => (m.startsWith("tx") ? "tx" : "rx");
-  for (const m of maps) {
-    const els = c.deleteElements[m];
-    if (els?.length) ops.push({ op: "delete-elements", set: m, keys: els.map(keyBytes) });
-  }
-  for (const n of c.deleteHosts) for (const dir of ["rx", "tx"] as const) ops.push({ op: "delete-counter", name: counterName(dir, n) });
-  for (const h of c.createHosts)
-    for (const dir of ["rx", "tx"] as const) {
-      counted(h.start[dir]);
-      ops.push({ op: "add-counter", name: counterName(dir, h.name), packets: h.start[dir].packets, bytes: h.start[dir].bytes, comment: counterComment(h.key) });
-    }
-  for (const m of maps) {
-    const els = c.addElements[m];
-    if (els?.length) ops.push({ op: "add-elements", set: m, elements: els.map(([k, n]) => ({ key: keyBytes(k), ref: counterName(dirOf(m), n) })) });
-  }
+  const ops: NfOp[] = changeSteps(c, o.placement).map((step): NfOp => {
+    if (step.op === "delete-elements") return { op: "delete-elements", set: step.map, keys: step.keys.map(keyBytes) };
+    if (step.op === "delete-counter") return step;
+    if (step.op === "add-counter") return { op: "add-counter", name: step.name, packets: step.start.packets, bytes: step.start.bytes, comment: step.comment };
+    return { op: "add-elements", set: step.map, elements: step.elements.map(([k, ref]) => ({ key: keyBytes(k), ref })) };
+  });
   // An address element must go into the map of its family.
   for (const op of ops) if (op.op !== "delete-counter" && op.op !== "add-counter" && op.set !== KEYS_MAP && !op.set.startsWith("txkeys")) {
     const want = op.set.endsWith("6") ? 16 : 4;
@@ -119,5 +104,3 @@ export function netlinkOps(c: NftChange, o: NftOptions): NfOp[] {
   }
   return ops;
 }
-
-

@@ -4,7 +4,7 @@
  * deleted, and counters exist before elements name them.
  */
 import { DEVICE_NAME, SAFE_NAME, type Counter } from "../../model.ts";
-import { COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type PortsEnv } from "./layout.ts";
+import { COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type Placement, type PortsEnv } from "./layout.ts";
 import { SAFE_STRAY, type NftChange } from "./plan.ts";
 
 // Names and keys are already reduced to these characters; the guards make
@@ -110,12 +110,49 @@ function declarePorts(t: string, o: NftOptions, env: PortsEnv, out: string[]): v
   }
 }
 
+/** One step of a change after any declare; names, keys and numbers already checked. */
+export type NftStep =
+  | { op: "delete-elements"; map: string; keys: string[] }
+  | { op: "delete-counter"; name: string }
+  | { op: "add-counter"; name: string; start: Counter; comment: string }
+  /** Key (address or MAC) and the counter it names. */
+  | { op: "add-elements"; map: string; elements: [string, string][] };
+
+/**
+ * The steps of a change in the one order both writers (nft -f, netlink)
+ * keep inside the transaction: elements go before the counters they name are
+ * deleted, and counters exist before elements name them.
+ */
+export function changeSteps(c: NftChange, placement: Placement): NftStep[] {
+  const steps: NftStep[] = [];
+  const maps = mapsOf(placement);
+  // The keys map names a host's rx counter, the txkeys map its tx counter.
+  const dirOf = (m: string) => (m.startsWith("tx") ? "tx" : "rx");
+  for (const m of maps) {
+    const els = c.deleteElements[m];
+    if (els?.length) steps.push({ op: "delete-elements", map: m, keys: els.map(element) });
+  }
+  for (const n of c.deleteHosts) for (const dir of ["rx", "tx"] as const) steps.push({ op: "delete-counter", name: counterName(dir, n) });
+  for (const n of c.deleteStrays) {
+    if (!SAFE_STRAY.test(n)) throw new Error(`unsafe counter name reached the nft renderer: ${JSON.stringify(n)}`);
+    steps.push({ op: "delete-counter", name: n });
+  }
+  for (const h of c.createHosts)
+    for (const dir of ["rx", "tx"] as const) {
+      counted(h.start[dir]);
+      steps.push({ op: "add-counter", name: counterName(dir, h.name), start: h.start[dir], comment: counterComment(h.key) });
+    }
+  for (const m of maps) {
+    const els = c.addElements[m];
+    if (els?.length) steps.push({ op: "add-elements", map: m, elements: els.map(([k, n]) => [element(k), counterName(dirOf(m), n)]) });
+  }
+  return steps;
+}
+
 export function renderNft(c: NftChange, o: NftOptions): string {
   const t = `${FAMILY[o.placement]} ${o.table}`;
   const out: string[] = [];
   const allMaps = mapsOf(o.placement);
-  // The keys map names a host's rx counter, the txkeys map its tx counter.
-  const dirOf = (m: string) => (m.startsWith("tx") ? "tx" : "rx");
   if (c.declare) {
     if (o.placement === "ports") {
       if (!c.env) throw new Error("a ports declare without its ports reached the nft renderer");
@@ -127,20 +164,11 @@ export function renderNft(c: NftChange, o: NftOptions): string {
     const other = `${FAMILY[o.placement === "ports" ? "forward" : "ports"]} ${o.table}`;
     out.push(`add table ${other}`, `delete table ${other}`);
   }
-  for (const m of allMaps) {
-    const els = c.deleteElements[m];
-    if (els?.length) out.push(`delete element ${t} ${m} { ${els.map(element).join(", ")} }`);
-  }
-  for (const n of c.deleteHosts) for (const dir of ["rx", "tx"] as const) out.push(`delete counter ${t} ${counterName(dir, n)}`);
-  for (const n of c.deleteStrays) {
-    if (!SAFE_STRAY.test(n)) throw new Error(`unsafe counter name reached the nft renderer: ${JSON.stringify(n)}`);
-    out.push(`delete counter ${t} ${n}`);
-  }
-  for (const h of c.createHosts)
-    for (const dir of ["rx", "tx"] as const) out.push(`add counter ${t} ${counterName(dir, h.name)} { ${counted(h.start[dir])}; comment "${counterComment(h.key)}"; }`);
-  for (const m of allMaps) {
-    const els = c.addElements[m];
-    if (els?.length) out.push(`add element ${t} ${m} { ${els.map(([a, n]) => `${element(a)} : "${counterName(dirOf(m), n)}"`).join(", ")} }`);
+  for (const step of changeSteps(c, o.placement)) {
+    if (step.op === "delete-elements") out.push(`delete element ${t} ${step.map} { ${step.keys.join(", ")} }`);
+    else if (step.op === "delete-counter") out.push(`delete counter ${t} ${step.name}`);
+    else if (step.op === "add-counter") out.push(`add counter ${t} ${step.name} { ${counted(step.start)}; comment "${step.comment}"; }`);
+    else out.push(`add element ${t} ${step.map} { ${step.elements.map(([k, n]) => `${k} : "${n}"`).join(", ")} }`);
   }
   return out.length ? `${out.join("\n")}\n` : "";
 }
