@@ -10,7 +10,7 @@ import { parseInterfaceSubnets } from "./ifaddr.ts";
 import { parseOwnAddresses } from "./iflink.ts";
 import { resolveLan } from "./netifd.ts";
 import { failure, oneLine, shorten } from "../errors.ts";
-import { FileError, type Sys } from "../sys.ts";
+import { FileError, type RunResult, type Sys } from "../sys.ts";
 import { parseUci, uciOption, type UciPackage } from "../uci.ts";
 import { parseDnsmasqConf } from "./dnsmasqconf.ts";
 import { parseHostsFile, type HostsEntry } from "./hostsfile.ts";
@@ -128,6 +128,11 @@ function readOdhcpdLeasefile(pkg: UciPackage): string | null {
   return uciOption(pkg.sections.find((s) => s.type === "odhcpd"), "leasefile");
 }
 
+/** `ip` run as a source: stopped after DEFAULTS.sourceTimeoutMs, like every program a source runs. */
+export function runIp(sys: Sys, cfg: Config, args: string[]): RunResult {
+  return sys.run(cfg.ip, args, undefined, { timeoutMs: DEFAULTS.sourceTimeoutMs });
+}
+
 /** odhcpd's DHCPv6 leases, as leases of the dnsmasq kind (one per address). */
 export function loadOdhcpdLeases(sys: Sys, path: string): Lease[] {
   // Unreadable: as absent (odhcpd's state is optional, and this read has no warning channel).
@@ -139,7 +144,7 @@ export function loadOdhcpdLeases(sys: Sys, path: string): Lease[] {
 }
 
 export function loadNeighbours(sys: Sys, cfg: Config): Neighbour[] {
-  const r = sys.run(cfg.ip, ["neigh", "show"], undefined, { timeoutMs: DEFAULTS.sourceTimeoutMs });
+  const r = runIp(sys, cfg, ["neigh", "show"]);
   if (r.code === 127) throw failure(`cannot read the neighbour table: ${shorten(cfg.ip)} not found`, "install ip (ip-full or busybox ip)");
   if (r.code !== 0) return [];
   return parseNeighbours(r.stdout).filter(isUsableNeighbour);
@@ -156,7 +161,7 @@ export function loadLan(sys: Sys, cfg: Config): Lan {
   const subnets = [...cfg.lanSubnets];
   const own = new Set<string>();
   const warnings: string[] = [];
-  const ip = (args: string[]) => sys.run(cfg.ip, args, undefined, { timeoutMs: DEFAULTS.sourceTimeoutMs });
+  const ip = (args: string[]) => runIp(sys, cfg, args);
   const addOwn = (text: string) => {
     const { own4, own6 } = parseOwnAddresses(text);
     for (const a of [...own4, ...own6]) own.add(a);

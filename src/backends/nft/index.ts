@@ -10,6 +10,7 @@ import type { HostCounters } from "../../model.ts";
 import { findProgram, type Sys } from "../../sys.ts";
 import type { Backend } from "../backend.ts";
 import { parseLinks, parseOwnAddresses, type Link } from "../../sources/iflink.ts";
+import { runIp } from "../../sources/load.ts";
 import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { NfError } from "../../netlink/nftables.ts";
@@ -113,7 +114,7 @@ export function resolvePlacement(sys: Sys, cfg: Config): Placement {
  */
 export function loadPortsEnv(sys: Sys, cfg: Config, warn: (message: string) => void = () => {}): PortsEnv {
   const ip = (args: string[]) => {
-    const r = sys.run(cfg.ip, args);
+    const r = runIp(sys, cfg, args);
     if (r.code !== 0) throw failure(`cannot read the router's links with ${cfg.ip} ${args.join(" ")}: ${r.stderr.trim().split("\n")[0] || `exited with ${r.code}`}`);
     return r.stdout;
   };
