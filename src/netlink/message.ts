@@ -134,6 +134,24 @@ export function nfMessage(type: number, flags: number, seq: number, family: numb
   return out;
 }
 
+/**
+ * One message of another netlink family: nlmsghdr, that family's fixed header
+ * (rtnetlink: ifinfomsg, ifaddrmsg, ndmsg; its numbers in host order), attributes.
+ */
+export function nlMessage(type: number, flags: number, seq: number, header: Uint8Array, attrs: Attr[]): Uint8Array {
+  const len = 16 + pad4(header.length) + attrs.reduce((s, a) => s + pad4(attrSize(a)), 0);
+  const out = new Uint8Array(len);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, len, true);
+  view.setUint16(4, type, true);
+  view.setUint16(6, flags, true);
+  view.setUint32(8, seq, true);
+  out.set(header, 16);
+  let p = 16 + pad4(header.length);
+  for (const a of attrs) p += pad4(writeAttr(a, out, view, p));
+  return out;
+}
+
 /** An nf_tables request type: subsystem in the high byte. */
 export const nftType = (msg: number) => (NFNL_SUBSYS_NFTABLES << 8) | msg;
 
