@@ -5,7 +5,8 @@ import { dirname } from "node:path";
 import { DEFAULTS } from "./defaults.ts";
 import { failure, shorten, UserError } from "./errors.ts";
 import { NfTables } from "./netlink/nftables.ts";
-import { openNetfilterSocket } from "./netlink/socket.ts";
+import { RtNetlink } from "./netlink/rtnetlink.ts";
+import { openNetfilterSocket, openRouteSocket } from "./netlink/socket.ts";
 
 export interface RunResult {
   code: number;
@@ -62,6 +63,13 @@ export interface Sys {
    * everything. Absent in fakes.
    */
   netfilter?(): NfTables | null;
+  /**
+   * The routing netlink (addresses, neighbours), opened on first use; null
+   * where it cannot be had (no libc for the FFI, IPTMON_NETLINK=0): then the
+   * sources run `ip`. A reply that takes DEFAULTS.sourceTimeoutMs is given up
+   * on, as a source's `ip` would be. Absent in fakes.
+   */
+  rtnetlink?(): RtNetlink | null;
 }
 
 /** A file that exists but cannot be read as one: a user error naming what it is. */
@@ -364,8 +372,21 @@ export const realSys: Sys = {
     }
     return netfilter;
   },
+  rtnetlink() {
+    if (rtnetlink === undefined) {
+      rtnetlink = null;
+      if (process.env.IPTMON_NETLINK !== "0")
+        try {
+          rtnetlink = new RtNetlink(openRouteSocket(DEFAULTS.sourceTimeoutMs));
+        } catch {
+          // `ip` reads it all, as on a system without FFI.
+        }
+    }
+    return rtnetlink;
+  },
 };
 let netfilter: NfTables | null | undefined;
+let rtnetlink: RtNetlink | null | undefined;
 
 /** The path of a program as the spawner would find it on PATH, or null. */
 export function findProgram(sys: Sys, name: string): string | null {

@@ -1,5 +1,6 @@
-/** The subnets on an interface, from `ip addr show dev <if>` (iproute2 and busybox). */
+/** The subnets on an interface, from `ip addr show dev <if>` (iproute2 and busybox) or from the kernel's list. */
 import { inSubnet, parseAddress, parseSubnet } from "../addr.ts";
+import type { RtAddress } from "../netlink/rtnetlink.ts";
 
 const LINK_LOCAL = parseSubnet("fe80::/10")!;
 
@@ -20,12 +21,26 @@ export function parseInterfaceSubnets(text: string): string[] {
     let spec = words[1];
     if (spec === undefined) continue;
     if (words[2] === "peer" && words[3] !== undefined) spec = words[3];
-    const subnet = parseSubnet(spec);
-    if (!subnet) continue;
-    if (subnet.family !== (words[0] === "inet" ? 4 : 6)) continue;
-    const address = parseAddress(spec.split("/")[0]!)!;
-    if (inSubnet(address, LINK_LOCAL)) continue;
-    if (!out.includes(subnet.text)) out.push(subnet.text);
+    const subnet = lanSubnetOf(words[0] === "inet" ? 4 : 6, spec);
+    if (subnet !== null && !out.includes(subnet)) out.push(subnet);
   }
   return out;
+}
+
+/** The same from the kernel's list (RTM_NEWADDR, src/netlink/rtnetlink.ts): each address as `ip` prints it. */
+export function interfaceSubnets(addrs: readonly RtAddress[]): string[] {
+  const out: string[] = [];
+  for (const a of addrs) {
+    const subnet = lanSubnetOf(a.family, `${a.peer ?? a.local}/${a.prefixlen}`);
+    if (subnet !== null && !out.includes(subnet)) out.push(subnet);
+  }
+  return out;
+}
+
+/** The network an `inet`/`inet6` spec (`192.168.1.1/24`) puts on the LAN, or null (link-local, not that family, not an address). */
+function lanSubnetOf(family: 4 | 6, spec: string): string | null {
+  const subnet = parseSubnet(spec);
+  if (!subnet || subnet.family !== family) return null;
+  const address = parseAddress(spec.split("/")[0]!)!;
+  return inSubnet(address, LINK_LOCAL) ? null : subnet.text;
 }

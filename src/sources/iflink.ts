@@ -5,6 +5,7 @@
  */
 import { parseAddress, parseMac } from "../addr.ts";
 import { DEVICE_NAME } from "../model.ts";
+import type { RtAddress } from "../netlink/rtnetlink.ts";
 
 export interface Link {
   name: string;
@@ -58,5 +59,13 @@ export function parseOwnAddresses(text: string): { own4: string[]; own6: string[
     if (!a || a.family !== (words[i] === "inet" ? 4 : 6)) continue;
     (a.family === 4 ? own4 : own6).add(a.text);
   }
+  return { own4: [...own4], own6: [...own6] };
+}
+
+/** The same from the kernel's list (RTM_NEWADDR, src/netlink/rtnetlink.ts): each local address, never a peer's. */
+export function ownAddresses(addrs: readonly RtAddress[]): { own4: string[]; own6: string[] } {
+  const own4 = new Set<string>();
+  const own6 = new Set<string>();
+  for (const a of addrs) (a.family === 4 ? own4 : own6).add(a.local);
   return { own4: [...own4], own6: [...own6] };
 }

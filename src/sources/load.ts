@@ -6,8 +6,10 @@
 import { parseAddress, parseSubnet } from "../addr.ts";
 import type { Config } from "../config.ts";
 import type { Lan } from "../lan.ts";
-import { parseInterfaceSubnets } from "./ifaddr.ts";
-import { parseOwnAddresses } from "./iflink.ts";
+import { interfaceSubnets, parseInterfaceSubnets } from "./ifaddr.ts";
+import { ownAddresses, parseOwnAddresses } from "./iflink.ts";
+import type { RtAddress } from "../netlink/rtnetlink.ts";
+import { EAGAIN, NetlinkError } from "../netlink/socket.ts";
 import { resolveLan } from "./netifd.ts";
 import { failure, oneLine, shorten } from "../errors.ts";
 import { FileError, type RunResult, type Sys } from "../sys.ts";
@@ -15,7 +17,7 @@ import { parseUci, uciOption, type UciPackage } from "../uci.ts";
 import { parseDnsmasqConf } from "./dnsmasqconf.ts";
 import { parseHostsFile, type HostsEntry } from "./hostsfile.ts";
 import { parseLeases, type Lease } from "./leases.ts";
-import { isUsableNeighbour, parseNeighbours, type Neighbour } from "./neigh.ts";
+import { isUsableNeighbour, neighbourFromKernel, parseNeighbours, type Neighbour } from "./neigh.ts";
 import { parseOdhcpdState, type Odhcpd6Lease } from "./odhcpd.ts";
 import { readDnsmasqSettings, readStaticLeases, type StaticLease } from "./ucidhcp.ts";
 import { DEFAULTS } from "../defaults.ts";
@@ -143,7 +145,32 @@ export function loadOdhcpdLeases(sys: Sys, path: string): Lease[] {
   );
 }
 
+/**
+ * A read over the routing netlink where Sys has it, else `ip`'s. A refusal
+ * (a kernel that takes the request differently) falls back to `ip` too; a
+ * reply that does not come within the sources' time limit is the source
+ * failing, as an `ip` that times out is, and runs no `ip` after it.
+ */
+function routed<T>(read: () => T, ip: () => T, timedOut: (why: string) => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (!(e instanceof NetlinkError)) throw e;
+    return e.errno === EAGAIN ? timedOut(e.message) : ip();
+  }
+}
+
 export function loadNeighbours(sys: Sys, cfg: Config): Neighbour[] {
+  const rt = sys.rtnetlink?.() ?? null;
+  if (!rt) return ipNeighbours(sys, cfg);
+  return routed(
+    () => rt.neighbours().map(neighbourFromKernel).filter(isUsableNeighbour),
+    () => ipNeighbours(sys, cfg),
+    () => [],
+  );
+}
+
+function ipNeighbours(sys: Sys, cfg: Config): Neighbour[] {
   const r = runIp(sys, cfg, ["neigh", "show"]);
   if (r.code === 127) throw failure(`cannot read the neighbour table: ${shorten(cfg.ip)} not found`, "install ip (ip-full or busybox ip)");
   if (r.code !== 0) return [];
@@ -152,43 +179,92 @@ export function loadNeighbours(sys: Sys, cfg: Config): Neighbour[] {
 
 /**
  * The LAN: configured subnets plus those of the LAN interfaces (one `ip addr`
- * each), and the router's own addresses, which are never hosts. With subnets
- * given alone no LAN interface is read, so the router's addresses come from
- * `ip addr` of every interface and from its own name in /tmp/hosts/dhcp.*
- * (OpenWrt writes `192.168.1.1 OpenWrt.lan` there).
+ * each, or one rtnetlink dump for all), and the router's own addresses,
+ * which are never hosts. With subnets given alone no LAN interface is read,
+ * so the router's addresses come from every interface's and from its own
+ * name in /tmp/hosts/dhcp.* (OpenWrt writes `192.168.1.1 OpenWrt.lan` there).
  */
 export function loadLan(sys: Sys, cfg: Config): Lan {
   const subnets = [...cfg.lanSubnets];
   const own = new Set<string>();
   const warnings: string[] = [];
-  const ip = (args: string[]) => runIp(sys, cfg, args);
-  const addOwn = (text: string) => {
-    const { own4, own6 } = parseOwnAddresses(text);
-    for (const a of [...own4, ...own6]) own.add(a);
-  };
+  const read = addressReader(sys, cfg);
   const lan = resolveLan(sys, cfg);
   warnings.push(...lan.warnings);
   for (const n of lan.subnets) if (!subnets.some((x) => x.text === n.text)) subnets.push(n);
   for (const dev of lan.devices) {
-    const r = ip(["addr", "show", "dev", dev]);
-    if (r.code !== 0) {
-      warnings.push(`cannot read addresses of LAN interface ${shorten(dev)}: ${oneLine(r.stderr) || `ip exited with ${r.code}`}`);
+    const r = read.device(dev);
+    if ("error" in r) {
+      warnings.push(`cannot read addresses of LAN interface ${shorten(dev)}: ${r.error}`);
       continue;
     }
-    for (const s of parseInterfaceSubnets(r.stdout)) {
+    for (const s of r.subnets) {
       const n = parseSubnet(s);
       if (n && !subnets.some((x) => x.text === n.text)) subnets.push(n);
     }
-    addOwn(r.stdout);
+    for (const a of r.own) own.add(a);
   }
   if (lan.devices.length === 0 && subnets.length > 0) {
     // Best effort: an `ip` that cannot run is reported by the neighbour read.
-    const r = ip(["addr", "show"]);
-    if (r.code === 0) addOwn(r.stdout);
+    for (const a of read.all() ?? []) own.add(a);
     for (const a of routerAddressesInHostsFiles(sys, cfg)) own.add(a);
   }
   if (subnets.length === 0) warnings.push("no LAN subnets known: every host is ignored (set lan_interface or lan_subnet)");
   return { subnets, own, ipv6: cfg.ipv6, warnings };
+}
+
+/** A device's subnets (as parseInterfaceSubnets) and own addresses, or why they cannot be read. */
+type DeviceAddresses = { subnets: string[]; own: string[] } | { error: string };
+
+interface AddressReader {
+  device(dev: string): DeviceAddresses;
+  /** Every address of the router, or null when they cannot be read. */
+  all(): string[] | null;
+}
+
+const flat = (o: { own4: string[]; own6: string[] }) => [...o.own4, ...o.own6];
+
+/** `ip addr show [dev X]`, one run each. */
+function ipAddressReader(sys: Sys, cfg: Config): AddressReader {
+  return {
+    device(dev) {
+      const r = runIp(sys, cfg, ["addr", "show", "dev", dev]);
+      if (r.code !== 0) return { error: oneLine(r.stderr) || `ip exited with ${r.code}` };
+      return { subnets: parseInterfaceSubnets(r.stdout), own: flat(parseOwnAddresses(r.stdout)) };
+    },
+    all() {
+      const r = runIp(sys, cfg, ["addr", "show"]);
+      return r.code === 0 ? flat(parseOwnAddresses(r.stdout)) : null;
+    },
+  };
+}
+
+/** The same over the routing netlink where Sys has it: one dump of every address, and a device's index by its name. */
+function addressReader(sys: Sys, cfg: Config): AddressReader {
+  const ip = ipAddressReader(sys, cfg);
+  const rt = sys.rtnetlink?.() ?? null;
+  if (!rt) return ip;
+  let dump: RtAddress[] | undefined;
+  return {
+    device: (dev) =>
+      routed<DeviceAddresses>(
+        () => {
+          const index = rt.linkIndex(dev);
+          // What `ip addr show dev` says for it.
+          if (index === null) return { error: `Device "${dev}" does not exist.` };
+          const mine = (dump ??= rt.addresses()).filter((a) => a.index === index);
+          return { subnets: interfaceSubnets(mine), own: flat(ownAddresses(mine)) };
+        },
+        () => ip.device(dev),
+        (why) => ({ error: why }),
+      ),
+    all: () =>
+      routed(
+        () => flat(ownAddresses((dump ??= rt.addresses()))),
+        () => ip.all(),
+        () => null,
+      ),
+  };
 }
 
 /** Addresses OpenWrt's dnsmasq config gives the router's own name (`add_local_hostname`) in the hosts dirs' dhcp.* files. */

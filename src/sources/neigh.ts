@@ -1,5 +1,6 @@
-/** The neighbour table as `ip neigh show` prints it (iproute2 and busybox). */
+/** The neighbour table as `ip neigh show` prints it (iproute2 and busybox), or as the kernel lists it. */
 import { parseAddress, parseMac } from "../addr.ts";
+import { nudName, type RtNeighbour } from "../netlink/rtnetlink.ts";
 
 export interface Neighbour {
   /** Canonical text from parseAddress. */
@@ -40,6 +41,15 @@ export function parseNeighbours(text: string): Neighbour[] {
     out.push({ address: address.text, family: address.family, mac, state });
   }
   return out;
+}
+
+/**
+ * A neighbour from the kernel's list (RTM_NEWNEIGH, src/netlink/rtnetlink.ts),
+ * read as parseNeighbours reads the line `ip` prints for it: the MAC by the
+ * same rule, the state the last word `ip` prints for its NUD bits.
+ */
+export function neighbourFromKernel(n: RtNeighbour): Neighbour {
+  return { address: n.address, family: n.family, mac: n.lladdr === null ? null : parseMac(n.lladdr), state: nudName(n.state) };
 }
 
 /** A neighbour whose MAC the kernel currently vouches for. */

@@ -1,4 +1,5 @@
 /** A Sys for unit tests: files in a map, commands answered from a table, output captured. */
+import type { RtNetlink } from "../../src/netlink/rtnetlink.ts";
 import type { RunResult, Sys } from "../../src/sys.ts";
 
 export interface FakeSys extends Sys {
@@ -10,7 +11,14 @@ export interface FakeSys extends Sys {
   err: string;
 }
 
-export function fakeSys(opts: { files?: Record<string, string>; commands?: Record<string, RunResult | ((input?: string) => RunResult)>; env?: Record<string, string>; now?: number } = {}): FakeSys {
+/**
+ * `rtnetlink`: the routing netlink the sources read instead of running `ip`
+ * (one over a replaying socket, test/helpers/rtnl-replay.ts); without it they
+ * run `ip`, answered from `commands`.
+ */
+export function fakeSys(
+  opts: { files?: Record<string, string>; commands?: Record<string, RunResult | ((input?: string) => RunResult)>; env?: Record<string, string>; now?: number; rtnetlink?: RtNetlink } = {},
+): FakeSys {
   const files = new Map(Object.entries(opts.files ?? {}));
   const commands = new Map(Object.entries(opts.commands ?? {}));
   const sys: FakeSys = {
@@ -57,6 +65,7 @@ export function fakeSys(opts: { files?: Record<string, string>; commands?: Recor
     fetch: async () => {
       throw new Error("no network in unit tests");
     },
+    ...(opts.rtnetlink ? { rtnetlink: () => opts.rtnetlink! } : {}),
   };
   return sys;
 }

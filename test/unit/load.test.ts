@@ -1,8 +1,88 @@
-/** Load: files and `ip` output through a fake process boundary. */
+/** Load: files, `ip` output and rtnetlink replies through a fake process boundary. */
 import { expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { parseConfig } from "../../src/config.ts";
-import { loadLan, loadOdhcpdLeases, loadStatic, readHostsFiles } from "../../src/sources/load.ts";
+import { RTM, RtNetlink } from "../../src/netlink/rtnetlink.ts";
+import { loadLan, loadNeighbours, loadOdhcpdLeases, loadStatic, readHostsFiles } from "../../src/sources/load.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
+import { replaySocket, replies, requestType } from "../helpers/rtnl-replay.ts";
+
+const IP = (name: string) => readFileSync(`${import.meta.dir}/../fixtures/rtnetlink/ip-${name}.txt`, "utf8");
+/** `ip` as it answered for the namespace test/fixtures/rtnetlink was captured in (nosuch0: no such device). */
+const IP_COMMANDS = {
+  "ip addr show dev br-lan": ok(IP("addr-show-dev-br-lan")),
+  "ip addr show dev nosuch0": { code: 1, stdout: "", stderr: 'Device "nosuch0" does not exist.\n' },
+  "ip addr show": ok(IP("addr-show")),
+  "ip neigh show": ok(IP("neigh-show")),
+};
+/** The kernel of that namespace; `refuse`: request types it refuses (EINVAL, as an old kernel might), `silent`: those it never answers. */
+function kernel(o: { refuse?: number[]; silent?: number[] } = {}) {
+  const sock = replaySocket((req) => {
+    const type = requestType(req);
+    if (o.silent?.includes(type)) return "timeout";
+    if (o.refuse?.includes(type)) {
+      const err = Uint8Array.from(replies("link-missing")[0]!);
+      new DataView(err.buffer).setInt32(16, -22, true);
+      return [err];
+    }
+    if (type === RTM.GETADDR) return replies("addresses");
+    if (type === RTM.GETNEIGH) return replies("neighbours");
+    return replies(Buffer.from(req.subarray(36, 42)).toString() === "br-lan" ? "link-br-lan" : "link-missing");
+  });
+  return { sock, rt: new RtNetlink(sock) };
+}
+const LAN_CONFIGS = [
+  "config iptmon\n\tlist lan_interface 'br-lan'\n",
+  "config iptmon\n\tlist lan_interface 'br-lan'\n\tlist lan_interface 'nosuch0'\n\tlist lan_subnet '10.99.0.0/16'\n",
+  "config iptmon\n\tlist lan_subnet '192.168.7.0/24'\n",
+  "config iptmon\n\tlist lan_interface 'nosuch0'\n",
+];
+const lanOf = (sys: ReturnType<typeof fakeSys>, conf: string) => {
+  const lan = loadLan(sys, parseConfig(conf, "/c"));
+  return { subnets: lan.subnets.map((n) => n.text), own: [...lan.own], warnings: lan.warnings };
+};
+
+test("loadLan over rtnetlink: what it reads through `ip` for the same kernel, with no `ip` run", () => {
+  for (const conf of LAN_CONFIGS) {
+    const viaNetlink = fakeSys({ commands: IP_COMMANDS, rtnetlink: kernel().rt });
+    const viaIp = fakeSys({ commands: IP_COMMANDS });
+    expect(lanOf(viaNetlink, conf)).toEqual(lanOf(viaIp, conf));
+    expect(viaNetlink.calls).toEqual([]);
+    expect(viaIp.calls.length).toBeGreaterThan(0);
+  }
+  expect(lanOf(fakeSys({ rtnetlink: kernel().rt }), LAN_CONFIGS[1]!).warnings).toEqual(['cannot read addresses of LAN interface nosuch0: Device "nosuch0" does not exist.']);
+});
+
+test("loadLan over rtnetlink: one address dump serves every LAN interface", () => {
+  const k = kernel();
+  lanOf(fakeSys({ rtnetlink: k.rt }), "config iptmon\n\tlist lan_interface 'br-lan'\n\tlist lan_interface 'br-lan'\n\tlist lan_interface 'nosuch0'\n");
+  expect(k.sock.sent.map(requestType).filter((t) => t === RTM.GETADDR)).toEqual([RTM.GETADDR]);
+});
+
+test("loadNeighbours over rtnetlink: the usable neighbours `ip neigh show` gives, with no `ip` run", () => {
+  const cfg = parseConfig("", "/c");
+  const viaNetlink = fakeSys({ commands: IP_COMMANDS, rtnetlink: kernel().rt });
+  const fromIp = loadNeighbours(fakeSys({ commands: IP_COMMANDS }), cfg);
+  expect(loadNeighbours(viaNetlink, cfg)).toEqual(fromIp);
+  expect(fromIp.length).toBe(9);
+  expect(viaNetlink.calls).toEqual([]);
+});
+
+test("a request the kernel refuses is read through `ip` instead", () => {
+  const cfg = parseConfig("config iptmon\n\tlist lan_interface 'br-lan'\n", "/c");
+  const sys = fakeSys({ commands: IP_COMMANDS, rtnetlink: kernel({ refuse: [RTM.GETADDR, RTM.GETNEIGH] }).rt });
+  expect(lanOf(sys, LAN_CONFIGS[0]!)).toEqual(lanOf(fakeSys({ commands: IP_COMMANDS }), LAN_CONFIGS[0]!));
+  expect(loadNeighbours(sys, cfg)).toEqual(loadNeighbours(fakeSys({ commands: IP_COMMANDS }), cfg));
+  expect(sys.calls.map((c) => [c.cmd, ...c.args].join(" "))).toEqual(["ip addr show dev br-lan", "ip neigh show"]);
+});
+
+test("a kernel that does not answer in the sources' time limit is that source failing: a warning or no neighbours, and no `ip` after it", () => {
+  const sys = fakeSys({ commands: IP_COMMANDS, rtnetlink: kernel({ silent: [RTM.GETADDR, RTM.GETNEIGH] }).rt });
+  const lan = lanOf(sys, LAN_CONFIGS[0]!);
+  expect(lan.warnings).toEqual(["cannot read addresses of LAN interface br-lan: no answer from rtnetlink in 5000 ms", "no LAN subnets known: every host is ignored (set lan_interface or lan_subnet)"]);
+  expect(loadNeighbours(sys, parseConfig("", "/c"))).toEqual([]);
+  expect(sys.calls).toEqual([]);
+});
 
 test("loadLan: the LAN interface's subnets and the router's own addresses, also a point-to-point one", () => {
   const cfg = parseConfig("config iptmon\n\tlist lan_interface 'br-lan'\n\tlist lan_subnet '10.9.0.0/16'\n", "/c");
