@@ -1,11 +1,14 @@
-/** What a command handler gets: the process boundary and a lazily built runtime. */
-import { selectBackend } from "./backends/index.ts";
-import { loadConfig, type BackendChoice, type Config } from "./config.ts";
+/**
+ * What a command handler gets: the process boundary, and the config and
+ * runtime built on first use. Their code (config parsing, the backends,
+ * snapshots) is imported then too: a command that needs neither, or only the
+ * config, does not pay for it at start-up.
+ */
+import type { BackendChoice, Config } from "./config.ts";
 import type { Runtime } from "./core.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { dirname, join } from "node:path";
 import { oneLine } from "./errors.ts";
-import { withSnapshots } from "./snapshot/store.ts";
 import type { Sys } from "./sys.ts";
 
 export interface GlobalArgs {
@@ -17,8 +20,8 @@ export interface GlobalArgs {
 export interface App {
   sys: Sys;
   args: GlobalArgs;
-  config(): Config;
-  runtime(): Runtime;
+  config(): Promise<Config>;
+  runtime(): Promise<Runtime>;
   out(text: string): void;
   warn(text: string): void;
   /** After the command: an event's warnings go to syslog. */
@@ -39,24 +42,28 @@ const ROUTINE = /^nothing to change for /;
  */
 export function createApp(sys: Sys, args: GlobalArgs, opts: { event?: boolean } = {}): App {
   let cfg: Config | undefined;
-  let rt: Runtime | undefined;
+  let rt: Promise<Runtime> | undefined;
   const pending: string[] = [];
   const app: App = {
     sys,
     args,
-    config() {
+    async config() {
       if (!cfg) {
+        const { loadConfig } = await import("./config.ts");
         const explicit = args.config ?? sys.env.IPTMON_CONFIG;
-        cfg = loadConfig(sys, explicit ?? DEFAULTS.config, explicit !== undefined);
+        cfg ??= loadConfig(sys, explicit ?? DEFAULTS.config, explicit !== undefined);
       }
       return cfg;
     },
     runtime() {
-      if (!rt) {
-        const c = app.config();
+      // One build, however many callers ask before it is done.
+      rt ??= (async () => {
+        const c = await app.config();
+        const { selectBackend } = await import("./backends/index.ts");
+        const { withSnapshots } = await import("./snapshot/store.ts");
         // Problems with the snapshot are heard of even without --verbose: totals are at stake.
-        rt = withSnapshots({ sys, cfg: c, backend: selectBackend(sys, c, args.backend, app.warn), warn: app.warn }, (line) => sys.stderr(`iptmon: ${line}\n`));
-      }
+        return withSnapshots({ sys, cfg: c, backend: selectBackend(sys, c, args.backend, app.warn), warn: app.warn }, (line) => sys.stderr(`iptmon: ${line}\n`));
+      })();
       return rt;
     },
     out: (t) => sys.stdout(t),

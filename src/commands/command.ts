@@ -2,9 +2,16 @@
  * One definition per command, read two ways: the option parser (yargs) builds
  * usage, help and errors from it, and the event fast path (dnsmasq and hotplug
  * run iptmon for every event) reads the same positionals without loading yargs.
+ *
+ * Every command is declared at start-up, so a command module holds only its
+ * declaration and a thin handler: what the handler calls (core, status,
+ * exporters, …) it imports when it runs. An event then evaluates its own code
+ * and no other command's. `bun build --compile` still bundles those modules
+ * into the binary; a dynamic import there only delays their evaluation.
  */
 import type { Argv } from "yargs";
 import type { App } from "../app.ts";
+import type { Runtime } from "../core.ts";
 
 export type Args = Record<string, unknown> & { _: (string | number)[] };
 
@@ -20,7 +27,7 @@ export interface PositionalSpec {
   describe?: string;
 }
 
-/** One module per command: its syntax, and a thin handler returning the exit code. */
+/** One module per command: its syntax, and a thin handler returning the exit code (it imports what it calls). */
 export interface Command {
   /** yargs syntax: the name, then `<required>` and `[optional]` positionals; `[rest..]` takes any number. */
   command: string;
@@ -36,13 +43,14 @@ export interface Command {
   run(args: Args, app: App): number | Promise<number>;
 }
 
-/** A command that does one thing to the runtime, takes no arguments and exits 0. */
-export function runtimeCommand(command: string, describe: string, act: (rt: ReturnType<App["runtime"]>) => unknown): Command {
+/** A command that does one thing to the runtime (`load` imports it), takes no arguments and exits 0. */
+export function runtimeCommand(command: string, describe: string, load: () => Promise<(rt: Runtime) => unknown>): Command {
   return {
     command,
     describe,
-    run(_args, app) {
-      act(app.runtime());
+    async run(_args, app) {
+      const act = await load();
+      act(await app.runtime());
       return 0;
     },
   };

@@ -1,22 +1,26 @@
 /** The dnsmasq `--dhcp-script` interface: `iptmon ACTION MAC IP [HOSTNAME]`. */
-import { runEvent } from "../core.ts";
-import { DNSMASQ_ACTIONS, parseDnsmasqEvent, type DnsmasqAction } from "../events.ts";
+import type { DnsmasqAction } from "../events.ts";
 import type { Command } from "./command.ts";
+
+// Each action the event parser takes (the type keeps the two lists one), without loading it.
+const ACTIONS = { add: true, old: true, del: true, "arp-add": true, "arp-del": true } satisfies Record<DnsmasqAction, true>;
 
 function eventCommand(action: DnsmasqAction): Command {
   return {
     command: `${action} <mac> <ip> [hostname]`,
     describe: `dnsmasq event: ${action} (MAC, or DUID for DHCPv6)`,
     event: true,
-    run(args, app) {
+    async run(args, app) {
+      const { parseDnsmasqEvent } = await import("../events.ts");
+      const { runEvent } = await import("../core.ts");
       const ev = parseDnsmasqEvent(action, String(args.mac), String(args.ip), args.hostname === undefined ? undefined : String(args.hostname), app.sys.env);
-      runEvent(app.runtime(), ev);
+      runEvent(await app.runtime(), ev);
       return 0;
     },
   };
 }
 
-export const dnsmasqCommands: Command[] = DNSMASQ_ACTIONS.map(eventCommand);
+export const dnsmasqCommands: Command[] = (Object.keys(ACTIONS) as DnsmasqAction[]).map(eventCommand);
 
 /** dnsmasq runs `tftp SIZE ADDR FILE` after a transfer: nothing to account. */
 export const tftpCommand: Command = {

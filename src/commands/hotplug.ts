@@ -4,8 +4,6 @@
  * device came or went); `iptmon hotplug iface` with ACTION and INTERFACE (a
  * logical network came up or changed).
  */
-import { runDeviceEvent, runEvent, runIfaceEvent } from "../core.ts";
-import { parseDeviceEvent, parseHotplugEvent, parseIfaceEvent } from "../events.ts";
 import type { Command } from "./command.ts";
 
 const SUBSYSTEMS = ["dhcp", "neigh", "net", "iface"] as const;
@@ -16,15 +14,17 @@ export const hotplugCommand: Command = {
   describe: "handle an OpenWrt hotplug event (dhcp, neigh, net or iface) from the environment",
   event: true,
   positionals: { subsystem: { choices: SUBSYSTEMS } },
-  run(args, app) {
+  async run(args, app) {
     const subsystem = args.subsystem as Subsystem;
+    const events = await import("../events.ts");
+    const core = await import("../core.ts");
     if (subsystem === "net") {
-      const ev = parseDeviceEvent(app.sys.env);
-      runDeviceEvent(app.runtime(), ev.action, ev.device);
+      const ev = events.parseDeviceEvent(app.sys.env);
+      core.runDeviceEvent(await app.runtime(), ev.action, ev.device);
     } else if (subsystem === "iface") {
-      const ev = parseIfaceEvent(app.sys.env);
-      runIfaceEvent(app.runtime(), ev.action, ev.network);
-    } else runEvent(app.runtime(), parseHotplugEvent(subsystem, app.sys.env));
+      const ev = events.parseIfaceEvent(app.sys.env);
+      core.runIfaceEvent(await app.runtime(), ev.action, ev.network);
+    } else core.runEvent(await app.runtime(), events.parseHotplugEvent(subsystem, app.sys.env));
     return 0;
   },
 };

@@ -1,5 +1,4 @@
 /** `iptmon init`: (re)build accounting for every known host. */
-import { runInit } from "../core.ts";
 import type { Sys } from "../sys.ts";
 import type { Command } from "./command.ts";
 
@@ -15,9 +14,10 @@ function calledByDnsmasq(sys: Sys): boolean {
 export const initCommand: Command = {
   command: "init",
   describe: "rebuild accounting for every known host (idempotent; counters are kept)",
-  run(_args, app) {
+  async run(_args, app) {
     if (calledByDnsmasq(app.sys)) return 0;
-    const rt = app.runtime();
+    const { runInit } = await import("../core.ts");
+    const rt = await app.runtime();
     if (!rt.cfg.enabled) {
       app.sys.stderr(`iptmon: disabled (option enabled '0' in ${rt.cfg.file}): nothing built; 'iptmon stop' removes what exists\n`);
       return 0;
@@ -30,8 +30,9 @@ export const initCommand: Command = {
 export const printCommand: Command = {
   command: "print",
   describe: "show the ruleset init would apply, applying nothing",
-  run(_args, app) {
-    app.out(runInit(app.runtime(), "print").script);
+  async run(_args, app) {
+    const { runInit } = await import("../core.ts");
+    app.out(runInit(await app.runtime(), "print").script);
     return 0;
   },
 };
@@ -39,8 +40,9 @@ export const printCommand: Command = {
 export const checkCommand: Command = {
   command: "check",
   describe: "render the ruleset init would apply and have the kernel's parser check it",
-  run(_args, app) {
-    runInit(app.runtime(), "check");
+  async run(_args, app) {
+    const { runInit } = await import("../core.ts");
+    runInit(await app.runtime(), "check");
     app.out("ruleset ok\n");
     return 0;
   },

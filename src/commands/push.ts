@@ -1,14 +1,13 @@
 /** `iptmon push`: one sample to every enabled InfluxDB and collectd target (run by cron). */
-import { listPushTargets, pushIntervalMinutes, pushSample } from "../exporters/push.ts";
-import { readStatus } from "../status.ts";
 import type { Command } from "./command.ts";
 
 export const pushCommand: Command = {
   command: "push",
   describe: "send every host's counters to the enabled config influxdb and config collectd targets",
   async run(_args, app) {
+    const { listPushTargets, pushIntervalMinutes, pushSample } = await import("../exporters/push.ts");
     const { sys } = app;
-    const cfg = app.config();
+    const cfg = await app.config();
     // Run by cron, where nobody passes --verbose: a skipped section must still be heard of.
     for (const w of cfg.warnings) if (/config (influxdb|collectd)|\(section skipped\)/.test(w)) sys.stderr(`iptmon: warning: ${w}\n`);
     const { targets, problems } = listPushTargets(cfg, { sys });
@@ -20,8 +19,8 @@ export const pushCommand: Command = {
     let failed = problems.length;
     for (const p of problems) sys.stderr(`iptmon: cannot push to ${p.label}: ${p.error}\n`);
     if (targets.length > 0) {
-      const rt = app.runtime();
-      const status = readStatus(rt);
+      const { readStatus } = await import("../status.ts");
+      const status = readStatus(await app.runtime());
       const sample = { time: sys.now(), interval: pushIntervalMinutes(cfg) * 60, hosts: status.hosts };
       for (const r of await pushSample(targets, sample)) {
         if (r.error === null) continue;

@@ -15,21 +15,18 @@
  * A config that does not parse is exit 2 for every action, as for any command.
  */
 import type { App } from "../app.ts";
-import { sectionsOf } from "../config.ts";
-import { runInit, runStop } from "../core.ts";
-import { syncCron } from "../exporters/cron.ts";
 import type { Command } from "./command.ts";
 
 export const SERVICE_ACTIONS = ["start", "reload", "stop", "enabled", "http"] as const;
 type Action = (typeof SERVICE_ACTIONS)[number];
 
 /** Runs every step, then throws the first failure: one failing step does not skip the others. */
-function all(steps: (() => void)[]): void {
+async function all(steps: (() => unknown)[]): Promise<void> {
   let first: unknown;
   let failed = false;
   for (const step of steps) {
     try {
-      step();
+      await step();
     } catch (e) {
       if (!failed) first = e;
       failed = true;
@@ -38,8 +35,10 @@ function all(steps: (() => void)[]): void {
   if (failed) throw first;
 }
 
-function remove(app: App): void {
-  all([() => syncCron(app.sys, app.config(), "remove"), () => runStop(app.runtime())]);
+async function remove(app: App): Promise<void> {
+  const { syncCron } = await import("../exporters/cron.ts");
+  const { runStop } = await import("../core.ts");
+  await all([async () => syncCron(app.sys, await app.config(), "remove"), async () => runStop(await app.runtime())]);
 }
 
 export const serviceCommand: Command = {
@@ -47,26 +46,31 @@ export const serviceCommand: Command = {
   describe:
     "what the init script, firewall include and CGIs run: start|reload (build, or remove everything when option enabled is 0), stop, enabled and http (exit 0 if on, 1 if off)",
   builder: (y) => y.positional("action", { choices: SERVICE_ACTIONS }),
-  run(args, app) {
+  async run(args, app) {
     const action = args.action as Action;
-    const cfg = app.config();
+    const cfg = await app.config();
     switch (action) {
       case "enabled":
         return cfg.enabled ? 0 : 1;
-      case "http":
+      case "http": {
+        const { sectionsOf } = await import("../config.ts");
         return sectionsOf(cfg, "prometheus").some((s) => s.options.enabled) ? 0 : 1;
+      }
       case "stop":
-        remove(app);
+        await remove(app);
         return 0;
       case "start":
-      case "reload":
+      case "reload": {
         if (!cfg.enabled) {
           if (app.args.verbose) app.sys.stderr(`iptmon: disabled (option enabled '0' in ${cfg.file}): removing the ruleset and the crontab line\n`);
-          remove(app);
+          await remove(app);
           return 0;
         }
-        all([() => runInit(app.runtime(), "apply"), () => syncCron(app.sys, cfg, "sync")]);
+        const { runInit } = await import("../core.ts");
+        const { syncCron } = await import("../exporters/cron.ts");
+        await all([async () => runInit(await app.runtime(), "apply"), () => syncCron(app.sys, cfg, "sync")]);
         return 0;
+      }
     }
   },
 };

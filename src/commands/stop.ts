@@ -1,4 +1,3 @@
-import { runStop } from "../core.ts";
 import { runtimeCommand } from "./command.ts";
 
-export const stopCommand = runtimeCommand("stop", "remove everything iptmon created, and nothing else", runStop);
+export const stopCommand = runtimeCommand("stop", "remove everything iptmon created, and nothing else", async () => (await import("../core.ts")).runStop);

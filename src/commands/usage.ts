@@ -1,8 +1,5 @@
 /** `iptmon usage`: bytes and packets per host within each accounting period. */
-import { readHosts } from "../core.ts";
 import { badInput, quoteInput } from "../errors.ts";
-import { snapshotsOf } from "../snapshot/store.ts";
-import { buildUsage, formatUsage } from "../usage/report.ts";
 import type { Command } from "./command.ts";
 
 const PERIOD = /^(current|previous|all|\d{4}-\d{2}(-\d{2})?)$/;
@@ -14,10 +11,13 @@ export const usageCommand: Command = {
     period: { type: "string", describe: "current (default), previous, all, or a period's name: YYYY-MM (months), YYYY-MM-DD (weeks, days)" },
     json: { type: "boolean", describe: "machine-readable output" },
   },
-  run(args, app) {
+  async run(args, app) {
     const which = (args.period as string | undefined) ?? "current";
     if (!PERIOD.test(which)) throw badInput(`cannot show usage: no such period ${quoteInput(which)}`, "use current, previous, all, YYYY-MM or YYYY-MM-DD");
-    const rt = app.runtime();
+    const { readHosts } = await import("../core.ts");
+    const { snapshotsOf } = await import("../snapshot/store.ts");
+    const { buildUsage, formatUsage } = await import("../usage/report.ts");
+    const rt = await app.runtime();
     // The kernel's counters now, so the open period is up to date.
     readHosts(rt);
     const report = buildUsage(snapshotsOf(rt).current(), which);

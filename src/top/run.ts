@@ -53,7 +53,7 @@ function sample(read: () => Status): Sample {
 
 export async function runTop(args: Args, app: App): Promise<number> {
   const interval = parseInterval(args.interval ?? 2);
-  const rt = app.runtime();
+  const rt = await app.runtime();
   const read = () => readStatus(rt);
   const first = sample(read); // a broken setup fails here, before the terminal changes
   const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
