@@ -4,7 +4,9 @@ BUN := node_modules/.bin/bun
 VERSION := $(shell sed -n 's/^  "version": "\(.*\)",/\1/p' package.json)
 SRC := $(shell find src -name '*.ts')
 # Hermetic: explicit target, version baked in, no .env/bunfig read at run time.
-BUILD_FLAGS := build --compile --bytecode --format=esm --minify --define 'IPTMON_VERSION="$(VERSION)"' \
+# --splitting: what a command import()s when it runs is a chunk inside the one
+# binary, loaded only then; start-up loads the entry chunk (the declarations).
+BUILD_FLAGS := build --compile --splitting --bytecode --format=esm --minify --define 'IPTMON_VERSION="$(VERSION)"' \
 	--no-compile-autoload-dotenv --no-compile-autoload-bunfig src/cli.ts
 HOST_TARGET := $(if $(filter aarch64 arm64,$(shell uname -m)),bun-linux-arm64,bun-linux-x64)
 
