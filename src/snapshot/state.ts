@@ -51,11 +51,11 @@ export function serializeState(s: State): string {
 
 export class BadState extends Error {}
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
-const isTime = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v);
+export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+export const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+export const isTime = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v);
 
-function need(ok: boolean, what: string): asserts ok {
+export function need(ok: boolean, what: string): asserts ok {
   if (!ok) throw new BadState(what);
 }
 
@@ -71,6 +71,12 @@ function usageMap(v: unknown, what: string): Record<string, Usage> {
   return out;
 }
 
+/** One host's record, checked as a state file's are. */
+export function checkHostRecord(h: unknown): HostRecord {
+  need(isObj(h) && typeof h.name === "string" && isTime(h.seen), "bad host record");
+  return { name: h.name, rx: counts(h.rx, 2, "rx") as [number, number], tx: counts(h.tx, 2, "tx") as [number, number], seen: h.seen as number };
+}
+
 /** A state file's text, checked field by field; throws BadState saying what is wrong. */
 export function parseState(text: string): State {
   let raw: unknown;
@@ -84,10 +90,7 @@ export function parseState(text: string): State {
   need(isTime(raw.since) && isTime(raw.time) && isTime(raw.persisted), "bad times");
   need(isObj(raw.hosts), "hosts is not an object");
   const hosts: Record<string, HostRecord> = {};
-  for (const [k, h] of Object.entries(raw.hosts)) {
-    need(isObj(h) && typeof h.name === "string" && isTime(h.seen), "bad host record");
-    hosts[k] = { name: h.name, rx: counts(h.rx, 2, "rx") as [number, number], tx: counts(h.tx, 2, "tx") as [number, number], seen: h.seen as number };
-  }
+  for (const [k, h] of Object.entries(raw.hosts)) hosts[k] = checkHostRecord(h);
   need(Array.isArray(raw.periods), "periods is not a list");
   const periods: Period[] = raw.periods.map((p: unknown) => {
     need(isObj(p) && typeof p.name === "string" && typeof p.spec === "string" && isTime(p.start) && isTime(p.end), "bad period");
@@ -96,9 +99,12 @@ export function parseState(text: string): State {
   return { since: raw.since, time: raw.time, persisted: raw.persisted, hosts, periods, held: usageMap(raw.held, "held") };
 }
 
+/** A remembered host's totals: the floor its counters are created from. */
+export const floorOf = (h: Pick<HostRecord, "rx" | "tx">): HostCounters => ({ rx: { bytes: h.rx[0], packets: h.rx[1] }, tx: { bytes: h.tx[0], packets: h.tx[1] } });
+
 /** Every remembered host's totals: the floors its counters are created from. */
 export function floorsOf(s: State): Map<string, HostCounters> {
   const out = new Map<string, HostCounters>();
-  for (const [k, h] of Object.entries(s.hosts)) out.set(k, { rx: { bytes: h.rx[0], packets: h.rx[1] }, tx: { bytes: h.tx[0], packets: h.tx[1] } });
+  for (const [k, h] of Object.entries(s.hosts)) out.set(k, floorOf(h));
   return out;
 }

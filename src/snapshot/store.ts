@@ -2,10 +2,12 @@
  * Where the state lives: a file in RAM (`statefile`, under /tmp), refreshed
  * whenever iptmon reads the counters anyway, and a copy on flash
  * (`persist_dir`) written at most every `persist_interval` and when iptmon
- * stops. Both are replaced atomically (temporary file, then rename), so a
- * full filesystem or a crash leaves the previous file whole. A file that
- * cannot be used is reported in one line and set aside (renamed, never
- * deleted); counting goes on from the kernel.
+ * stops. Counters an event creates go to a small journal beside the RAM file
+ * (see journal.ts), which the next whole read folds in: so an event's cost
+ * does not grow with the hosts remembered. Every file is replaced atomically
+ * (temporary file, then rename), so a full filesystem or a crash leaves the
+ * previous one whole. A file that cannot be used is reported in one line and
+ * set aside (renamed, never deleted); counting goes on from the kernel.
  */
 import { join } from "node:path";
 import type { Config } from "../config.ts";
@@ -15,7 +17,8 @@ import type { CountedHost, HostCounters } from "../model.ts";
 import type { Sys } from "../sys.ts";
 import { localOffset, type PeriodKind } from "../usage/periods.ts";
 import { recordSample, type UsageSettings } from "../usage/record.ts";
-import { BadState, emptyState, floorsOf, parseState, serializeState, type State } from "./state.ts";
+import { digestOf, hostRecordIn, parseJournal, serializeJournal, stateHead, type Journal, type JournalSample } from "./journal.ts";
+import { BadState, emptyState, floorOf, floorsOf, parseState, serializeState, type State } from "./state.ts";
 
 export interface SnapshotSettings {
   statefile: string;
@@ -27,6 +30,10 @@ export interface SnapshotSettings {
 }
 
 export const PERSIST_NAME = "state.json";
+/** Beside the RAM file: `<statefile>.journal`. */
+export const JOURNAL_SUFFIX = ".journal";
+/** A journal this long is folded into the state by the next event rather than grow (about 300 one-host samples). */
+export const JOURNAL_MAX = 32 * 1024;
 
 export function snapshotSettings(cfg: Config): SnapshotSettings {
   return {
@@ -45,10 +52,58 @@ const reason = (e: unknown) => {
   return oneLine(m ? `${m[1]} (${err.code})` : msg, 120);
 };
 
+/**
+ * What an event needs of the snapshot without reading it whole: the RAM
+ * file's text, trusted because the journal names its digest, and the
+ * journal's samples on top of it.
+ */
+interface Quick {
+  text: string;
+  head: NonNullable<ReturnType<typeof stateHead>>;
+  journal: Journal;
+  /** The newest journaled totals per key: they stand over the state's. */
+  newer: Map<string, HostCounters>;
+}
+
+/** Floors looked up one at a time from wherever is cheapest; walking them all reads the whole state. */
+class SnapshotFloors implements ReadonlyMap<string, HostCounters> {
+  constructor(
+    private readonly one: (key: string) => HostCounters | undefined,
+    private readonly all: () => ReadonlyMap<string, HostCounters>,
+  ) {}
+  get(key: string) {
+    return this.one(key);
+  }
+  has(key: string) {
+    return this.one(key) !== undefined;
+  }
+  get size() {
+    return this.all().size;
+  }
+  entries() {
+    return this.all().entries();
+  }
+  keys() {
+    return this.all().keys();
+  }
+  values() {
+    return this.all().values();
+  }
+  forEach(fn: (value: HostCounters, key: string, map: ReadonlyMap<string, HostCounters>) => void, thisArg?: unknown) {
+    for (const [k, v] of this.all()) fn.call(thisArg, v, k, this);
+  }
+  [Symbol.iterator]() {
+    return this.all()[Symbol.iterator]();
+  }
+}
+
 export class Snapshots {
   private state: State | undefined;
   /** The RAM file's text as this run last read or wrote it. */
   private seen: string | null = null;
+  /** The journal's text as this run last read or wrote it (undefined: not looked at). */
+  private journalSeen: string | null | undefined;
+  private quick: Quick | null | undefined;
   /** Whether the state changed since it was last copied to persistent storage. */
   private unpersisted = false;
   /** Files that could not be set aside (never written over), or whose save failed in this run. */
@@ -65,27 +120,152 @@ export class Snapshots {
     return this.settings.persistDir ? join(this.settings.persistDir, PERSIST_NAME) : null;
   }
 
-  /** The state: the RAM file, else the persisted copy (after a reboot), else a new one. Read once. */
+  get journalFile(): string {
+    return `${this.settings.statefile}${JOURNAL_SUFFIX}`;
+  }
+
+  /**
+   * The state: the RAM file with its journal replayed on top, else the
+   * persisted copy (after a reboot), else a new one. Read once.
+   */
   current(): State {
     if (!this.state) {
+      this.quick = undefined;
+      const ram = this.settings.statefile;
       const persist = this.persistFile;
-      this.state = this.read(this.settings.statefile) ?? (persist ? this.read(persist) : null) ?? emptyState(this.sys.now());
+      let s = this.read(ram);
+      if (s) this.replay(s, this.readJournal(this.seen!));
+      else this.journalSeen = this.peek(this.journalFile);
+      s ??= (persist ? this.read(persist) : null) ?? emptyState(this.sys.now());
+      this.state = s;
     }
     return this.state;
   }
 
   floors(): ReadonlyMap<string, HostCounters> {
-    return floorsOf(this.current());
+    return new SnapshotFloors(
+      (key) => this.floor(key),
+      () => floorsOf(this.current()),
+    );
+  }
+
+  private floor(key: string): HostCounters | undefined {
+    if (!this.state) {
+      const q = this.quickView();
+      if (q) {
+        const newer = q.newer.get(key);
+        if (newer) return newer;
+        const h = hostRecordIn(q.text, key, q.head);
+        if (h !== null) return h && floorOf(h);
+      }
+    }
+    const hosts = this.current().hosts;
+    return Object.hasOwn(hosts, key) ? floorOf(hosts[key]!) : undefined;
   }
 
   /** A sample of counters (`all`: every host, from a full read) goes into the state, which is saved. */
   remember(hosts: readonly CountedHost[], scope: "all" | "some"): void {
     const counted = hosts.filter((h): h is CountedHost & { key: string } => h.key !== null);
     if (scope === "some" && counted.length === 0) return;
+    if (scope === "some" && this.journal(counted)) return;
     this.catchUp();
     recordSample(this.current(), counted, this.sys.now(), this.settings.usage, scope === "all");
     this.unpersisted = true;
     this.save(false);
+  }
+
+  /**
+   * Puts a sample of some hosts in the journal, when the state is not read
+   * whole in this run and nothing else is due (a copy to flash, a journal
+   * grown long): those take the whole way. False: not journaled.
+   */
+  private journal(hosts: readonly CountedHost[]): boolean {
+    if (this.state) return false;
+    const q = this.quickView();
+    if (!q) return false;
+    const now = this.sys.now();
+    const { persisted } = q.head;
+    if (this.persistFile && (persisted === 0 || now >= persisted + this.settings.persistInterval || now < persisted)) return false;
+    const sample: JournalSample = {
+      t: now,
+      spec: { ...this.settings.usage.spec },
+      hosts: hosts.map((h) => [h.key, h.name, h.rx.bytes, h.rx.packets, h.tx.bytes, h.tx.packets]),
+    };
+    const next: Journal = { state: q.journal.state, samples: [...q.journal.samples, sample] };
+    const text = serializeJournal(next);
+    if (text.length > JOURNAL_MAX) return false;
+    this.unpersisted = true;
+    if (this.write(this.journalFile, text, false)) {
+      q.journal = next;
+      for (const h of hosts) q.newer.set(h.key, { rx: { ...h.rx }, tx: { ...h.tx } });
+    }
+    return true;
+  }
+
+  /** The RAM file's text and its journal, when the journal vouches for the text; null: read it whole. */
+  private quickView(): Quick | null {
+    if (this.quick !== undefined) return this.quick;
+    this.quick = null;
+    const ram = this.settings.statefile;
+    const jf = this.journalFile;
+    if (this.untouchable.has(ram) || this.untouchable.has(jf)) return null;
+    const text = this.peek(ram);
+    const jtext = text === null ? null : this.peek(jf);
+    if (text === null || jtext === null) return null;
+    let journal: Journal;
+    try {
+      journal = parseJournal(jtext);
+    } catch {
+      return null; // the whole read sets it aside and says so
+    }
+    const head = stateHead(text);
+    if (!head || journal.state !== digestOf(text)) return null;
+    const newer = new Map<string, HostCounters>();
+    for (const s of journal.samples) for (const [k, , rb, rp, tb, tp] of s.hosts) newer.set(k, { rx: { bytes: rb, packets: rp }, tx: { bytes: tb, packets: tp } });
+    this.journalSeen = jtext;
+    this.quick = { text, head, journal, newer };
+    return this.quick;
+  }
+
+  /** A file's text, or null when it is missing or cannot be read (the whole read reports that). */
+  private peek(path: string): string | null {
+    try {
+      return this.sys.readFile(path);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The journal's samples that follow this RAM text; a journal that cannot be used is set aside. */
+  private readJournal(ramText: string): JournalSample[] {
+    const path = this.journalFile;
+    if (this.untouchable.has(path)) return [];
+    let text: string | null;
+    try {
+      text = this.sys.readFile(path);
+    } catch (e) {
+      this.setAside(path, `cannot be read (${reason(e)})`, "its samples are not counted");
+      return [];
+    }
+    this.journalSeen = text;
+    if (text === null) return [];
+    let j: Journal;
+    try {
+      j = parseJournal(text);
+    } catch (e) {
+      if (!(e instanceof BadState)) throw e;
+      this.setAside(path, `is unusable (${e.message})`, "its samples are not counted");
+      return [];
+    }
+    // Another state's (the journal outlived a crash after its state was written whole): already in it.
+    return j.state === digestOf(ramText) ? j.samples : [];
+  }
+
+  private replay(s: State, samples: readonly JournalSample[]): void {
+    for (const { t, spec, hosts } of samples) {
+      const counted = hosts.map(([key, name, rb, rp, tb, tp]) => ({ key, name, addresses: [], rx: { bytes: rb, packets: rp }, tx: { bytes: tb, packets: tp } }));
+      recordSample(s, counted, t, { ...this.settings.usage, spec }, false);
+    }
   }
 
   /**
@@ -100,7 +280,8 @@ export class Snapshots {
     } catch {
       return; // read (and reported) again when it is loaded
     }
-    if (text !== null && text !== this.seen) this.state = undefined;
+    const journal = this.journalSeen === undefined ? undefined : this.peek(this.journalFile);
+    if (text !== this.seen || journal !== this.journalSeen) this.state = undefined;
   }
 
   /** Drops what is remembered of these hosts' totals (all of them: null); usage already counted stays. */
@@ -132,7 +313,9 @@ export class Snapshots {
         else s.persisted = before;
       } else if (now < s.persisted) s.persisted = now;
     }
-    this.write(this.settings.statefile, serializeState(s), false);
+    const text = serializeState(s);
+    // The journal's samples are in this text now: a journal for it starts empty.
+    if (this.write(this.settings.statefile, text, false)) this.write(this.journalFile, serializeJournal({ state: digestOf(text), samples: [] }), false);
   }
 
   private write(path: string, text: string, durable: boolean): boolean {
@@ -140,6 +323,7 @@ export class Snapshots {
     try {
       this.sys.writeFile(path, text, { durable });
       if (path === this.settings.statefile) this.seen = text;
+      if (path === this.journalFile) this.journalSeen = text;
       return true;
     } catch (e) {
       this.report(`cannot save snapshot ${shorten(path)}: ${reason(e)} (the previous one is kept)`);
@@ -168,15 +352,15 @@ export class Snapshots {
     }
   }
 
-  private setAside(path: string, why: string): void {
+  private setAside(path: string, why: string, then = "counting goes on from the kernel"): void {
     let aside = `${path}.bad-${this.sys.now()}`;
     for (let i = 2; this.sys.exists(aside); i++) aside = `${path}.bad-${this.sys.now()}-${i}`;
     try {
       this.sys.rename(path, aside);
-      this.report(`snapshot ${shorten(path)} ${why}: set aside as ${shorten(aside)}; counting goes on from the kernel`);
+      this.report(`snapshot ${shorten(path)} ${why}: set aside as ${shorten(aside)}; ${then}`);
     } catch (e) {
       this.untouchable.add(path);
-      this.report(`snapshot ${shorten(path)} ${why} and cannot be set aside (${reason(e)}): left as it is, not written over; counting goes on from the kernel`);
+      this.report(`snapshot ${shorten(path)} ${why} and cannot be set aside (${reason(e)}): left as it is, not written over; ${then}`);
     }
   }
 }

@@ -6,6 +6,8 @@
 
 export type PeriodKind = "month" | "week" | "day";
 
+export const isPeriodKind = (v: unknown): v is PeriodKind => v === "month" || v === "week" || v === "day";
+
 export interface PeriodSpec {
   kind: PeriodKind;
   /** month: day of the month it starts (1..28); week: weekday it starts (1 = Monday .. 7 = Sunday); day: unused. */

@@ -255,7 +255,7 @@ describe("flash writes", () => {
     runInit(r.proc(), "apply");
     join(r.proc(), 1);
     runStop(r.proc());
-    expect(new Set(r.stateWrites())).toEqual(new Set([RAM]));
+    expect(new Set(r.stateWrites())).toEqual(new Set([RAM, `${RAM}.journal`]));
   });
 });
 
