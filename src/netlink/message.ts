@@ -58,6 +58,7 @@ export const A = {
   OBJ_NAME: 2,
   OBJ_TYPE: 3,
   OBJ_DATA: 4,
+  OBJ_USE: 5,
   OBJ_USERDATA: 8,
   COUNTER_BYTES: 1,
   COUNTER_PACKETS: 2,

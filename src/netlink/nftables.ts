@@ -41,6 +41,8 @@ export interface NfCounter {
   packets: number;
   bytes: number;
   comment: string | null;
+  /** How many map elements (and rules) name it, as nf_tables counts; null where it does not say. */
+  use: number | null;
 }
 
 export interface NfElement {
@@ -139,6 +141,25 @@ export class NfTables {
     }
   }
 
+  /** The counter one element of a map names, or null when the map has no element of that key. Throws NfError ENOENT when the map is not there. */
+  element(family: NfFamily, table: string, set: string, key: Uint8Array): string | null {
+    let reply: NlMessage;
+    try {
+      reply = this.get(NFT_MSG.GETSETELEM, family, [[A.SET_ELEM_LIST_TABLE, table], [A.SET_ELEM_LIST_SET, set], [A.SET_ELEM_LIST_ELEMENTS, [elementAttr(key)]]]);
+    } catch (e) {
+      // No such element: nf_tables says ENOENT, as it does for no such map.
+      if (e instanceof NfError && e.errno === ENOENT && this.hasSet(family, table, set)) return null;
+      throw e;
+    }
+    for (const list of nfAttrs(reply).get(A.SET_ELEM_LIST_ELEMENTS) ?? []) for (const el of listElements(list)) return el.ref;
+    return null;
+  }
+
+  /** Whether a set (or map) of that name is there. */
+  hasSet(family: NfFamily, table: string, set: string): boolean {
+    return this.exists(NFT_MSG.GETSET, family, [[A.SET_TABLE, table], [A.SET_NAME, set]]);
+  }
+
   /** Names of a table's chains (or sets: GETSET); empty when there is no such table. */
   names(what: "chains" | "sets", family: NfFamily, table: string): string[] {
     const [msg, tableAttr, nameAttr] = what === "chains" ? [NFT_MSG.GETCHAIN, A.CHAIN_TABLE, A.CHAIN_NAME] : [NFT_MSG.GETSET, A.SET_TABLE, A.SET_NAME];
@@ -155,8 +176,12 @@ export class NfTables {
 
   /** Whether the table exists. */
   hasTable(family: NfFamily, table: string): boolean {
+    return this.exists(NFT_MSG.GETTABLE, family, [[A.TABLE_NAME, table]]);
+  }
+
+  private exists(msg: number, family: NfFamily, attrs: Attr[]): boolean {
     try {
-      this.get(NFT_MSG.GETTABLE, family, [[A.TABLE_NAME, table]]);
+      this.get(msg, family, attrs);
       return true;
     } catch (e) {
       if (e instanceof NfError && e.errno === ENOENT) return false;
@@ -299,11 +324,13 @@ export function counterOf(m: NlMessage): NfCounter | null {
   let bytes: number | undefined;
   let packets: number | undefined;
   let comment: string | null = null;
+  let use: number | null = null;
   for (let p = 4; p + 4 <= b.length; ) {
     const len = dv.getUint16(p, true);
     if (len < 4 || p + len > b.length) break;
     const t = dv.getUint16(p + 2, true) & 0x3fff;
     if (t === A.OBJ_NAME) name = ascii(b, p + 4, p + len);
+    else if (t === A.OBJ_USE && len === 8) use = dv.getUint32(p + 4);
     else if (t === A.OBJ_DATA)
       for (let q = p + 4; q + 4 <= p + len; ) {
         const l = dv.getUint16(q, true);
@@ -319,6 +346,6 @@ export function counterOf(m: NlMessage): NfCounter | null {
     }
     p += (len + 3) & ~3;
   }
-  return name !== undefined && bytes !== undefined && packets !== undefined ? { name, packets, bytes, comment } : null;
+  return name !== undefined && bytes !== undefined && packets !== undefined ? { name, packets, bytes, comment, use } : null;
 }
 

@@ -49,6 +49,7 @@ export const NFT_TABLE_DECLARATION = [
   "\tmap rx6 { type ipv6_addr : counter; }",
   "\tmap tx6 { type ipv6_addr : counter; }",
   "\tmap keys { type ether_addr : counter; }",
+  "\tmap names { type ipv6_addr . ipv6_addr . ipv6_addr . ipv6_addr : counter; }",
   "\tchain forward { type filter hook forward priority -1; policy accept; }",
   "\tchain forward6 { }",
   "}",
@@ -65,6 +66,8 @@ export const LAPTOP_REMOVED = [
   "delete element inet iptmon rx6 { fd00::aaaa, fd00::1:65 }",
   "delete element inet iptmon tx6 { fd00::aaaa, fd00::1:65 }",
   "delete element inet iptmon keys { 02:00:00:00:00:01 }",
+  // the names map's key: "laptop", NUL-padded to 64 bytes, as four IPv6 addresses
+  "delete element inet iptmon names { 6c61:7074:6f70:0:0:0:0:0 . :: . :: . :: }",
   "delete counter inet iptmon rx_laptop",
   "delete counter inet iptmon tx_laptop",
 ];

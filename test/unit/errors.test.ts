@@ -29,7 +29,7 @@ const EMPTY_TABLE = JSON.stringify({
   nftables: [
     { metainfo: { version: "1.0.6", release_name: "Lester Gooch #5", json_schema_version: 1 } },
     { table: { family: "inet", name: "iptmon", handle: 1 } },
-    ...[["rx4", "ipv4_addr"], ["tx4", "ipv4_addr"], ["rx6", "ipv6_addr"], ["tx6", "ipv6_addr"], ["keys", "ether_addr"]].map(([name, type], i) => ({
+    ...[["rx4", "ipv4_addr"], ["tx4", "ipv4_addr"], ["rx6", "ipv6_addr"], ["tx6", "ipv6_addr"], ["keys", "ether_addr"], ["names", ["ipv6_addr", "ipv6_addr", "ipv6_addr", "ipv6_addr"]]].map(([name, type], i) => ({
       map: { family: "inet", name, table: "iptmon", type, handle: i + 2, map: "counter" },
     })),
   ],

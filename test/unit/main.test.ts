@@ -15,7 +15,7 @@ const EMPTY_TABLE = JSON.stringify({
   nftables: [
     METAINFO,
     { table: { family: "inet", name: "iptmon", handle: 1 } },
-    ...[["rx4", "ipv4_addr"], ["tx4", "ipv4_addr"], ["rx6", "ipv6_addr"], ["tx6", "ipv6_addr"], ["keys", "ether_addr"]].map(([name, type], i) => ({
+    ...[["rx4", "ipv4_addr"], ["tx4", "ipv4_addr"], ["rx6", "ipv6_addr"], ["tx6", "ipv6_addr"], ["keys", "ether_addr"], ["names", ["ipv6_addr", "ipv6_addr", "ipv6_addr", "ipv6_addr"]]].map(([name, type], i) => ({
       map: { family: "inet", name, table: "iptmon", type, handle: i + 2, map: "counter" },
     })),
     { chain: { family: "inet", table: "iptmon", name: "forward", handle: 7, type: "filter", hook: "forward", prio: -1, policy: "accept" } },

@@ -47,6 +47,8 @@ const NAME = "[A-Za-z0-9._-]{1,63}";
 const V4 = "\\d{1,3}(?:\\.\\d{1,3}){3}";
 const V6 = "[0-9a-f]*:[0-9a-f:]*";
 const MAC = "[0-9a-f]{2}(?::[0-9a-f]{2}){5}";
+/** A names map key: four IPv6 addresses, each all-zero one `::`. */
+const NAME_KEY = "(?:::|[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){7})(?: \\. (?:::|[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){7})){3}";
 const KEY = `(?:${MAC}|duid:[0-9a-f]{1,100}|host:${NAME})`;
 const T = "inet iptmon";
 const list = (item: string) => `${item}(?:, ${item})*`;
@@ -55,6 +57,7 @@ const WHITELIST = [
   "\\tmap (?:rx|tx)4 \\{ type ipv4_addr : counter; \\}",
   "\\tmap (?:rx|tx)6 \\{ type ipv6_addr : counter; \\}",
   "\\tmap keys \\{ type ether_addr : counter; \\}",
+  "\\tmap names \\{ type ipv6_addr \\. ipv6_addr \\. ipv6_addr \\. ipv6_addr : counter; \\}",
   "\\tchain forward \\{ type filter hook forward priority -1; policy accept; \\}",
   "\\tchain forward6 \\{ \\}",
   "\\}",
@@ -62,12 +65,13 @@ const WHITELIST = [
   `add rule ${T} forward meta nfproto ipv6 goto forward6`,
   `add rule ${T} forward counter name (?:ip saddr map @rx4|ip daddr map @tx4)`,
   `add rule ${T} forward6 counter name (?:ip6 saddr map @rx6|ip6 daddr map @tx6)`,
-  `flush map ${T} (?:(?:rx|tx)[46]|keys)`,
+  `flush map ${T} (?:(?:rx|tx)[46]|keys|names)`,
   // the other placement's table goes at every declare
   "(?:add|delete) table netdev iptmon",
   `delete element ${T} (?:rx|tx)4 \\{ ${list(V4)} \\}`,
   `delete element ${T} (?:rx|tx)6 \\{ ${list(V6)} \\}`,
   `delete element ${T} keys \\{ ${list(MAC)} \\}`,
+  `delete element ${T} names \\{ ${list(NAME_KEY)} \\}`,
   `delete counter ${T} (?:rx|tx)_${NAME}`,
   `add counter ${T} (?:rx|tx)_${NAME} \\{ packets \\d+ bytes \\d+; comment "iptmon: ${KEY}"; \\}`,
   `add element ${T} rx4 \\{ ${list(`${V4} : "rx_${NAME}"`)} \\}`,
@@ -76,6 +80,8 @@ const WHITELIST = [
   `add element ${T} tx6 \\{ ${list(`${V6} : "tx_${NAME}"`)} \\}`,
   // the keys map names a host's rx counter only
   `add element ${T} keys \\{ ${list(`${MAC} : "rx_${NAME}"`)} \\}`,
+  // and so does the names map
+  `add element ${T} names \\{ ${list(`${NAME_KEY} : "rx_${NAME}"`)} \\}`,
 ].map((s) => new RegExp(`^${s}$`));
 
 function expectWhitelisted(script: string) {
@@ -103,6 +109,7 @@ describe("renderNft", () => {
         "flush map inet iptmon rx6",
         "flush map inet iptmon tx6",
         "flush map inet iptmon keys",
+        "flush map inet iptmon names",
         "add table netdev iptmon",
         "delete table netdev iptmon",
         'add counter inet iptmon rx_laptop { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:01"; }',
@@ -114,6 +121,7 @@ describe("renderNft", () => {
         'add element inet iptmon rx6 { fd00::aaaa : "rx_laptop", fd00::1:65 : "rx_laptop" }',
         'add element inet iptmon tx6 { fd00::aaaa : "tx_laptop", fd00::1:65 : "tx_laptop" }',
         'add element inet iptmon keys { 02:00:00:00:00:01 : "rx_laptop", 02:00:00:00:00:02 : "rx_phone" }',
+        'add element inet iptmon names { 6c61:7074:6f70:0:0:0:0:0 . :: . :: . :: : "rx_laptop", 7068:6f6e:6500:0:0:0:0:0 . :: . :: . :: : "rx_phone" }',
         "",
       ].join("\n"),
     );
@@ -161,6 +169,7 @@ describe("renderNft", () => {
       'add element inet iptmon rx4 { 192.168.1.102 : "rx_phone" }',
       'add element inet iptmon tx4 { 192.168.1.102 : "tx_phone" }',
       'add element inet iptmon keys { 02:00:00:00:00:02 : "rx_phone" }',
+      'add element inet iptmon names { 7068:6f6e:6500:0:0:0:0:0 . :: . :: . :: : "rx_phone" }',
       "",
     ]);
   });
@@ -182,6 +191,7 @@ describe("renderNft", () => {
       "delete element inet iptmon rx4 { 192.168.1.102 }",
       "delete element inet iptmon tx4 { 192.168.1.102 }",
       "delete element inet iptmon keys { 02:00:00:00:00:02 }",
+      "delete element inet iptmon names { 7068:6f6e:6500:0:0:0:0:0 . :: . :: . :: }",
       "delete counter inet iptmon rx_phone",
       "delete counter inet iptmon tx_phone",
       'add counter inet iptmon rx_newphone { packets 10 bytes 12345; comment "iptmon: 02:00:00:00:00:02"; }',
@@ -189,6 +199,7 @@ describe("renderNft", () => {
       'add element inet iptmon rx4 { 192.168.1.102 : "rx_newphone" }',
       'add element inet iptmon tx4 { 192.168.1.102 : "tx_newphone" }',
       'add element inet iptmon keys { 02:00:00:00:00:02 : "rx_newphone" }',
+      'add element inet iptmon names { 6e65:7770:686f:6e65:0:0:0:0 . :: . :: . :: : "rx_newphone" }',
       "",
     ]);
   });
@@ -351,7 +362,8 @@ describe("renderNft: hostile hostnames (property test)", () => {
       },
     });
     const keys = { map: { family: "inet", table: "iptmon", name: "keys", elem: hosts.filter((h) => macOf(h.key)).map((h) => [h.key, `rx_${h.name}`]) } };
-    const cur = parseNftMapsJson(JSON.stringify({ nftables: [maps("rx4", 4, "rx"), maps("tx4", 4, "tx"), maps("rx6", 6, "rx"), maps("tx6", 6, "tx"), keys] }), "iptmon");
+    const names = { map: { family: "inet", table: "iptmon", name: "names" } };
+    const cur = parseNftMapsJson(JSON.stringify({ nftables: [maps("rx4", 4, "rx"), maps("tx4", 4, "tx"), maps("rx6", 6, "rx"), maps("tx6", 6, "tx"), keys, names] }), "iptmon");
     if (!("read" in cur) || cur.read !== "layout") throw new Error("expected a layout read");
     expect(cur.hosts.map((h) => h.key ?? `(none) ${h.name}`).sort()).toEqual(hosts.map((h) => (macOf(h.key) ? h.key : `(none) ${h.name}`)).sort());
     const full = present(hosts.map((h) => counted(h, { packets: 1, bytes: 2 })));
@@ -485,6 +497,7 @@ describe("parseNftMapsJson", () => {
         { map: { family: "inet", name: "rx6", table: "iptmon", type: "ipv6_addr", handle: 4, map: "counter", elem: [["fd00::77", "rx_tablet"]] } },
         { map: { family: "inet", name: "tx6", table: "iptmon", type: "ipv6_addr", handle: 5, map: "counter", elem: [["fd00::77", "tx_tablet"]] } },
         { map: { family: "inet", name: "keys", table: "iptmon", type: "ether_addr", handle: 6, map: "counter" } },
+        { map: { family: "inet", name: "names", table: "iptmon", type: ["ipv6_addr", "ipv6_addr", "ipv6_addr", "ipv6_addr"], handle: 7, map: "counter" } },
       ],
     };
     expect(parseNftMapsJson(JSON.stringify(duid), "iptmon")).toEqual({ read: "layout", hosts: [{ key: null, name: "tablet", addresses: ["fd00::77"] }] });
@@ -513,8 +526,14 @@ describe("parseNftMapsJson", () => {
 
   test("maps without a single element cannot be told from an nft that leaves elements out: a shortfall (read it whole)", () => {
     const m = (name: string, type: string, handle: number) => ({ map: { family: "inet", name, table: "iptmon", type, handle, map: "counter" } });
-    const doc = { nftables: [m("rx4", "ipv4_addr", 2), m("tx4", "ipv4_addr", 3), m("rx6", "ipv6_addr", 4), m("tx6", "ipv6_addr", 5), m("keys", "ether_addr", 6)] };
+    const doc = { nftables: [m("rx4", "ipv4_addr", 2), m("tx4", "ipv4_addr", 3), m("rx6", "ipv6_addr", 4), m("tx6", "ipv6_addr", 5), m("keys", "ether_addr", 6), m("names", "ipv6_addr", 7)] };
     expect(parseNftMapsJson(JSON.stringify(doc), "iptmon")).toEqual({ shortfall: "no elements" });
+  });
+
+  test("a shortfall when the names map is not there (a table of an earlier iptmon): a change must declare it", () => {
+    const doc = JSON.parse(maps) as { nftables: { map?: { name: string } }[] };
+    const without = JSON.stringify({ nftables: doc.nftables.filter((o) => o.map?.name !== "names") });
+    expect(parseNftMapsJson(without, "iptmon")).toEqual({ shortfall: "no names map" });
   });
 
   test("round trip: the layout planned against itself is empty", () => {

@@ -124,7 +124,7 @@ describe("the ports layout", () => {
   test("a declare: sets, maps, both chains re-created on the ports, ARP and the router's own traffic left out", () => {
     const lines = render(ABSENT, [LAPTOP, NAS], true).trimEnd().split("\n");
     const T = "netdev iptmon";
-    expect(lines.slice(0, 14)).toEqual([
+    expect(lines.slice(0, 15)).toEqual([
       `table ${T} {`,
       "\tset own4 { type ipv4_addr; }",
       "\tset own6 { type ipv6_addr; }",
@@ -134,6 +134,7 @@ describe("the ports layout", () => {
       "\tmap tx6 { type ipv6_addr : counter; }",
       "\tmap keys { type ether_addr : counter; }",
       "\tmap txkeys { type ether_addr : counter; }",
+      "\tmap names { type ipv6_addr . ipv6_addr . ipv6_addr . ipv6_addr : counter; }",
       "\tchain in4 { }",
       "\tchain in6 { }",
       "\tchain out4 { }",
@@ -176,6 +177,7 @@ describe("the ports layout", () => {
         'add element netdev iptmon tx4 { 192.168.1.102 : "tx_phone" }',
         'add element netdev iptmon keys { 02:00:00:00:00:02 : "rx_phone" }',
         'add element netdev iptmon txkeys { 02:00:00:00:00:02 : "tx_phone" }',
+        'add element netdev iptmon names { 7068:6f6e:6500:0:0:0:0:0 . :: . :: . :: : "rx_phone" }',
         "",
       ].join("\n"),
     );

@@ -17,7 +17,7 @@
  *   it (egress); a frame to or from one of the router's own addresses is the
  *   router's own business.
  */
-import type { CountedHost, LaidOutHost } from "../../model.ts";
+import { SAFE_NAME, type CountedHost, type LaidOutHost } from "../../model.ts";
 
 export type Placement = "forward" | "ports";
 
@@ -43,10 +43,43 @@ export const KEYS_MAP = "keys";
 export const TXKEYS_MAP = "txkeys";
 export type KeyMap = typeof KEYS_MAP | typeof TXKEYS_MAP;
 
+/**
+ * Host name, lower-cased → rx counter. Names are unique ignoring case and
+ * counter names are not, so this is how an event tells whether a name is
+ * free with one lookup instead of listing every counter. The key is the
+ * name's ASCII, NUL-padded to 64 bytes (nf_tables' longest key), which nft
+ * writes as four IPv6 addresses.
+ */
+export const NAMES_MAP = "names";
+export type NameMap = typeof NAMES_MAP;
+export const NAMES_TYPE = "ipv6_addr . ipv6_addr . ipv6_addr . ipv6_addr";
+const NAME_KEY_BYTES = 64;
+
+/** A host name's key in NAMES_MAP. */
+export function nameKeyBytes(name: string): Uint8Array {
+  if (!SAFE_NAME.test(name)) throw new Error(`unsafe host name reached the names map: ${JSON.stringify(name)}`);
+  const out = new Uint8Array(NAME_KEY_BYTES);
+  const lower = name.toLowerCase();
+  for (let i = 0; i < lower.length; i++) out[i] = lower.charCodeAt(i);
+  return out;
+}
+
+/** The same key as nft writes it: each 16 bytes as an IPv6 address (`::` for none). */
+export function nameKeyText(name: string): string {
+  const b = nameKeyBytes(name);
+  const parts: string[] = [];
+  for (let off = 0; off < NAME_KEY_BYTES; off += 16) {
+    const chunk = b.subarray(off, off + 16);
+    if (chunk.every((x) => x === 0)) parts.push("::");
+    else parts.push(Array.from({ length: 8 }, (_, i) => ((chunk[2 * i]! << 8) | chunk[2 * i + 1]!).toString(16)).join(":"));
+  }
+  return parts.join(" . ");
+}
+
 /** The maps each placement declares. */
-export function mapsOf(p: Placement): (AddrMap | KeyMap)[] {
+export function mapsOf(p: Placement): (AddrMap | KeyMap | NameMap)[] {
   const keys: KeyMap[] = p === "ports" ? [KEYS_MAP, TXKEYS_MAP] : [KEYS_MAP];
-  return [...MAPS.map((m) => m.name), ...keys];
+  return [...MAPS.map((m) => m.name), ...keys, NAMES_MAP];
 }
 
 /**

@@ -9,7 +9,7 @@ import { parseAddress, parseMac } from "../../addr.ts";
 import { ENOENT, NfError, type NfOp, type NfTables } from "../../netlink/nftables.ts";
 import { sortAddresses } from "../../model.ts";
 
-import { FAMILY, KEYS_MAP, MAPS, type NftOptions, type NftState, type Placement } from "./layout.ts";
+import { FAMILY, KEYS_MAP, MAPS, NAMES_MAP, type NftOptions, type NftState, type Placement } from "./layout.ts";
 import { layoutOf, stateOf, type MapsShortfall, type TableContents } from "./parse.ts";
 import type { NftChange } from "./plan.ts";
 import { changeSteps, element } from "./render.ts";
@@ -26,8 +26,18 @@ export function keyText(key: Uint8Array): string | null {
   return null;
 }
 
-/** The bytes of an element's key, as the map's type wants them. */
+/** The bytes of an element's key, as the map's type wants them (a concatenation's parts one after the other). */
 export function keyBytes(text: string): Uint8Array {
+  if (text.includes(" . ")) {
+    const parts = text.split(" . ").map(keyBytes);
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
   const safe = element(text);
   const mac = safe.length === 17 ? parseMac(safe) : null;
   if (mac) return Uint8Array.from(mac.split(":").map((h) => Number.parseInt(h, 16)));
@@ -71,7 +81,7 @@ export function readMapsNetlink(nf: NfTables, o: NftOptions): NftState | { short
   sortedKeys(addrs);
   const byCounter = new Map<string, string[]>();
   const keyOf = elementsOf(nf, o, KEYS_MAP, byCounter) ? new Map([...byCounter].map(([c, macs]) => [c, macs[0]!])) : null;
-  return layoutOf(rxMaps, keyOf, addrs);
+  return layoutOf(rxMaps, keyOf, nf.hasSet(FAMILY[o.placement], o.table, NAMES_MAP), addrs);
 }
 
 /** What `nft -j list table` gives: every host with its counters, and whether the layout is whole. */
@@ -97,7 +107,7 @@ export function netlinkOps(c: NftChange, o: NftOptions): NfOp[] {
     return { op: "add-elements", set: step.map, elements: step.elements.map(([k, ref]) => ({ key: keyBytes(k), ref })) };
   });
   // An address element must go into the map of its family.
-  for (const op of ops) if (op.op !== "delete-counter" && op.op !== "add-counter" && op.set !== KEYS_MAP && !op.set.startsWith("txkeys")) {
+  for (const op of ops) if (op.op !== "delete-counter" && op.op !== "add-counter" && op.set !== KEYS_MAP && op.set !== NAMES_MAP && !op.set.startsWith("txkeys")) {
     const want = op.set.endsWith("6") ? 16 : 4;
     const keys = op.op === "add-elements" ? op.elements.map((e) => e.key) : op.keys;
     if (keys.some((k) => k.length !== want)) throw new Error(`an address of the wrong family reached map ${op.set}`);

@@ -1,6 +1,6 @@
 /** Reading nft's JSON listings into the backend's state. Pure. */
 import type { CountedHost, LaidOutHost } from "../../model.ts";
-import { CHAINS, COMMENT_PREFIX, ETHER_HEADER, FAMILY, KEYS_MAP, mapsOf, type NftState, type Placement } from "./layout.ts";
+import { CHAINS, COMMENT_PREFIX, ETHER_HEADER, FAMILY, KEYS_MAP, mapsOf, NAMES_MAP, type NftState, type Placement } from "./layout.ts";
 
 interface NftJsonCounter {
   name: string;
@@ -93,7 +93,7 @@ export function stateOf(t: TableContents, p: Placement): NftState {
 }
 
 /** Why the maps alone cannot describe iptmon's hosts; the whole table must be read. */
-export type MapsShortfall = "no maps" | "no keys map" | "no elements";
+export type MapsShortfall = "no maps" | "no keys map" | "no names map" | "no elements";
 
 /**
  * Parses `nft -j list maps <family>`: hosts with names, addresses and MAC
@@ -105,11 +105,13 @@ export function parseNftMapsJson(text: string, table: string, p: Placement = "fo
   const keyOf = new Map<string, string>(); // rx counter name -> MAC
   let maps = 0;
   let keys = false;
+  let names = false;
   for (const obj of objects(text)) {
     if (!("map" in obj)) continue;
     const m = obj.map as NftJsonMap;
     if (!ours(m, table, p)) continue;
-    if (m.name === KEYS_MAP) {
+    if (m.name === NAMES_MAP) names = true;
+    else if (m.name === KEYS_MAP) {
       keys = true;
       for (const [mac, counter] of elements(m)) keyOf.set(counter, mac);
     } else if (m.name.startsWith("rx")) {
@@ -117,20 +119,23 @@ export function parseNftMapsJson(text: string, table: string, p: Placement = "fo
       for (const [a, counter] of elements(m)) addrs.set(counter, [...(addrs.get(counter) ?? []), a]);
     }
   }
-  return layoutOf(maps, keys ? keyOf : null, addrs);
+  return layoutOf(maps, keys ? keyOf : null, names, addrs);
 }
 
 /**
  * The hosts the maps describe, from the number of rx maps found, the keys
- * map's MAC of each rx counter (null: no keys map) and each rx counter's addresses.
+ * map's MAC of each rx counter (null: no keys map), whether the names map is
+ * there, and each rx counter's addresses.
  */
-export function layoutOf(rxMaps: number, keyOf: Map<string, string> | null, addrs: Map<string, string[]>): NftState | { shortfall: MapsShortfall } {
+export function layoutOf(rxMaps: number, keyOf: Map<string, string> | null, names: boolean, addrs: Map<string, string[]>): NftState | { shortfall: MapsShortfall } {
   // No maps: no table, or one someone emptied; its counters must be seen
   // before a rebuild re-declares them. No keys map: laid out by an older
-  // iptmon. No element at all: an empty table, or an nft whose `list maps`
+  // iptmon (so is one with no names map). No element at all: an empty table, or an nft whose `list maps`
   // leaves elements out. Either way the full read is cheap or necessary.
   if (rxMaps === 0) return { shortfall: "no maps" };
   if (!keyOf) return { shortfall: "no keys map" };
+  // A change keeps the names map up to date: a table without it is declared anew.
+  if (!names) return { shortfall: "no names map" };
   if (addrs.size === 0) return { shortfall: "no elements" };
   const hosts: LaidOutHost[] = [...addrs].map(([counter, addresses]) => ({ key: keyOf.get(counter) ?? null, name: counter.slice(3), addresses }));
   return { read: "layout", hosts };

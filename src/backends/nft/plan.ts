@@ -5,7 +5,7 @@
  */
 import { familyOf, macOf, type HostCounters, type PlannedHost } from "../../model.ts";
 import type { ApplyOptions } from "../backend.ts";
-import { ETHER_HEADER, TXKEYS_MAP, type AddrMap, type KeyMap, type NftState, type Placement, type PortsEnv } from "./layout.ts";
+import { ETHER_HEADER, NAMES_MAP, TXKEYS_MAP, type AddrMap, type KeyMap, type NameMap, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 
 export const SAFE_STRAY = /^[A-Za-z0-9._-]{1,256}$/;
 
@@ -15,14 +15,14 @@ export interface NftChange {
   declare: boolean;
   /** With a `ports` declare: the ports hooked and the router's MACs and addresses. */
   env?: PortsEnv;
-  /** Map elements to delete, by map (addresses; MACs for the keys maps). */
-  deleteElements: Partial<Record<AddrMap | KeyMap, string[]>>;
+  /** Map elements to delete, by map (addresses; MACs for the keys maps; host names for the names map). */
+  deleteElements: Partial<Record<AddrMap | KeyMap | NameMap, string[]>>;
   /** Host names whose counter pair goes; then other counters of no host (whole names). */
   deleteHosts: string[];
   deleteStrays: string[];
   createHosts: { key: string; name: string; start: HostCounters }[];
-  /** Map elements to add: address (or MAC) → host name. */
-  addElements: Partial<Record<AddrMap | KeyMap, [string, string][]>>;
+  /** Map elements to add: address (or MAC, or the host's own name) → host name. */
+  addElements: Partial<Record<AddrMap | KeyMap | NameMap, [string, string][]>>;
 }
 
 const mapOf = (addr: string, dir: "rx" | "tx"): AddrMap => `${dir}${familyOf(addr)}` as AddrMap;
@@ -51,16 +51,20 @@ export function planNft(current: NftState, desired: PlannedHost[], opts: ApplyOp
   // A declare flushes every map: then nothing is deleted and everything is added.
   const curOwner = new Map<string, string>();
   const curKey = new Map<string, string>();
+  const curName = new Map<string, string>();
   if (!declare)
     for (const h of curHosts) {
       for (const a of h.addresses) curOwner.set(a, h.name);
       if (h.key !== null && macOf(h.key)) curKey.set(h.key, h.name);
+      curName.set(h.name.toLowerCase(), h.name);
     }
   const want = new Map<string, string>();
   const wantKey = new Map<string, string>();
+  const wantName = new Map<string, string>();
   for (const h of desired) {
     for (const a of h.addresses) want.set(a, h.name);
     if (h.key !== null && macOf(h.key)) wantKey.set(h.key, h.name);
+    wantName.set(h.name.toLowerCase(), h.name);
   }
   const moved = (from: Map<string, string>, to: Map<string, string>) =>
     [...from].filter(([k, n]) => to.get(k) !== n || recreated.has(n));
@@ -73,6 +77,9 @@ export function planNft(current: NftState, desired: PlannedHost[], opts: ApplyOp
   for (const [k] of moved(curKey, wantKey)) for (const m of keyMaps) push(deleteElements, m, k);
   for (const [a, n] of moved(want, curOwner)) for (const dir of ["rx", "tx"] as const) push(addElements, mapOf(a, dir), [a, n] as [string, string]);
   for (const [k, n] of moved(wantKey, curKey)) for (const m of keyMaps) push(addElements, m, [k, n] as [string, string]);
+  // The names map is keyed by the name itself (lower-cased when written).
+  for (const [, n] of moved(curName, wantName)) push(deleteElements, NAMES_MAP, n);
+  for (const [, n] of moved(wantName, curName)) push(addElements, NAMES_MAP, [n, n] as [string, string]);
   // A name nft would need quoted was made by hand: left alone.
   const deleteStrays = declare && current.read === "full" ? current.strays.filter((n) => SAFE_STRAY.test(n)) : [];
   const withEnv = declare && placement === "ports" && env ? { env: env() } : {};

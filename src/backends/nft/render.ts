@@ -4,7 +4,7 @@
  * deleted, and counters exist before elements name them.
  */
 import { DEVICE_NAME, SAFE_NAME, type Counter } from "../../model.ts";
-import { COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type Placement, type PortsEnv } from "./layout.ts";
+import { COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, nameKeyText, NAMES_MAP, NAMES_TYPE, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type Placement, type PortsEnv } from "./layout.ts";
 import { SAFE_STRAY, type NftChange } from "./plan.ts";
 
 // Names and keys are already reduced to these characters; the guards make
@@ -50,6 +50,7 @@ function declareForward(t: string, o: NftOptions, out: string[]): void {
   out.push(`table ${t} {`);
   for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
   out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
+  out.push(`\tmap ${NAMES_MAP} { type ${NAMES_TYPE} : counter; }`);
   out.push(`\tchain forward { type filter hook forward priority ${o.priority}; policy accept; }`);
   out.push("\tchain forward6 { }");
   out.push("}");
@@ -71,6 +72,7 @@ function declarePorts(t: string, o: NftOptions, env: PortsEnv, out: string[]): v
   for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
   out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
   out.push(`\tmap ${TXKEYS_MAP} { type ether_addr : counter; }`);
+  out.push(`\tmap ${NAMES_MAP} { type ${NAMES_TYPE} : counter; }`);
   for (const c of FAMILY_CHAINS.ports) out.push(`\tchain ${c} { }`);
   out.push("}");
   const devices = env.ports.map(device).join(", ");
@@ -128,9 +130,11 @@ export function changeSteps(c: NftChange, placement: Placement): NftStep[] {
   const maps = mapsOf(placement);
   // The keys map names a host's rx counter, the txkeys map its tx counter.
   const dirOf = (m: string) => (m.startsWith("tx") ? "tx" : "rx");
+  // The names map's keys are host names, written as that map's key.
+  const keyOf = (m: string, k: string) => (m === NAMES_MAP ? nameKeyText(k) : element(k));
   for (const m of maps) {
     const els = c.deleteElements[m];
-    if (els?.length) steps.push({ op: "delete-elements", map: m, keys: els.map(element) });
+    if (els?.length) steps.push({ op: "delete-elements", map: m, keys: els.map((k) => keyOf(m, k)) });
   }
   for (const n of c.deleteHosts) for (const dir of ["rx", "tx"] as const) steps.push({ op: "delete-counter", name: counterName(dir, n) });
   for (const n of c.deleteStrays) {
@@ -144,7 +148,7 @@ export function changeSteps(c: NftChange, placement: Placement): NftStep[] {
     }
   for (const m of maps) {
     const els = c.addElements[m];
-    if (els?.length) steps.push({ op: "add-elements", map: m, elements: els.map(([k, n]) => [element(k), counterName(dirOf(m), n)]) });
+    if (els?.length) steps.push({ op: "add-elements", map: m, elements: els.map(([k, n]) => [keyOf(m, k), counterName(dirOf(m), n)]) });
   }
   return steps;
 }
