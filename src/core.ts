@@ -7,7 +7,7 @@ import type { Config } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { failure, UserError } from "./errors.ts";
 import { EMPTY_STATE, macOf, zeroCounter, type CountedHost, type FullState, type HostCounters, type KernelState, type LaidOutHost, type PlannedHost } from "./model.ts";
-import { higherCounter, planCounters, planEvent, planInit, resolveEventKey, type Floors, type HostEvent, type Knowledge } from "./plan.ts";
+import { eventScope, higherCounter, planCounters, planEvent, planInit, resolveEventKey, type Floors, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic, readHostsFiles } from "./sources/load.ts";
 import type { HostsEntry } from "./sources/hostsfile.ts";
 import type { Lease } from "./sources/leases.ts";
@@ -141,8 +141,11 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
  * higher per direction.
  */
 function floorsOf(rt: Runtime, current: KernelState): ReadonlyMap<string, HostCounters> {
-  const out = new Map<string, HostCounters>(rt.floors?.() ?? []);
-  for (const [key, c] of current.read === "absent" ? (rt.backend.carried?.() ?? []) : []) {
+  const remembered = rt.floors?.() ?? new Map<string, HostCounters>();
+  // Only a layout laid out anew merges: otherwise the snapshot's own map, looked up by key.
+  if (current.read !== "absent") return remembered;
+  const out = new Map<string, HostCounters>(remembered);
+  for (const [key, c] of rt.backend.carried?.() ?? []) {
     const f = out.get(key);
     out.set(key, f ? { rx: higherCounter(c.rx, f.rx), tx: higherCounter(c.tx, f.tx) } : c);
   }
@@ -163,7 +166,7 @@ function mustPlanCounters(current: KernelState, hosts: Parameters<typeof planCou
   return planned;
 }
 
-/** What an event came to: applied (the hosts after it), or nothing to do, and why. */
+/** What an event came to: applied (the hosts after it: all, or those of a scoped read), or nothing to do, and why. */
 export type EventOutcome = { kind: "applied"; hosts: PlannedHost[] } | { kind: "ignored"; reason: string };
 
 /**
@@ -175,9 +178,10 @@ function lost(s: KernelState): boolean {
 }
 
 /**
- * One host event. The backend reads the least that can serve it (a MAC's
- * event: the maps only); planning asks for the full read when it needs more
- * (a renamed host's counters, a host with no MAC).
+ * One host event. The backend reads the least that can serve it: the hosts
+ * the event touches, looked up by key (a MAC's event, where the backend
+ * can), else the maps only; planning asks for the full read when it needs
+ * more (a renamed host's counters, a host with no MAC).
  */
 export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
   if (!rt.cfg.enabled) return ignored(rt, ev.address, `iptmon is disabled (option enabled '0' in ${rt.cfg.file})`);
@@ -186,6 +190,20 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
     const k = loadKnowledge(rt);
     const key = resolveEventKey(ev, k);
     if (key === null) return ignored(rt, ev.address, `no MAC or DUID is known for ${ev.address} (the next lease event or init finds it)`);
+    const scoped = macOf(key) && b.readScope ? b.readScope(eventScope(ev, key, k)) : null;
+    if (scoped?.read === "scoped") {
+      const plan = planEvent(scoped, ev, key, k, () => floorsOf(rt, scoped));
+      if (plan.kind === "ignore") return ignored(rt, ev.address, plan.reason);
+      if (plan.kind === "change") {
+        // A host about to go takes its counters with it: the scoped read has them.
+        const stay = new Set(plan.hosts.map((h) => h.name));
+        const gone = scoped.hosts.filter((h) => !stay.has(h.name));
+        if (gone.length > 0) rt.remember?.(gone, "some");
+        b.apply(b.plan(scoped, plan.hosts, { rebuild: false }));
+        rememberCreated(rt, plan.hosts);
+        return { kind: "applied", hosts: plan.hosts };
+      }
+    }
     let current = b.read(macOf(key) ? "event" : "full");
     if (lost(current)) return rebuildWith(rt, k, current, ev, key);
     if (current.read === "full") rt.remember?.(current.hosts, "all");

@@ -33,12 +33,43 @@ export interface HostCounters {
  *   host, and this read does not say which";
  * - `full`: every host with its key and counters; `complete` is false when
  *   part of iptmon's layout is missing (an older iptmon's, or hand-edited), so
- *   a change re-declares it.
+ *   a change re-declares it;
+ * - `scoped`: only the hosts one event is about (see ScopedState).
  */
 export type KernelState =
   | { read: "absent" }
   | { read: "layout"; hosts: LaidOutHost[] }
-  | { read: "full"; complete: boolean; hosts: CountedHost[] };
+  | { read: "full"; complete: boolean; hosts: CountedHost[] }
+  | ScopedState;
+
+/**
+ * What an event needs of the kernel, read by key instead of listing every
+ * host: the host of the event's key and the owners of the addresses it may
+ * take (EventScope), each with the addresses of the scope it holds and how
+ * many more it holds (`unseen`); and, for anything else, questions the
+ * kernel answers by one lookup each.
+ */
+export interface ScopedState {
+  read: "scoped";
+  /** The addresses this read looked up: planning that reaches past them asks for the full read. */
+  addresses: string[];
+  hosts: ScopedHost[];
+  /** Whether a host of another scope has this name, ignoring case. */
+  nameTaken(name: string): boolean;
+  /** The key of the host holding an address (null: none), for addresses outside the scope. */
+  ownerKey(address: string): string | null;
+}
+
+export interface ScopedHost extends CountedHost {
+  /** How many addresses it holds besides `addresses` (those of the scope). */
+  unseen: number;
+}
+
+/** The host key and addresses an event may touch: what a scoped read looks up. */
+export interface EventScope {
+  key: string;
+  addresses: string[];
+}
 
 export type FullState = Extract<KernelState, { read: "full" }>;
 
@@ -104,7 +135,7 @@ export function nameFromAddresses(addresses: string[]): string {
 }
 
 /** Makes `base` unique against `taken` (lower-cased names): `android`, `android-2`, … */
-export function uniqueName(base: string, taken: Set<string>): string {
+export function uniqueName(base: string, taken: { has(lowerName: string): boolean }): string {
   if (!taken.has(base.toLowerCase())) return base;
   for (let i = 2; ; i++) {
     const suffix = `-${i}`;

@@ -14,6 +14,7 @@ import {
   uniqueName,
   zeroCounter,
   type Counter,
+  type EventScope,
   type Host,
   type HostCounters,
   type KernelState,
@@ -71,7 +72,15 @@ class Lookup {
   readonly currentName: Map<string, string>;
   private readonly currentOwner = new Map<string, string>();
 
-  constructor(readonly k: Knowledge, current: readonly LaidOutHost[]) {
+  /**
+   * `ownerProbe`: who holds an address the current hosts do not show (a
+   * scoped read's lookup in the kernel); without it, nobody does.
+   */
+  constructor(
+    readonly k: Knowledge,
+    current: readonly LaidOutHost[],
+    private readonly ownerProbe?: (address: string) => string | null,
+  ) {
     this.currentName = new Map();
     for (const h of current) {
       if (h.key === null) continue;
@@ -139,7 +148,7 @@ class Lookup {
   /** A DHCPv6 lease is keyed by the MAC that uses its address, if any is known. */
   keyOfV6Lease(l: Lease): string {
     // Whoever holds the address now keeps it, so init and events agree.
-    const owner = this.currentOwner.get(l.address);
+    const owner = this.currentOwner.get(l.address) ?? this.ownerProbe?.(l.address);
     if (owner) return owner;
     if (!this.neighbourMac) {
       this.neighbourMac = new Map();
@@ -148,12 +157,15 @@ class Lookup {
     return this.neighbourMac.get(l.address) ?? keyForDuid(l.duid ?? "unknown");
   }
 
+  /** The name config, DHCP or a static lease gives a host: the steps of baseName that need no address. */
+  givenName(key: string, dhcpName: string | null | undefined): string | null {
+    return this.configName.get(key) ?? (dhcpName ? sanitizeName(dhcpName, this.k.domain) : null) ?? this.staticLeaseName.get(key) ?? null;
+  }
+
   /** Name, in order: iptmon's config, the DHCP hostname, UCI static lease, hosts files, the address. */
   baseName(key: string, addresses: string[], dhcpName: string | null | undefined): string {
     return (
-      this.configName.get(key) ??
-      (dhcpName ? sanitizeName(dhcpName, this.k.domain) : null) ??
-      this.staticLeaseName.get(key) ??
+      this.givenName(key, dhcpName) ??
       addresses.map((a) => this.hostsName.get(a)).find((n) => n !== undefined) ??
       (key.startsWith("host:") ? key.slice(5) : null) ??
       // null: the lease lost its name (to a newer client), so the old one goes.
@@ -302,29 +314,73 @@ export const higherCounter = (a: Counter, b: Counter | undefined): Counter => (b
 const below = (c: HostCounters, floor: HostCounters) => c.rx.bytes < floor.rx.bytes || c.tx.bytes < floor.tx.bytes;
 
 /**
+ * The addresses an event may take or give up (its own; for an `add` also what
+ * the neighbour table and config give its MAC), so a scoped read looks up
+ * just those. planEvent asks for the full read if it reaches past them.
+ */
+export function eventScope(event: HostEvent, key: string, k: Knowledge): EventScope {
+  const lanOk = (text: string) => {
+    const a = parseAddress(text);
+    return a && notLanReason(k.lan, a) === null ? a.text : null;
+  };
+  const out = new Set<string>();
+  const own = lanOk(event.address);
+  if (own) out.add(own);
+  if (event.action === "add" && own) {
+    for (const n of k.neighbours) if (n.mac === key) {
+      const a = lanOk(n.address);
+      if (a) out.add(a);
+    }
+    for (const h of k.configHosts) if (h.mac === key) for (const s of h.addresses) {
+      const a = lanOk(s);
+      if (a) out.add(a);
+    }
+    for (const l of k.staticLeases) if (l.macs[0] === key && l.address) {
+      const a = lanOk(l.address);
+      if (a) out.add(a);
+    }
+  }
+  return { key, addresses: [...out] };
+}
+
+/**
  * The hosts after one event: the kernel's current hosts, changed only where
- * the event says. `key` is the event's resolved host key.
+ * the event says. `key` is the event's resolved host key. Against a scoped
+ * read the result is the scoped hosts after the event (the others stay as
+ * they are); where that would take knowledge the read did not get (a host
+ * renamed or removed with addresses it did not list), the plan asks for the
+ * full read.
  */
 export function planEvent(current: Exclude<KernelState, { read: "absent" }>, event: HostEvent, key: string, k: Knowledge, floors?: Floors): EventPlan {
-  const L = new Lookup(k, current.hosts);
+  const scoped = current.read === "scoped" ? current : null;
+  const inScope = new Set(scoped?.addresses);
+  const L = new Lookup(k, current.hosts, scoped ? (a) => (inScope.has(a) ? null : scoped.ownerKey(a)) : undefined);
   // Whether a host the read could not key is this one: only a full read says.
   if (!macOf(key) && current.hosts.some((h) => h.key === null)) return { kind: "need-full", why: `the event's host ${key} has no MAC` };
   const parsed = parseAddress(event.address);
   const address = L.lanOk(event.address);
   if (!address) return { kind: "ignore", reason: (parsed ? notLanReason(k.lan, parsed) : null) ?? `not an address: ${event.address}` };
-  type Entry = { key: string | null; addresses: Set<string>; name?: string; base?: string; touched?: boolean; gone?: boolean };
+  type Entry = { key: string | null; addresses: Set<string>; unseen: number; name?: string; base?: string; touched?: boolean; gone?: boolean };
   const entries: Entry[] = [];
   const byKey = new Map<string, Entry>();
   const owner = new Map<string, Entry>();
   for (const h of current.hosts) {
-    const e: Entry = { key: h.key, addresses: new Set(h.addresses), name: h.name };
+    const e: Entry = { key: h.key, addresses: new Set(h.addresses), unseen: "unseen" in h ? h.unseen : 0, name: h.name };
     entries.push(e);
     if (h.key !== null) byKey.set(h.key, e);
     for (const a of h.addresses) owner.set(a, e);
   }
+  /** Set when the plan needs what a scoped read did not see. */
+  let beyond: string | null = null;
   const remove = (e: Entry) => {
+    if (e.unseen > 0) beyond ??= `host ${e.name} goes with addresses the scoped read did not list`;
     e.gone = true;
     if (e.key !== null) byKey.delete(e.key);
+  };
+  const outOfScope = (a: string) => {
+    if (!scoped || inScope.has(a)) return false;
+    beyond ??= `${a} is outside the scoped read`;
+    return true;
   };
 
   if (L.ignored.has(key)) {
@@ -333,19 +389,20 @@ export function planEvent(current: Exclude<KernelState, { read: "absent" }>, eve
     remove(h);
   } else if (event.action === "add") {
     const existing = byKey.get(key);
-    const target: Entry = existing ?? { key, addresses: new Set<string>() };
+    const target: Entry = existing ?? { key, addresses: new Set<string>(), unseen: 0 };
     if (!existing) {
       entries.push(target);
       byKey.set(key, target);
     }
     target.touched = true;
     const take = (a: string, force: boolean) => {
+      if (outOfScope(a)) return;
       const o = owner.get(a);
       if (o && o !== target) {
         if (!force) return;
         o.addresses.delete(a);
         o.touched = true;
-        if (o.addresses.size === 0) remove(o);
+        if (o.addresses.size + o.unseen === 0) remove(o);
       }
       target.addresses.add(a);
       owner.set(a, target);
@@ -366,6 +423,8 @@ export function planEvent(current: Exclude<KernelState, { read: "absent" }>, eve
     // An event that says nothing of the name never renames a host it finds.
     if (!(existing && (event.source === "neigh" || event.hostname === undefined))) {
       const dhcpName = event.source === "dhcp" && event.hostname !== undefined ? event.hostname : L.leaseName.get(key);
+      // A name from the addresses needs all of them.
+      if (target.unseen > 0 && L.givenName(key, dhcpName) === null) beyond ??= `the name of ${key} may come from addresses the scoped read did not list`;
       const base = L.baseName(key, sortAddresses(target.addresses), dhcpName);
       if (!keepsName(target.name, base)) target.name = undefined;
       target.base = base;
@@ -381,18 +440,23 @@ export function planEvent(current: Exclude<KernelState, { read: "absent" }>, eve
       return { kind: "ignore", reason: `${address} is still leased to ${key}` };
     h.addresses.delete(address);
     h.touched = true;
-    if (h.addresses.size === 0) remove(h);
+    if (h.addresses.size + h.unseen === 0) remove(h);
   }
+  if (beyond) return { kind: "need-full", why: beyond };
 
   const live = entries.filter((e) => !e.gone);
-  const taken = new Set<string>();
-  for (const h of live) if (h.name) taken.add(h.name.toLowerCase());
+  // Names are unique ignoring case: among the hosts here, and (a scoped read)
+  // against every other host in the kernel; a scoped host that goes frees its name.
+  const here = new Set<string>();
+  for (const h of live) if (h.name) here.add(h.name.toLowerCase());
+  const read = new Set(current.hosts.map((h) => h.name.toLowerCase()));
+  const taken = { has: (n: string) => here.has(n) || (scoped !== null && !read.has(n) && scoped.nameTaken(n)) };
   const out: LaidOutHost[] = [];
   for (const h of live) {
     let name = h.name;
     if (!name) {
       name = uniqueName(h.base ?? nameFromAddresses(sortAddresses(h.addresses)), taken);
-      taken.add(name.toLowerCase());
+      here.add(name.toLowerCase());
     }
     out.push({ key: h.key, name, addresses: h.touched ? sortAddresses(h.addresses) : [...h.addresses] });
   }

@@ -5,7 +5,7 @@
  * from one call to the next (`Backend` with the defaults is any backend).
  */
 import type { BackendName } from "../config.ts";
-import type { HostCounters, KernelState, PlannedHost } from "../model.ts";
+import type { EventScope, HostCounters, KernelState, PlannedHost } from "../model.ts";
 
 export interface ApplyOptions {
   /** Re-declare everything iptmon owns (init): also fixes objects someone edited. */
@@ -21,6 +21,12 @@ export interface Backend<S extends KernelState = KernelState, C = unknown> {
    * serves an event; it may leave counters (and non-MAC keys) out, and says so.
    */
   read(detail: "full" | "event"): S;
+  /**
+   * Only the hosts an event touches, looked up by key (a `scoped` state), at
+   * a cost that does not grow with the number of hosts; null where this
+   * backend, or the table as it is, cannot tell them that way.
+   */
+  readScope?(scope: EventScope): S | null;
   /** Pure: the objects that bring the kernel from `current` to `desired`. */
   plan(current: S, desired: PlannedHost[], opts: ApplyOptions): C;
   /** Pure: the input(s) that carry out a change, for `print`. */

@@ -7,6 +7,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { CountedHost, EventScope } from "../../src/model.ts";
+import { scopedOf } from "../helpers/scoped.ts";
 import { exec, execOk, iptmonBin, iptmonConfig, NETNS_NEEDS, NetnsRun, skipReason, SYS_PATH } from "./harness.ts";
 
 const skip = skipReason("netlink", NETNS_NEEDS);
@@ -96,6 +98,43 @@ describe.skipIf(skip !== null)("events over netlink", () => {
       expect(r.netlinkTable.read).toBe("full");
       expect(byName(r.netlinkTable)).toEqual(byName(r.nftTable));
       expect(byName(r.netlinkMaps)).toEqual(byName(r.nftMaps));
+    });
+
+    test(`${placement}: an event's scoped read finds by key what the whole table says, with no dump`, () => {
+      const c = conf(placement);
+      ok(c, ["add", mac(5), ip(105)]);
+      const scopes: EventScope[] = [
+        // a host with an address outside the scope; one with two, both in it; no such MAC, one owner
+        { key: mac(5), addresses: [ip(105)] },
+        { key: mac(100), addresses: [ip(100), ip(3)] },
+        { key: mac(999), addresses: [ip(6), ip(999)] },
+        { key: mac(7), addresses: [] },
+      ];
+      const names = ["newcomer", "NEWCOMER", "Host6", "nobody"];
+      const r = JSON.parse(execOk(ns, [process.execPath, PROBE, "scoped", placement, "iptmon", JSON.stringify(scopes), JSON.stringify(names)], { env: { PATH: SYS_PATH } }).stdout) as {
+        full: { hosts: CountedHost[] };
+        reads: { scope: EventScope; state: { hosts: { name: string }[] }; dumps: number; nameTaken: Record<string, boolean>; ownerKey: Record<string, string | null> }[];
+      };
+      const byName = <T extends { name: string }>(hs: T[]) => [...hs].sort((a, b) => a.name.localeCompare(b.name));
+      expect(r.full.hosts.length).toBe(40);
+      for (const read of r.reads) {
+        const want = scopedOf(r.full.hosts, read.scope);
+        expect(byName(read.state.hosts)).toEqual(byName(want.hosts));
+        expect(read.nameTaken).toEqual(Object.fromEntries(names.map((n) => [n, want.nameTaken(n)])));
+        expect(read.ownerKey).toEqual(Object.fromEntries(read.scope.addresses.map((a) => [a, want.ownerKey(a)])));
+        expect(read.dumps).toBe(0);
+      }
+      expect(r.reads[0]!.state.hosts).toMatchObject([{ name: "host5", addresses: [ip(105)], unseen: 1 }]);
+      expect(r.reads[2]!.state.hosts).toMatchObject([{ name: "host6", addresses: [ip(6)], unseen: 0 }]);
+    });
+
+    test(`${placement}: a table without the names map (an earlier iptmon's) is not read by key; the next event declares the map`, () => {
+      const c = conf(placement);
+      execOk(ns, ["nft", "delete", "map", family, "iptmon", "names"]);
+      const r = JSON.parse(execOk(ns, [process.execPath, PROBE, "scoped", placement, "iptmon", JSON.stringify([{ key: mac(5), addresses: [ip(5)] }]), "[]"], { env: { PATH: SYS_PATH } }).stdout);
+      expect(r.reads[0].state).toBeNull();
+      ok(c, ["add", mac(400), ip(400), "after-upgrade"]);
+      expect(table().maps.names?.length).toBe(r.full.hosts.length + 1);
     });
 
     test(`${placement}: a change that fails halfway leaves nothing behind`, () => {

@@ -4,8 +4,11 @@
  * whole. Prints JSON.
  *   bun test/helpers/nl-probe.ts read <placement> <table>
  *   bun test/helpers/nl-probe.ts failing-batch <placement> <table>
+ *   bun test/helpers/nl-probe.ts scoped <placement> <table> <scopes JSON> <names JSON>
  */
-import { readMapsNetlink, readTableNetlink } from "../../src/backends/nft/netlink.ts";
+import { readMapsNetlink, readScopeNetlink, readTableNetlink } from "../../src/backends/nft/netlink.ts";
+import type { EventScope } from "../../src/model.ts";
+import { NLM_F_DUMP, parseMessages } from "../../src/netlink/message.ts";
 import { FAMILY, type Placement } from "../../src/backends/nft/layout.ts";
 import { parseNftJson, parseNftMapsJson } from "../../src/backends/nft/parse.ts";
 import { NfError, NfTables } from "../../src/netlink/nftables.ts";
@@ -13,7 +16,10 @@ import { openNetfilterSocket } from "../../src/netlink/socket.ts";
 import { keyBytes } from "../../src/backends/nft/netlink.ts";
 
 const [what, placement, table] = process.argv.slice(2) as [string, Placement, string];
-const nf = new NfTables(openNetfilterSocket());
+const sock = openNetfilterSocket();
+/** Dump requests sent: a scoped read must make none. */
+let dumps = 0;
+const nf = new NfTables({ ...sock, send: (d) => (parseMessages(d).some((m) => (m.flags & NLM_F_DUMP) === NLM_F_DUMP) && dumps++, sock.send(d)), recv: () => sock.recv(), close: () => sock.close() });
 const o = { table, priority: 0, placement };
 const nft = (...args: string[]) => Bun.spawnSync(["nft", ...args], { stdout: "pipe" }).stdout.toString();
 if (what === "read") {
@@ -39,4 +45,19 @@ if (what === "read") {
     errno = e.errno;
   }
   console.log(JSON.stringify({ errno, halfway: nf.counter(FAMILY[placement], table, "rx_halfway") }));
-} else throw new Error("usage: nl-probe.ts read|failing-batch <placement> <table>");
+} else if (what === "scoped") {
+  const scopes = JSON.parse(process.argv[5]!) as EventScope[];
+  const names = JSON.parse(process.argv[6]!) as string[];
+  const full = readTableNetlink(nf, o);
+  const reads = scopes.map((scope) => {
+    dumps = 0;
+    const s = readScopeNetlink(nf, o, scope);
+    if (s?.read !== "scoped") return { scope, state: s, dumps };
+    const answers = {
+      nameTaken: Object.fromEntries(names.map((n) => [n, s.nameTaken(n)])),
+      ownerKey: Object.fromEntries(scope.addresses.map((a) => [a, s.ownerKey(a)])),
+    };
+    return { scope, state: { read: s.read, addresses: s.addresses, hosts: s.hosts }, ...answers, dumps };
+  });
+  console.log(JSON.stringify({ full, reads }));
+} else throw new Error("usage: nl-probe.ts read|failing-batch|scoped <placement> <table> …");

@@ -14,7 +14,7 @@ import { runIp } from "../../sources/load.ts";
 import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { NfError } from "../../netlink/nftables.ts";
-import { netlinkOps, readMapsNetlink, readTableNetlink } from "./netlink.ts";
+import { netlinkOps, readMapsNetlink, readScopeNetlink, readTableNetlink } from "./netlink.ts";
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
@@ -64,6 +64,10 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
       if (r.code !== 0) throw fail(`read maps of table ${t}`, r);
       const m = parseNftMapsJson(r.stdout, o.table, o.placement);
       return "shortfall" in m ? readTable(o.placement) : m;
+    },
+    readScope(scope) {
+      const nl = netlink();
+      return nl ? viaNetlink(`read hosts of table ${t}`, () => readScopeNetlink(nl, o, scope)) : null;
     },
     plan: (current, desired, opts) => planNft(current, desired, opts, o.placement, portsEnv),
     render: (change) => renderNft(change, o),

@@ -17,7 +17,7 @@
  *   it (egress); a frame to or from one of the router's own addresses is the
  *   router's own business.
  */
-import { SAFE_NAME, type CountedHost, type LaidOutHost } from "../../model.ts";
+import { SAFE_NAME, type CountedHost, type LaidOutHost, type ScopedState } from "../../model.ts";
 
 export type Placement = "forward" | "ports";
 
@@ -114,7 +114,8 @@ export const DIRS = ["rx", "tx"] as const;
 export type NftState =
   | { read: "absent" }
   | { read: "layout"; hosts: LaidOutHost[] }
-  | { read: "full"; complete: boolean; hosts: CountedHost[]; strays: string[] };
+  | { read: "full"; complete: boolean; hosts: CountedHost[]; strays: string[] }
+  | ScopedState;
 
 /** What `ports` hooks and fills, found on the router at each declare. */
 export interface PortsEnv {

@@ -7,9 +7,9 @@
  */
 import { parseAddress, parseMac } from "../../addr.ts";
 import { ENOENT, NfError, type NfOp, type NfTables } from "../../netlink/nftables.ts";
-import { sortAddresses } from "../../model.ts";
+import { familyOf, macOf, SAFE_NAME, sortAddresses, type EventScope, type ScopedHost } from "../../model.ts";
 
-import { FAMILY, KEYS_MAP, MAPS, NAMES_MAP, type NftOptions, type NftState, type Placement } from "./layout.ts";
+import { COMMENT_PREFIX, ETHER_HEADER, FAMILY, KEYS_MAP, MAPS, nameKeyBytes, NAMES_MAP, type NftOptions, type NftState, type Placement } from "./layout.ts";
 import { layoutOf, stateOf, type MapsShortfall, type TableContents } from "./parse.ts";
 import type { NftChange } from "./plan.ts";
 import { changeSteps, element } from "./render.ts";
@@ -82,6 +82,80 @@ export function readMapsNetlink(nf: NfTables, o: NftOptions): NftState | { short
   const byCounter = new Map<string, string[]>();
   const keyOf = elementsOf(nf, o, KEYS_MAP, byCounter) ? new Map([...byCounter].map(([c, macs]) => [c, macs[0]!])) : null;
   return layoutOf(rxMaps, keyOf, nf.hasSet(FAMILY[o.placement], o.table, NAMES_MAP), addrs);
+}
+
+/**
+ * The hosts one event is about, by lookups of single keys (nf_tables answers
+ * each without walking the map): the host of the event's MAC in the keys
+ * map, the owners of the scope's addresses in the rx maps, and for each its
+ * counters, its key (the counter's comment) and, from how many elements name
+ * its rx counter (NFTA_OBJ_USE: one per address, its MAC's and its name's),
+ * how many addresses it holds outside the scope. Null where that cannot be
+ * told apart from a table someone edited, or a table of an earlier layout:
+ * the event then reads the maps (or the table) as before.
+ */
+export function readScopeNetlink(nf: NfTables, o: NftOptions, scope: EventScope): NftState | null {
+  const family = FAMILY[o.placement];
+  const mac = macOf(scope.key);
+  if (!mac) return null;
+  const lookup = (set: string, key: Uint8Array) => nf.element(family, o.table, set, key);
+  try {
+    if (!nf.hasSet(family, o.table, NAMES_MAP)) return null;
+    const seen = new Map<string, string[]>();
+    const target = lookup(KEYS_MAP, keyBytes(mac));
+    if (target !== null) seen.set(target, []);
+    for (const a of scope.addresses) {
+      const ref = lookup(`rx${familyOf(a)}`, keyBytes(a));
+      if (ref !== null) seen.set(ref, [...(seen.get(ref) ?? []), a]);
+    }
+    const hosts: ScopedHost[] = [];
+    for (const [ref, addresses] of seen) {
+      const h = scopedHost(nf, o, ref, addresses);
+      if (!h || (ref === target) !== (h.key === mac)) return null;
+      hosts.push(h);
+    }
+    const ownerKey = (a: string) => {
+      const ref = lookup(`rx${familyOf(a)}`, keyBytes(a));
+      const c = ref === null ? null : nf.counter(family, o.table, ref);
+      return c?.comment?.startsWith(COMMENT_PREFIX) ? c.comment.slice(COMMENT_PREFIX.length) : null;
+    };
+    // Every change keeps the names map, so it knows every name in the table.
+    const nameTaken = (name: string) => lookup(NAMES_MAP, nameKeyBytes(name)) !== null;
+    return { read: "scoped", addresses: [...scope.addresses], hosts, nameTaken, ownerKey };
+  } catch (e) {
+    // A map or the table not there: the event's usual read finds out what is.
+    if (e instanceof NfError && e.errno === ENOENT) return null;
+    throw e;
+  }
+}
+
+/**
+ * One host by its rx counter, with the scope's addresses it holds; null when
+ * its counters, its keys element or its names element are not as iptmon
+ * makes them, or the elements naming it do not add up.
+ */
+function scopedHost(nf: NfTables, o: NftOptions, ref: string, addresses: string[]): ScopedHost | null {
+  const family = FAMILY[o.placement];
+  const name = ref.slice(3);
+  if (!ref.startsWith("rx_") || !SAFE_NAME.test(name)) return null;
+  const rx = nf.counter(family, o.table, ref);
+  const tx = nf.counter(family, o.table, `tx_${name}`);
+  if (!rx?.comment?.startsWith(COMMENT_PREFIX) || rx.use === null || !tx) return null;
+  const key = rx.comment.slice(COMMENT_PREFIX.length);
+  const mac = macOf(key);
+  if (mac && nf.element(family, o.table, KEYS_MAP, keyBytes(mac)) !== ref) return null;
+  if (nf.element(family, o.table, NAMES_MAP, nameKeyBytes(name)) !== ref) return null;
+  const unseen = rx.use - addresses.length - (mac ? 1 : 0) - 1;
+  if (unseen < 0) return null;
+  const header = o.placement === "ports" ? ETHER_HEADER * tx.packets : 0;
+  return {
+    key,
+    name,
+    addresses: sortAddresses(addresses),
+    unseen,
+    rx: { packets: rx.packets, bytes: rx.bytes },
+    tx: { packets: tx.packets, bytes: Math.max(0, tx.bytes - header) },
+  };
 }
 
 /** What `nft -j list table` gives: every host with its counters, and whether the layout is whole. */
