@@ -30,6 +30,9 @@ export interface SnapshotSettings {
 }
 
 export const PERSIST_NAME = "state.json";
+
+/** How many hosts' floors are looked up in the state's text before it is read whole. */
+const QUICK_LOOKUPS = 16;
 /** Beside the RAM file: `<statefile>.journal`. */
 export const JOURNAL_SUFFIX = ".journal";
 /** A journal this long is folded into the state by the next event rather than grow (about 300 one-host samples). */
@@ -142,6 +145,8 @@ export class Snapshots {
     return this.state;
   }
 
+  private quickLookups = 0;
+
   floors(): ReadonlyMap<string, HostCounters> {
     return new SnapshotFloors(
       (key) => this.floor(key),
@@ -150,7 +155,9 @@ export class Snapshots {
   }
 
   private floor(key: string): HostCounters | undefined {
-    if (!this.state) {
+    // Each quick lookup reads through the state's text: for more than an
+    // event's few hosts (init, print), reading it whole once is cheaper.
+    if (!this.state && this.quickLookups++ < QUICK_LOOKUPS) {
       const q = this.quickView();
       if (q) {
         const newer = q.newer.get(key);
