@@ -95,6 +95,12 @@ function formatV6(b: Uint8Array): string {
   return `${hex(g.slice(0, bestStart))}::${hex(g.slice(bestStart + bestLen))}`;
 }
 
+/** An address's canonical text from its 4 or 16 bytes (as parseAddress writes it), or null for another length. */
+export function addressText(b: Uint8Array): string | null {
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  return b.length === 16 ? formatV6(b) : null;
+}
+
 /** Parses an IPv4 or IPv6 address (a `%zone` suffix is refused). */
 export function parseAddress(s: string): Address | null {
   const t = s.trim();

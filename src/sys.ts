@@ -283,6 +283,26 @@ export function takeLockFile(path: string, timeoutMs: number): () => void {
   }
 }
 
+/**
+ * Writes to stdout or stderr directly: the streams cost a command ~7 ms to
+ * set up, and a CGI runs `status` every 2 s. A descriptor someone left
+ * non-blocking gets the rest through the stream; a reader that went away
+ * (`iptmon status | head`) ends the output quietly, as it would the stream's.
+ */
+function writeOut(fd: number, text: string, stream: () => NodeJS.WriteStream): void {
+  const buf = Buffer.from(text);
+  for (let off = 0; off < buf.length; ) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN") return void stream().write(buf.subarray(off));
+      if (code === "EPIPE") return;
+      throw e;
+    }
+  }
+}
+
 export const realSys: Sys = {
   run(cmd, args, input, opts) {
     const timeoutMs = opts?.timeoutMs ?? DEFAULTS.runTimeoutMs;
@@ -351,8 +371,8 @@ export const realSys: Sys = {
   rename: (from, to) => renameSync(from, to),
   env: process.env,
   ppid: process.ppid,
-  stdout: (t) => void process.stdout.write(t),
-  stderr: (t) => void process.stderr.write(t),
+  stdout: (t) => writeOut(1, t, () => process.stdout),
+  stderr: (t) => writeOut(2, t, () => process.stderr),
   now: () => Math.floor(Date.now() / 1000),
   lock: takeLock,
   async fetch(url, init) {

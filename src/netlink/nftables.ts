@@ -306,14 +306,11 @@ export function listElements(list: Uint8Array): NfElement[] {
 /** A NUL-terminated name nf_tables sent (iptmon's names are ASCII; anything else is decoded as UTF-8). */
 function ascii(b: Uint8Array, from: number, to: number): string {
   let end = from;
-  while (end < to && b[end] !== 0) end++;
-  let s = "";
-  for (let i = from; i < end; i++) {
-    const c = b[i]!;
-    if (c >= 0x80) return str(b.subarray(from, end));
-    s += String.fromCharCode(c);
-  }
-  return s;
+  let high = false;
+  for (; end < to && b[end] !== 0; end++) if (b[end]! >= 0x80) high = true;
+  const bytes = b.subarray(from, end);
+  // Names and comments are short (at most 256 bytes): one call, no decoder.
+  return high ? str(bytes) : String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
 /** A GETOBJ reply as a counter (null for another kind of object); walked in place, a dump has thousands. */

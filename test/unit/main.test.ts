@@ -485,12 +485,16 @@ describe("one definition of the commands serves both parsers", () => {
     [["hotplug", "neigh"]],
     [["tftp", "1024", "192.168.1.5", "/srv/tftp/x"]],
     [["tftp"]],
+    [["status", "--json"]],
+    [["status"]],
+    [["metrics"]],
   ])("%p: the fast path reads what the option parser reads", async (argv: string[]) => {
     const fast = fastArgs(argv, COMMANDS);
     const slow = await parsed(argv);
     expect(fast).not.toBeNull();
     expect(slow?.command).toBe(fast!.command);
     for (const { name } of parseSyntax(fast!.command.command).positionals) expect([name, slow!.args[name]]).toEqual([name, fast!.args[name]]);
+    for (const name of Object.keys(fast!.command.options ?? {})) expect([name, Boolean(slow!.args[name])]).toEqual([name, Boolean(fast!.args[name])]);
   });
 
   test.each([
@@ -499,17 +503,21 @@ describe("one definition of the commands serves both parsers", () => {
     [["add", "02:00:00:00:00:01", "--config=/x", "192.168.1.5"]],
     [["hotplug", "dhcp", "--backend", "nftables"]],
     [["hotplug", "dhcp", "--help"]],
-    [["status"]],
+    [["status", "--json", "--json"]],
+    [["status", "--json", "--verbose"]],
+    [["status", "--js"]],
+    [["metrics", "--json"]],
+    [["metrics", "x"]],
     [["init"]],
-  ])("%p: with an option, or not an event: left to the option parser", (argv: string[]) => {
+  ])("%p: with an option not its own, or not an event or polled command: left to the option parser", (argv: string[]) => {
     expect(fastArgs(argv, COMMANDS)).toBeNull();
   });
 
-  test("only event commands take the fast path", () => {
+  test("only event and polled commands take the fast path", () => {
     for (const c of COMMANDS) {
       const name = parseSyntax(c.command).name;
       const argv = [name, ...parseSyntax(c.command).positionals.filter((p) => p.required).map((p) => c.positionals?.[p.name]?.choices?.[0] ?? "x")];
-      expect([name, fastArgs(argv, COMMANDS) !== null]).toEqual([name, c.event === true]);
+      expect([name, fastArgs(argv, COMMANDS) !== null]).toEqual([name, c.event === true || c.polled === true]);
     }
   });
 

@@ -5,7 +5,7 @@
  * 1.0 loads a whole set before it adds one element). A declare (init, a
  * placement switched, a table someone broke) is still written by `nft -f`.
  */
-import { parseAddress, parseMac } from "../../addr.ts";
+import { addressText, parseAddress, parseMac } from "../../addr.ts";
 import { ENOENT, NfError, type NfOp, type NfTables } from "../../netlink/nftables.ts";
 import { familyOf, macOf, SAFE_NAME, sortAddresses, type EventScope, type ScopedHost } from "../../model.ts";
 
@@ -20,10 +20,8 @@ const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"
 
 /** A map key as nft writes it: an address, or a MAC for the keys maps (a dump has thousands). */
 export function keyText(key: Uint8Array): string | null {
-  if (key.length === 4) return `${key[0]}.${key[1]}.${key[2]}.${key[3]}`;
   if (key.length === 6) return `${HEX[key[0]!]}:${HEX[key[1]!]}:${HEX[key[2]!]}:${HEX[key[3]!]}:${HEX[key[4]!]}:${HEX[key[5]!]}`;
-  if (key.length === 16) return parseAddress(Array.from({ length: 8 }, (_, i) => HEX[key[2 * i]!]! + HEX[key[2 * i + 1]!]!).join(":"))?.text ?? null;
-  return null;
+  return addressText(key);
 }
 
 /** The bytes of an element's key, as the map's type wants them (a concatenation's parts one after the other). */
