@@ -117,22 +117,10 @@ function writeAttr(a: Attr, out: Uint8Array, view: DataView, at: number): number
   return len;
 }
 
-/** One message: nlmsghdr, nfgenmsg, attributes. Port id 0: the kernel fills in who sent it. */
+/** One message: nlmsghdr, nfgenmsg (family, version 0, resource id), attributes. Port id 0: the kernel fills in who sent it. */
 export function nfMessage(type: number, flags: number, seq: number, family: number, attrs: Attr[], resId = 0): Uint8Array {
-  const len = 16 + 4 + attrs.reduce((s, a) => s + pad4(attrSize(a)), 0);
-  const out = new Uint8Array(len);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, len, true);
-  view.setUint16(4, type, true);
-  view.setUint16(6, flags, true);
-  view.setUint32(8, seq, true);
-  view.setUint32(12, 0, true);
-  out[16] = family;
-  out[17] = 0;
-  view.setUint16(18, resId, false);
-  let p = 20;
-  for (const a of attrs) p += pad4(writeAttr(a, out, view, p));
-  return out;
+  const nfgenmsg = Uint8Array.of(family, 0, resId >> 8, resId & 0xff);
+  return nlMessage(type, flags, seq, nfgenmsg, attrs);
 }
 
 /**
@@ -163,7 +151,11 @@ export const nftType = (msg: number) => (NFNL_SUBSYS_NFTABLES << 8) | msg;
 export function nfBatch(messages: Uint8Array[], firstSeq: number): Uint8Array {
   const begin = nfMessage(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, firstSeq, 0, [], NFNL_SUBSYS_NFTABLES);
   const end = nfMessage(NFNL_MSG_BATCH_END, NLM_F_REQUEST, firstSeq + messages.length + 1, 0, [], NFNL_SUBSYS_NFTABLES);
-  const parts = [begin, ...messages, end];
+  return concatBytes([begin, ...messages, end]);
+}
+
+/** Byte arrays one after the other. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((s, m) => s + m.length, 0));
   let p = 0;
   for (const m of parts) {

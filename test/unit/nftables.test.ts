@@ -13,6 +13,7 @@ import { planCounters, planEvent, planInit, resolveEventKey, type HostEvent, typ
 import type { Lease } from "../../src/sources/leases.ts";
 import { LAPTOP_REMOVED, NFT_TABLE_DECLARATION, userError } from "../helpers/builders.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
+import { prng } from "../helpers/prng.ts";
 
 const O: NftOptions = { table: "iptmon", priority: -1, placement: "forward" };
 const REBUILD = { rebuild: true };
@@ -255,17 +256,6 @@ describe("renderNft", () => {
   });
 });
 
-/** A small deterministic PRNG (mulberry32), so a failure can be reproduced. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const HOSTILE = ['"', "'", "`", "{", "}", ";", "\n", "\r", "\t", " ", "$", "(", ")", "*", "\\", "\0", "#", "@", ":", ",", ".", "-", "_", "/", "|", "&", "<", ">", "ü", "名", "😀", "\u202e", "\u00a0", "."];
 

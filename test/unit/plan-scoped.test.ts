@@ -14,6 +14,7 @@ import { eventScope, planEvent, resolveEventKey, type EventPlan, type HostEvent,
 import type { Lease } from "../../src/sources/leases.ts";
 import type { Neighbour } from "../../src/sources/neigh.ts";
 import { scopedOf } from "../helpers/scoped.ts";
+import { prng } from "../helpers/prng.ts";
 
 const LAN = {
   subnets: [parseSubnet("192.168.1.0/24")!, parseSubnet("fd00::/64")!],
@@ -138,17 +139,6 @@ describe("planEvent against a scoped read", () => {
   });
 });
 
-/** A small deterministic PRNG (mulberry32), so a failure names its seed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("planEvent against a scoped read: the same kernel as the full read (property test)", () => {
   const ADDRS = ["192.168.1.10", "192.168.1.11", "192.168.1.12", "192.168.1.13", "fd00::10", "fd00::11", "fd00::12", "fe80::1", "10.0.0.9"];
@@ -159,7 +149,7 @@ describe("planEvent against a scoped read: the same kernel as the full read (pro
     let changes = 0;
     let needFull = 0;
     for (let seed = 1; seed <= 2000; seed++) {
-      const r = rng(seed);
+      const r = prng(seed);
       const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
       // A table: each LAN address held by a random host, or by nobody.
       const keys = [...MACS.slice(0, 4), "host:nas", "duid:0001"];

@@ -6,6 +6,7 @@
  * placement switched, a table someone broke) is still written by `nft -f`.
  */
 import { addressText, parseAddress, parseMac } from "../../addr.ts";
+import { concatBytes } from "../../netlink/message.ts";
 import { ENOENT, NfError, type NfOp, type NfTables } from "../../netlink/nftables.ts";
 import { familyOf, macOf, SAFE_NAME, sortAddresses, type EventScope, type ScopedHost } from "../../model.ts";
 
@@ -26,16 +27,7 @@ export function keyText(key: Uint8Array): string | null {
 
 /** The bytes of an element's key, as the map's type wants them (a concatenation's parts one after the other). */
 export function keyBytes(text: string): Uint8Array {
-  if (text.includes(" . ")) {
-    const parts = text.split(" . ").map(keyBytes);
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let off = 0;
-    for (const p of parts) {
-      out.set(p, off);
-      off += p.length;
-    }
-    return out;
-  }
+  if (text.includes(" . ")) return concatBytes(text.split(" . ").map(keyBytes));
   const safe = element(text);
   const mac = safe.length === 17 ? parseMac(safe) : null;
   if (mac) return Uint8Array.from(mac.split(":").map((h) => Number.parseInt(h, 16)));
