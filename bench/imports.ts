@@ -10,22 +10,23 @@ import { buildLikeIptmon, ROOT, sh, summarise, timeOnce, type Sample } from "./c
 
 /** Each module, and what loads it. */
 export const MODULES: [string, string][] = [
-  ["src/main.ts", "every command (the binary's entry, src/cli.ts)"],
-  ["src/commands/dnsmasq.ts", "a dnsmasq event's command"],
-  ["src/app.ts", "config, backend choice, snapshots"],
+  ["src/main.ts", "every command's declaration (the binary's entry, src/cli.ts); a command's code loads when it runs"],
+  ["src/events.ts", "what a dnsmasq or hotplug event runs"],
+  ["src/app.ts", "config, backend choice, snapshots (loaded on first use)"],
   ["src/core.ts", "load, plan, apply"],
   ["src/backends/nft/index.ts", "the nft backend"],
   ["src/netlink/nftables.ts", "nf_tables over netlink"],
+  ["src/netlink/rtnetlink.ts", "addresses and neighbours over netlink"],
   ["src/backends/ipt/index.ts", "the iptables backend"],
   ["src/snapshot/store.ts", "snapshots"],
   ["src/config.ts", "config parsing"],
-  ["src/sys.ts", "the process boundary (spawn, files, lock)"],
+  ["src/sys.ts", "the process boundary (spawn, files, lock, netlink sockets)"],
   ["src/sources/load.ts", "leases, hosts files, neighbours, the LAN"],
-  ["src/commands/top.ts", "iptmon top"],
-  ["src/commands/push.ts", "the exporters' push"],
-  ["src/commands/usage.ts", "iptmon usage"],
-  ["src/commands/status.ts", "iptmon status"],
-  ["yargs", "the option parser (not on the event path)"],
+  ["src/status.ts", "iptmon status and metrics"],
+  ["src/top/run.ts", "iptmon top"],
+  ["src/exporters/push.ts", "the exporters' push"],
+  ["src/usage/report.ts", "iptmon usage"],
+  ["yargs", "the option parser (not for events, status --json or metrics)"],
 ];
 
 export interface ImportRow {
