@@ -16,6 +16,9 @@ export interface Subnet {
   text: string;
 }
 
+const DOT = 0x2e;
+const ZERO = 0x30;
+
 const MAC_RE = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
 
 /** `aa:bb:cc:dd:ee:ff` in lower case, or null. Accepts `-` as separator. */
@@ -27,18 +30,24 @@ export function parseMac(s: string): string | null {
   return mac;
 }
 
+/** Four dot-separated decimal bytes of 1–3 digits, no leading zero; read character by character (a lease file has thousands). */
 function parseV4(s: string): Uint8Array | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p) || (p.length > 1 && p[0] === "0")) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out[i] = n;
+  let part = 0;
+  let start = 0;
+  let n = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      const len = i - start;
+      if (part === 4 || len < 1 || len > 3 || (len > 1 && s.charCodeAt(start) === ZERO) || n > 255) return null;
+      out[part++] = n;
+      n = 0;
+      start = i + 1;
+    } else if (c >= ZERO && c <= ZERO + 9) n = n * 10 + (c - ZERO);
+    else return null;
   }
-  return out;
+  return part === 4 ? out : null;
 }
 
 function parseV6(s: string): Uint8Array | null {
@@ -109,7 +118,7 @@ export function parseAddress(s: string): Address | null {
     return b ? { family: 6, bytes: b, text: formatV6(b) } : null;
   }
   const b = parseV4(t);
-  return b ? { family: 4, bytes: b, text: Array.from(b).join(".") } : null;
+  return b ? { family: 4, bytes: b, text: `${b[0]}.${b[1]}.${b[2]}.${b[3]}` } : null;
 }
 
 export function parseSubnet(s: string): Subnet | null {
@@ -128,11 +137,11 @@ export function parseSubnet(s: string): Subnet | null {
 
 export function inSubnet(a: Address, n: Subnet): boolean {
   if (a.family !== n.family) return false;
-  for (let bit = 0; bit < n.prefix; bit++) {
-    const m = 0x80 >> (bit & 7);
-    if ((a.bytes[bit >> 3]! & m) !== (n.bytes[bit >> 3]! & m)) return false;
-  }
-  return true;
+  // Whole bytes of the prefix, then the bits of a byte it ends inside.
+  const whole = n.prefix >> 3;
+  for (let i = 0; i < whole; i++) if (a.bytes[i] !== n.bytes[i]) return false;
+  const m = (0xff00 >> (n.prefix & 7)) & 0xff;
+  return m === 0 || (a.bytes[whole]! & m) === (n.bytes[whole]! & m);
 }
 
 const NEVER_TRACKED = [
