@@ -1,5 +1,5 @@
 /** The host model: what iptmon wants counted, and what the kernel holds. */
-import { parseAddress } from "./addr.ts";
+import { parseAddress, type Address } from "./addr.ts";
 
 export interface Host {
   /** A MAC (`aa:bb:…`), `duid:<hex>` for a DHCPv6 client with no MAC known, or `host:<name>` for a static host. */
@@ -145,14 +145,18 @@ export function uniqueName(base: string, taken: { has(lowerName: string): boolea
 }
 
 /** IPv4 before IPv6, then by numeric value. */
+export function compareAddresses(a: Address, b: Address): number {
+  if (a.family !== b.family) return a.family - b.family;
+  for (let i = 0; i < a.bytes.length; i++) if (a.bytes[i] !== b.bytes[i]) return a.bytes[i]! - b.bytes[i]!;
+  return 0;
+}
+
+/** Canonical texts, duplicates removed, in compareAddresses' order. */
 export function sortAddresses(addrs: Iterable<string>): string[] {
-  const parsed = [...new Set(addrs)].map((t) => parseAddress(t)!);
-  parsed.sort((a, b) => {
-    if (a.family !== b.family) return a.family - b.family;
-    for (let i = 0; i < a.bytes.length; i++) if (a.bytes[i] !== b.bytes[i]) return a.bytes[i]! - b.bytes[i]!;
-    return 0;
-  });
-  return parsed.map((a) => a.text);
+  return [...new Set(addrs)]
+    .map((t) => parseAddress(t)!)
+    .sort(compareAddresses)
+    .map((a) => a.text);
 }
 
 export function sortHosts<T extends { name: string }>(hosts: T[]): T[] {

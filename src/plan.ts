@@ -2,10 +2,11 @@
  * Plan: the desired hosts, from everything known (init) or from what the
  * kernel holds plus one event. Pure: no IO, so every rule here is unit-tested.
  */
-import { parseAddress, parseMac } from "./addr.ts";
+import { parseAddress, parseMac, type Address } from "./addr.ts";
 import type { HostConfig } from "./config.ts";
 import { notLanReason, type Lan } from "./lan.ts";
 import {
+  compareAddresses,
   macOf,
   nameFromAddresses,
   sanitizeName,
@@ -63,6 +64,7 @@ class Lookup {
   readonly staticLeaseName = new Map<string, string>();
   private hostsNames: Map<string, string> | undefined;
   private leaseNames: Map<string, string> | undefined;
+  private newest: Lease[] | undefined;
   private neighbourMac: Map<string, string> | undefined;
 
   /**
@@ -126,12 +128,16 @@ class Lookup {
     return this.hostsNames;
   }
 
+  /** The leases, newest first: the newest says who holds an address, and its hostname is the current one. */
+  get newestLeases(): Lease[] {
+    return (this.newest ??= [...this.k.leases].sort((a, b) => b.expires - a.expires));
+  }
+
   /** DHCP hostnames by host key; built on first use, since most events never ask. */
   get leaseName(): Map<string, string> {
     if (!this.leaseNames) {
       this.leaseNames = new Map();
-      // Newest lease first: its hostname is the current one.
-      for (const l of [...this.k.leases].sort((a, b) => b.expires - a.expires)) {
+      for (const l of this.newestLeases) {
         const name = sanitizeName(l.hostname, this.k.domain);
         const key = l.mac ?? this.keyOfV6Lease(l);
         if (name && !this.leaseNames.has(key)) this.leaseNames.set(key, name);
@@ -140,9 +146,14 @@ class Lookup {
     return this.leaseNames;
   }
 
-  lanOk(text: string): string | null {
+  /** The address, parsed, where it may be a LAN host's. */
+  lanAddress(text: string): Address | null {
     const a = parseAddress(text);
-    return a && notLanReason(this.k.lan, a) === null ? a.text : null;
+    return a && notLanReason(this.k.lan, a) === null ? a : null;
+  }
+
+  lanOk(text: string): string | null {
+    return this.lanAddress(text)?.text ?? null;
   }
 
   /** A DHCPv6 lease is keyed by the MAC that uses its address, if any is known. */
@@ -162,11 +173,20 @@ class Lookup {
     return this.configName.get(key) ?? (dhcpName ? sanitizeName(dhcpName, this.k.domain) : null) ?? this.staticLeaseName.get(key) ?? null;
   }
 
+  /** The hosts-file name of the first of `addresses` that has one. */
+  private hostsNameOf(addresses: readonly string[]): string | undefined {
+    for (const a of addresses) {
+      const n = this.hostsName.get(a);
+      if (n !== undefined) return n;
+    }
+    return undefined;
+  }
+
   /** Name, in order: iptmon's config, the DHCP hostname, UCI static lease, hosts files, the address. */
   baseName(key: string, addresses: string[], dhcpName: string | null | undefined): string {
     return (
       this.givenName(key, dhcpName) ??
-      addresses.map((a) => this.hostsName.get(a)).find((n) => n !== undefined) ??
+      this.hostsNameOf(addresses) ??
       (key.startsWith("host:") ? key.slice(5) : null) ??
       // null: the lease lost its name (to a newer client), so the old one goes.
       (dhcpName === null ? null : this.currentName.get(key)) ??
@@ -196,11 +216,18 @@ function keepsName(current: string | undefined, base: string): boolean {
   return m !== null && base.startsWith(m[1]!) && m[1]!.length >= Math.min(base.length, 63 - m[2]!.length - 1);
 }
 
-function assignNames(hosts: { key: string; base: string; addresses: string[] }[], current: readonly LaidOutHost[]): Host[] {
-  const curName = new Map(current.flatMap((h) => (h.key === null ? [] : [[h.key, h.name] as const])));
+interface UnnamedHost {
+  key: string;
+  base: string;
+  addresses: string[];
+}
+
+function assignNames(hosts: UnnamedHost[], current: readonly LaidOutHost[]): Host[] {
+  const curName = new Map<string, string>();
+  for (const h of current) if (h.key !== null) curName.set(h.key, h.name);
   const taken = new Set<string>();
   const named: Host[] = [];
-  const rest: typeof hosts = [];
+  const rest: UnnamedHost[] = [];
   // Hosts that keep their current name go first, so a newcomer never steals it.
   for (const h of hosts) {
     const c = curName.get(h.key);
@@ -220,26 +247,32 @@ function assignNames(hosts: { key: string; base: string; addresses: string[] }[]
 /** Every known host, from leases, neighbours, static leases, hosts files and config. */
 export function planInit(k: Knowledge, current: readonly LaidOutHost[]): Host[] {
   const L = new Lookup(k, current);
-  const owner = new Map<string, string>();
+  // Each address goes to the first source that claims it, kept parsed for the sort below.
+  const owner = new Map<string, { key: string; address: Address }>();
   const claim = (key: string | null, text: string | null) => {
     if (!key || !text || L.ignored.has(key)) return;
-    const a = L.lanOk(text);
-    if (a && !owner.has(a)) owner.set(a, key);
+    const a = L.lanAddress(text);
+    if (a && !owner.has(a.text)) owner.set(a.text, { key, address: a });
   };
   for (const [key, addrs] of L.staticAddrs) if (!key.startsWith("host:")) for (const a of addrs) claim(key, a);
-  for (const l of [...k.leases].sort((a, b) => b.expires - a.expires)) claim(l.mac ?? L.keyOfV6Lease(l), l.address);
+  for (const l of L.newestLeases) claim(l.mac ?? L.keyOfV6Lease(l), l.address);
   for (const n of k.neighbours) claim(n.mac, n.address);
   for (const [key, addrs] of L.staticAddrs) if (key.startsWith("host:")) for (const a of addrs) claim(key, a);
   for (const e of k.hostsEntries) {
     const name = L.hostsName.get(e.address);
     claim(name ? `host:${name}` : null, e.address);
   }
-  const byKey = new Map<string, string[]>();
-  for (const [a, key] of owner) byKey.set(key, [...(byKey.get(key) ?? []), a]);
-  const hosts = [...byKey].map(([key, addrs]) => {
-    const addresses = sortAddresses(addrs);
-    return { key, addresses, base: L.baseName(key, addresses, L.leaseName.get(key)) };
-  });
+  const byKey = new Map<string, Address[]>();
+  for (const { key, address } of owner.values()) {
+    const list = byKey.get(key);
+    if (list) list.push(address);
+    else byKey.set(key, [address]);
+  }
+  const hosts: UnnamedHost[] = [];
+  for (const [key, list] of byKey) {
+    const addresses = list.sort(compareAddresses).map((a) => a.text);
+    hosts.push({ key, addresses, base: L.baseName(key, addresses, L.leaseName.get(key)) });
+  }
   return assignNames(hosts, current);
 }
 
