@@ -64,16 +64,33 @@ export function nameKeyBytes(name: string): Uint8Array {
   return out;
 }
 
-/** The same key as nft writes it: each 16 bytes as an IPv6 address (`::` for none). */
+/** Each ASCII code as two hex digits. */
+const HEX2 = Array.from({ length: 128 }, (_, c) => c.toString(16).padStart(2, "0"));
+
+/**
+ * The same key as nft writes it: each 16 bytes as an IPv6 address with every
+ * group written out (`::` for none). Made from the name's characters, one
+ * byte each: a SAFE_NAME character is 0x2d or more, so a group that starts
+ * with one is its two codes in hex, and one that starts past the name is 0.
+ * An init writes thousands.
+ */
 export function nameKeyText(name: string): string {
-  const b = nameKeyBytes(name);
-  const parts: string[] = [];
+  if (!SAFE_NAME.test(name)) throw new Error(`unsafe host name reached the names map: ${JSON.stringify(name)}`);
+  const lower = name.toLowerCase();
+  const n = lower.length;
+  let out = "";
   for (let off = 0; off < NAME_KEY_BYTES; off += 16) {
-    const chunk = b.subarray(off, off + 16);
-    if (chunk.every((x) => x === 0)) parts.push("::");
-    else parts.push(Array.from({ length: 8 }, (_, i) => ((chunk[2 * i]! << 8) | chunk[2 * i + 1]!).toString(16)).join(":"));
+    if (off > 0) out += " . ";
+    if (off >= n) {
+      out += "::";
+      continue;
+    }
+    for (let i = off; i < off + 16; i += 2) {
+      if (i > off) out += ":";
+      out += i >= n ? "0" : i + 1 < n ? HEX2[lower.charCodeAt(i)]! + HEX2[lower.charCodeAt(i + 1)]! : `${HEX2[lower.charCodeAt(i)]!}00`;
+    }
   }
-  return parts.join(" . ");
+  return out;
 }
 
 /** The maps each placement declares. */

@@ -25,8 +25,6 @@ export interface NftChange {
   addElements: Partial<Record<AddrMap | KeyMap | NameMap, [string, string][]>>;
 }
 
-const mapOf = (addr: string, dir: "rx" | "tx"): AddrMap => `${dir}${familyOf(addr)}` as AddrMap;
-
 /**
  * From `current` to `desired`. A host whose counters are kept must have them
  * under that name already. A counter name that is deleted and created again
@@ -66,20 +64,31 @@ export function planNft(current: NftState, desired: PlannedHost[], opts: ApplyOp
     if (h.key !== null && macOf(h.key)) wantKey.set(h.key, h.name);
     wantName.set(h.name.toLowerCase(), h.name);
   }
-  const moved = (from: Map<string, string>, to: Map<string, string>) =>
-    [...from].filter(([k, n]) => to.get(k) !== n || recreated.has(n));
-
+  /** `from`'s entries that `to` lacks as they are, or whose counter is created anew. */
+  const moved = (from: Map<string, string>, to: Map<string, string>) => {
+    const out: [string, string][] = [];
+    for (const e of from) if (to.get(e[0]) !== e[1] || recreated.has(e[1])) out.push(e);
+    return out;
+  };
   const deleteElements: NftChange["deleteElements"] = {};
   const addElements: NftChange["addElements"] = {};
-  const push = <T>(rec: Partial<Record<string, T[]>>, m: string, v: T) => void (rec[m] ??= []).push(v);
-  for (const [a] of moved(curOwner, want)) for (const dir of ["rx", "tx"] as const) push(deleteElements, mapOf(a, dir), a);
+  /** The same elements in each of `maps` (a host's address is in its family's rx and tx map), where there are any. */
+  const put = <T>(rec: Partial<Record<string, T[]>>, maps: readonly string[], els: T[]) => {
+    if (els.length) for (const m of maps) rec[m] = els.slice();
+  };
+  const gone = moved(curOwner, want);
+  const come = moved(want, curOwner);
+  for (const f of [4, 6] as const) {
+    const maps = [`rx${f}`, `tx${f}`];
+    put(deleteElements, maps, gone.filter(([a]) => familyOf(a) === f).map(([a]) => a));
+    put(addElements, maps, come.filter(([a]) => familyOf(a) === f));
+  }
   const keyMaps: KeyMap[] = placement === "ports" ? ["keys", TXKEYS_MAP] : ["keys"];
-  for (const [k] of moved(curKey, wantKey)) for (const m of keyMaps) push(deleteElements, m, k);
-  for (const [a, n] of moved(want, curOwner)) for (const dir of ["rx", "tx"] as const) push(addElements, mapOf(a, dir), [a, n] as [string, string]);
-  for (const [k, n] of moved(wantKey, curKey)) for (const m of keyMaps) push(addElements, m, [k, n] as [string, string]);
+  put(deleteElements, keyMaps, moved(curKey, wantKey).map(([k]) => k));
+  put(addElements, keyMaps, moved(wantKey, curKey));
   // The names map is keyed by the name itself (lower-cased when written).
-  for (const [, n] of moved(curName, wantName)) push(deleteElements, NAMES_MAP, n);
-  for (const [, n] of moved(wantName, curName)) push(addElements, NAMES_MAP, [n, n] as [string, string]);
+  put(deleteElements, [NAMES_MAP], moved(curName, wantName).map(([, n]) => n));
+  put(addElements, [NAMES_MAP], moved(wantName, curName).map(([, n]) => [n, n] as [string, string]));
   // A name nft would need quoted was made by hand: left alone.
   const deleteStrays = declare && current.read === "full" ? current.strays.filter((n) => SAFE_STRAY.test(n)) : [];
   const withEnv = declare && placement === "ports" && env ? { env: env() } : {};

@@ -128,13 +128,13 @@ export type NftStep =
 export function changeSteps(c: NftChange, placement: Placement): NftStep[] {
   const steps: NftStep[] = [];
   const maps = mapsOf(placement);
-  // The keys map names a host's rx counter, the txkeys map its tx counter.
-  const dirOf = (m: string) => (m.startsWith("tx") ? "tx" : "rx");
   // The names map's keys are host names, written as that map's key.
-  const keyOf = (m: string, k: string) => (m === NAMES_MAP ? nameKeyText(k) : element(k));
+  const keyOf = (m: string) => (m === NAMES_MAP ? nameKeyText : element);
   for (const m of maps) {
     const els = c.deleteElements[m];
-    if (els?.length) steps.push({ op: "delete-elements", map: m, keys: els.map((k) => keyOf(m, k)) });
+    if (!els?.length) continue;
+    const key = keyOf(m);
+    steps.push({ op: "delete-elements", map: m, keys: els.map((k) => key(k)) });
   }
   for (const n of c.deleteHosts) for (const dir of ["rx", "tx"] as const) steps.push({ op: "delete-counter", name: counterName(dir, n) });
   for (const n of c.deleteStrays) {
@@ -148,7 +148,11 @@ export function changeSteps(c: NftChange, placement: Placement): NftStep[] {
     }
   for (const m of maps) {
     const els = c.addElements[m];
-    if (els?.length) steps.push({ op: "add-elements", map: m, elements: els.map(([k, n]) => [keyOf(m, k), counterName(dirOf(m), n)]) });
+    if (!els?.length) continue;
+    const key = keyOf(m);
+    // The keys map names a host's rx counter, the txkeys map its tx counter.
+    const dir = m.startsWith("tx") ? "tx" : "rx";
+    steps.push({ op: "add-elements", map: m, elements: els.map(([k, n]) => [key(k), counterName(dir, n)]) });
   }
   return steps;
 }
