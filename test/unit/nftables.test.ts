@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { parseSubnet } from "../../src/addr.ts";
 import type { ApplyOptions } from "../../src/backends/backend.ts";
 import { createNftBackend } from "../../src/backends/nft/index.ts";
-import { COMMENT_PREFIX, type NftOptions, type NftState } from "../../src/backends/nft/layout.ts";
+import { COMMENT_PREFIX, nameKeyBytes, nameKeyText, type NftOptions, type NftState } from "../../src/backends/nft/layout.ts";
+import { keyBytes } from "../../src/backends/nft/netlink.ts";
 import { parseNftJson, parseNftMapsJson } from "../../src/backends/nft/parse.ts";
 import { planNft } from "../../src/backends/nft/plan.ts";
 import { renderNft as renderChange } from "../../src/backends/nft/render.ts";
@@ -274,6 +275,24 @@ function hostileName(rnd: () => number): string {
   if (rnd() < 0.05) s = '";{}\n';
   return s;
 }
+
+describe("nameKeyText", () => {
+  test("a name's key as nft writes it: 16 bytes per address, lower case, every group written, `::` past the name", () => {
+    expect(nameKeyText("Living-Room-TV-17")).toBe("6c69:7669:6e67:2d72:6f6f:6d2d:7476:2d31 . 3700:0:0:0:0:0:0:0 . :: . ::");
+    expect(nameKeyText("ab")).toBe("6162:0:0:0:0:0:0:0 . :: . :: . ::");
+  });
+
+  test("at every length, and at every chunk boundary, it reads back as the key's bytes", () => {
+    for (let n = 1; n <= 63; n++) {
+      const name = "Ab0._-Z9".repeat(8).slice(0, n);
+      expect(keyBytes(nameKeyText(name))).toEqual(nameKeyBytes(name));
+    }
+  });
+
+  test("an unsafe name never becomes a key", () => {
+    for (const bad of ["", "a b", 'x"; flush ruleset', "ä", "a".repeat(64)]) expect(() => nameKeyText(bad)).toThrow(/unsafe host name/);
+  });
+});
 
 describe("renderNft: hostile hostnames (property test)", () => {
   const rnd = prng(0x1b7e0);
