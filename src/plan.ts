@@ -247,12 +247,17 @@ function assignNames(hosts: UnnamedHost[], current: readonly LaidOutHost[]): Hos
 /** Every known host, from leases, neighbours, static leases, hosts files and config. */
 export function planInit(k: Knowledge, current: readonly LaidOutHost[]): Host[] {
   const L = new Lookup(k, current);
-  // Each address goes to the first source that claims it, kept parsed for the sort below.
-  const owner = new Map<string, { key: string; address: Address }>();
+  // Each address goes to the first source that claims it; a host's addresses are kept parsed for the sort below.
+  const claimed = new Set<string>();
+  const byKey = new Map<string, Address[]>();
   const claim = (key: string | null, text: string | null) => {
     if (!key || !text || L.ignored.has(key)) return;
     const a = L.lanAddress(text);
-    if (a && !owner.has(a.text)) owner.set(a.text, { key, address: a });
+    if (!a || claimed.has(a.text)) return;
+    claimed.add(a.text);
+    const list = byKey.get(key);
+    if (list) list.push(a);
+    else byKey.set(key, [a]);
   };
   for (const [key, addrs] of L.staticAddrs) if (!key.startsWith("host:")) for (const a of addrs) claim(key, a);
   for (const l of L.newestLeases) claim(l.mac ?? L.keyOfV6Lease(l), l.address);
@@ -261,12 +266,6 @@ export function planInit(k: Knowledge, current: readonly LaidOutHost[]): Host[] 
   for (const e of k.hostsEntries) {
     const name = L.hostsName.get(e.address);
     claim(name ? `host:${name}` : null, e.address);
-  }
-  const byKey = new Map<string, Address[]>();
-  for (const { key, address } of owner.values()) {
-    const list = byKey.get(key);
-    if (list) list.push(address);
-    else byKey.set(key, [address]);
   }
   const hosts: UnnamedHost[] = [];
   for (const [key, list] of byKey) {
