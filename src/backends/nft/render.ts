@@ -141,11 +141,13 @@ export function changeSteps(c: NftChange, placement: Placement): NftStep[] {
     if (!SAFE_STRAY.test(n)) throw new Error(`unsafe counter name reached the nft renderer: ${JSON.stringify(n)}`);
     steps.push({ op: "delete-counter", name: n });
   }
-  for (const h of c.createHosts)
+  for (const h of c.createHosts) {
+    const comment = counterComment(h.key);
     for (const dir of ["rx", "tx"] as const) {
       counted(h.start[dir]);
-      steps.push({ op: "add-counter", name: counterName(dir, h.name), start: h.start[dir], comment: counterComment(h.key) });
+      steps.push({ op: "add-counter", name: counterName(dir, h.name), start: h.start[dir], comment });
     }
+  }
   for (const m of maps) {
     const els = c.addElements[m];
     if (!els?.length) continue;
@@ -176,7 +178,11 @@ export function renderNft(c: NftChange, o: NftOptions): string {
     if (step.op === "delete-elements") out.push(`delete element ${t} ${step.map} { ${step.keys.join(", ")} }`);
     else if (step.op === "delete-counter") out.push(`delete counter ${t} ${step.name}`);
     else if (step.op === "add-counter") out.push(`add counter ${t} ${step.name} { ${counted(step.start)}; comment "${step.comment}"; }`);
-    else out.push(`add element ${t} ${step.map} { ${step.elements.map(([k, n]) => `${k} : "${n}"`).join(", ")} }`);
+    else {
+      let line = `add element ${t} ${step.map} { `;
+      for (let i = 0; i < step.elements.length; i++) line += `${i ? ", " : ""}${step.elements[i]![0]} : "${step.elements[i]![1]}"`;
+      out.push(`${line} }`);
+    }
   }
   return out.length ? `${out.join("\n")}\n` : "";
 }
