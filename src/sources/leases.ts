@@ -15,6 +15,7 @@ export interface Lease {
   hostname: string | null;
 }
 
+const SEPARATORS = /[\t\v\f\r ]+/;
 
 /**
  * Reads every lease; a line that does not parse becomes a warning and is
@@ -29,7 +30,10 @@ export function parseLeases(text: string): { leases: Lease[]; warnings: string[]
   const warnings: string[] = [];
   const lines = text.split("\n");
   for (let n = 0; n < lines.length; n++) {
-    const fields = lines[n]!.split(/[\t\v\f\r ]+/).filter((f) => f !== "");
+    const fields = lines[n]!.split(SEPARATORS);
+    // Separators at either end leave an empty field there, and only there.
+    if (fields[0] === "") fields.shift();
+    if (fields[fields.length - 1] === "") fields.pop();
     if (fields.length === 0 || fields[0] === "duid") continue;
     const warn = (cause: string) => warnings.push(`lease file line ${n + 1}: ${cause}, skipped`);
     if (fields.length !== 5) {
