@@ -166,7 +166,11 @@ export function untrackableReason(a: Address): string | null {
 /** The broadcast address of a subnet is not a host either. */
 export function isSubnetBroadcast(a: Address, n: Subnet): boolean {
   if (a.family !== 4 || n.family !== 4 || n.prefix >= 31 || !inSubnet(a, n)) return false;
-  for (let bit = n.prefix; bit < 32; bit++) if ((a.bytes[bit >> 3]! & (0x80 >> (bit & 7))) === 0) return false;
+  // Every host bit set: those of the byte the prefix ends in, then whole bytes.
+  const at = n.prefix >> 3;
+  const m = 0xff >> (n.prefix & 7);
+  if ((a.bytes[at]! & m) !== m) return false;
+  for (let i = at + 1; i < 4; i++) if (a.bytes[i] !== 0xff) return false;
   return true;
 }
 

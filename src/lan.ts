@@ -20,7 +20,8 @@ export interface Lan {
  */
 export function isNetworkAddress(a: Address, n: Subnet): boolean {
   if (a.family !== n.family || n.prefix >= (a.family === 4 ? 31 : 127)) return false;
-  return a.bytes.every((b, i) => b === n.bytes[i]);
+  for (let i = 0; i < a.bytes.length; i++) if (a.bytes[i] !== n.bytes[i]) return false;
+  return true;
 }
 
 /** Why `a` is not a LAN host address, or null when it is. */
