@@ -37,11 +37,12 @@ export interface Command {
   /** Run by dnsmasq or hotplug: argv of exactly its positionals is parsed without the option parser. */
   event?: true;
   /**
-   * Run by a CGI for every request (the web page every 2 s, a Prometheus
-   * scrape): argv of exactly its positionals and its own boolean options
-   * is parsed without the option parser too.
+   * Run by scripts, often: a CGI for every request (the web page every 2 s,
+   * a Prometheus scrape), the init script and every firewall reload. Argv of
+   * exactly its positionals and its own boolean options is parsed without
+   * the option parser too.
    */
-  polled?: true;
+  scripted?: true;
   positionals?: Record<string, PositionalSpec>;
   options?: Record<string, OptionSpec>;
   /** Anything else yargs should know; a command with a builder never takes the fast path. */
@@ -94,18 +95,18 @@ const isFlag = (arg: string) => arg.startsWith("--") || SHORT.has(arg);
 
 /**
  * An event command's argv exactly as dnsmasq or hotplug passes it: its name,
- * then its positionals, no option; a polled command's may add its own
+ * then its positionals, no option; a scripted command's may add its own
  * boolean options. Anything else (another option, a count or value that
  * does not fit) is left to yargs, which also gives usage errors.
  */
 export function fastArgs(argv: string[], commands: readonly Command[]): { command: Command; args: Args } | null {
   const [name, ...words] = argv;
   for (const command of commands) {
-    if (!(command.event || command.polled) || command.builder) continue;
+    if (!(command.event || command.scripted) || command.builder) continue;
     const syntax = parseSyntax(command.command);
     if (syntax.name !== name) continue;
-    // A polled command's own boolean options, each once, spelled out whole.
-    const flags = command.polled ? words.filter((w) => w.startsWith("--") && command.options?.[w.slice(2)]?.type === "boolean") : [];
+    // A scripted command's own boolean options, each once, spelled out whole.
+    const flags = command.scripted ? words.filter((w) => w.startsWith("--") && command.options?.[w.slice(2)]?.type === "boolean") : [];
     if (new Set(flags).size !== flags.length) return null;
     const rest = words.filter((w) => !flags.includes(w));
     if (rest.some(isFlag)) return null;

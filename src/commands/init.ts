@@ -13,6 +13,7 @@ function calledByDnsmasq(sys: Sys): boolean {
 
 export const initCommand: Command = {
   command: "init",
+  scripted: true,
   describe: "rebuild accounting for every known host (idempotent; counters are kept)",
   async run(_args, app) {
     if (calledByDnsmasq(app.sys)) return 0;

@@ -3,7 +3,7 @@ import type { Command } from "./command.ts";
 
 export const metricsCommand: Command = {
   command: "metrics",
-  polled: true,
+  scripted: true,
   describe: "print every host's counters in Prometheus text exposition format",
   async run(_args, app) {
     const { renderPrometheus } = await import("../exporters/prometheus.ts");

@@ -2,7 +2,7 @@ import type { Command } from "./command.ts";
 
 export const statusCommand: Command = {
   command: "status",
-  polled: true,
+  scripted: true,
   describe: "show every host with its counters (rx: received from the host, tx: sent to it)",
   options: { json: { type: "boolean", describe: "machine-readable output" } },
   async run(args, app) {

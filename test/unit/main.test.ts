@@ -488,6 +488,8 @@ describe("one definition of the commands serves both parsers", () => {
     [["status", "--json"]],
     [["status"]],
     [["metrics"]],
+    [["init"]],
+    [["stop"]],
   ])("%p: the fast path reads what the option parser reads", async (argv: string[]) => {
     const fast = fastArgs(argv, COMMANDS);
     const slow = await parsed(argv);
@@ -508,16 +510,17 @@ describe("one definition of the commands serves both parsers", () => {
     [["status", "--js"]],
     [["metrics", "--json"]],
     [["metrics", "x"]],
-    [["init"]],
-  ])("%p: with an option not its own, or not an event or polled command: left to the option parser", (argv: string[]) => {
+    [["init", "--verbose"]],
+    [["print"]],
+  ])("%p: with an option not its own, or not an event or scripted command: left to the option parser", (argv: string[]) => {
     expect(fastArgs(argv, COMMANDS)).toBeNull();
   });
 
-  test("only event and polled commands take the fast path", () => {
+  test("only event and scripted commands take the fast path", () => {
     for (const c of COMMANDS) {
       const name = parseSyntax(c.command).name;
       const argv = [name, ...parseSyntax(c.command).positionals.filter((p) => p.required).map((p) => c.positionals?.[p.name]?.choices?.[0] ?? "x")];
-      expect([name, fastArgs(argv, COMMANDS) !== null]).toEqual([name, c.event === true || c.polled === true]);
+      expect([name, fastArgs(argv, COMMANDS) !== null]).toEqual([name, c.event === true || c.scripted === true]);
     }
   });
 
