@@ -1,6 +1,7 @@
 /**
  * Plan: the desired hosts, from everything known (init) or from what the
- * kernel holds plus one event. Pure: no IO, so every rule here is unit-tested.
+ * kernel holds plus one event. Pure: no IO of its own (a scoped read's
+ * lookups come with the state), so every rule here is unit-tested.
  */
 import { parseAddress, parseMac, type Address } from "./addr.ts";
 import type { HostConfig } from "./config.ts";
@@ -351,24 +352,14 @@ const below = (c: HostCounters, floor: HostCounters) => c.rx.bytes < floor.rx.by
  * just those. planEvent asks for the full read if it reaches past them.
  */
 export function eventScope(event: HostEvent, key: string, k: Knowledge): EventScope {
-  const lanOk = (text: string) => {
-    const a = parseAddress(text);
-    return a && notLanReason(k.lan, a) === null ? a.text : null;
-  };
+  const L = new Lookup(k, []);
   const out = new Set<string>();
-  const own = lanOk(event.address);
+  const own = L.lanOk(event.address);
   if (own) out.add(own);
   if (event.action === "add" && own) {
-    for (const n of k.neighbours) if (n.mac === key) {
-      const a = lanOk(n.address);
-      if (a) out.add(a);
-    }
-    for (const h of k.configHosts) if (h.mac === key) for (const s of h.addresses) {
-      const a = lanOk(s);
-      if (a) out.add(a);
-    }
-    for (const l of k.staticLeases) if (l.macs[0] === key && l.address) {
-      const a = lanOk(l.address);
+    const more = [...k.neighbours.flatMap((n) => (n.mac === key ? [n.address] : [])), ...(L.staticAddrs.get(key) ?? [])];
+    for (const text of more) {
+      const a = L.lanOk(text);
       if (a) out.add(a);
     }
   }
