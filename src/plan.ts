@@ -139,9 +139,11 @@ class Lookup {
     if (!this.leaseNames) {
       this.leaseNames = new Map();
       for (const l of this.newestLeases) {
+        // A lease with no usable name names nobody: its key is not looked for.
         const name = sanitizeName(l.hostname, this.k.domain);
+        if (!name) continue;
         const key = l.mac ?? this.keyOfV6Lease(l);
-        if (name && !this.leaseNames.has(key)) this.leaseNames.set(key, name);
+        if (!this.leaseNames.has(key)) this.leaseNames.set(key, name);
       }
     }
     return this.leaseNames;
@@ -374,10 +376,31 @@ export function eventScope(event: HostEvent, key: string, k: Knowledge): EventSc
  * renamed or removed with addresses it did not list), the plan asks for the
  * full read.
  */
+/** How many addresses outside its scope an event looks up before it takes the full read instead. */
+const OWNER_PROBES = 32;
+
 export function planEvent(current: Exclude<KernelState, { read: "absent" }>, event: HostEvent, key: string, k: Knowledge, floors?: Floors): EventPlan {
   const scoped = current.read === "scoped" ? current : null;
   const inScope = new Set(scoped?.addresses);
-  const L = new Lookup(k, current.hosts, scoped ? (a) => (inScope.has(a) ? null : scoped.ownerKey(a)) : undefined);
+  /** Set when the plan needs what a scoped read did not see. */
+  let beyond: string | null = null;
+  // Who holds an address outside the scope (a DHCPv6 lease's, for its name),
+  // one kernel lookup each: a few are cheap, a lease file's worth is the full read's job.
+  const probed = new Map<string, string | null>();
+  const probe = (a: string): string | null => {
+    if (inScope.has(a)) return null;
+    let owner = probed.get(a);
+    if (owner === undefined) {
+      if (probed.size >= OWNER_PROBES) {
+        beyond ??= `more than ${OWNER_PROBES} DHCPv6 leases to attribute`;
+        return null;
+      }
+      owner = scoped!.ownerKey(a);
+      probed.set(a, owner);
+    }
+    return owner;
+  };
+  const L = new Lookup(k, current.hosts, scoped ? probe : undefined);
   // Whether a host the read could not key is this one: only a full read says.
   if (!macOf(key) && current.hosts.some((h) => h.key === null)) return { kind: "need-full", why: `the event's host ${key} has no MAC` };
   const parsed = parseAddress(event.address);
@@ -393,8 +416,6 @@ export function planEvent(current: Exclude<KernelState, { read: "absent" }>, eve
     if (h.key !== null) byKey.set(h.key, e);
     for (const a of h.addresses) owner.set(a, e);
   }
-  /** Set when the plan needs what a scoped read did not see. */
-  let beyond: string | null = null;
   const remove = (e: Entry) => {
     if (e.unseen > 0) beyond ??= `host ${e.name} goes with addresses the scoped read did not list`;
     e.gone = true;

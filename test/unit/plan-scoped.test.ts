@@ -133,6 +133,22 @@ describe("planEvent against a scoped read", () => {
     expect(both(hosts, dhcp(M(1), "192.168.1.210", "x"), ignored).scoped).toMatchObject({ kind: "need-full", why: expect.stringContaining("Android") });
   });
 
+  test("DHCPv6 leases to attribute: a few looked up in the kernel, a lease file's worth left to the full read", () => {
+    const v6 = (n: number): Lease[] =>
+      Array.from({ length: n }, (_, i) => ({ expires: 1_900_000_000, mac: null, duid: `00:02:00:00:00:${i}`, address: `fd00::9:${(i + 1).toString(16)}`, family: 6, hostname: `v6-${i}` }));
+    const arp: HostEvent = { action: "add", source: "neigh", key: M(2), address: "192.168.1.220" };
+    for (const [n, kind] of [[5, "change"], [500, "need-full"]] as const) {
+      const k = know({ leases: v6(n) });
+      const s = scopedOf(hosts, eventScope(arp, M(2), k));
+      let lookups = 0;
+      const counting: ScopedState = { ...s, ownerKey: (a) => (lookups++, s.ownerKey(a)) };
+      const p = planEvent(counting, arp, M(2), k);
+      expect([n, p.kind]).toEqual([n, kind]);
+      expect(lookups).toBeLessThanOrEqual(32);
+      agree(hosts, planEvent(full(hosts), arp, M(2), k), p, s);
+    }
+  });
+
   test("a name that would come from addresses the read did not list: the full read", () => {
     // No hostname, no lease, no config: named from its addresses (all of them).
     expect(both(hosts, dhcp(M(1), "192.168.1.210", null), know()).scoped.kind).toBe("need-full");
