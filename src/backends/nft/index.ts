@@ -67,7 +67,12 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
     },
     readScope(scope) {
       const nl = netlink();
-      return nl ? viaNetlink(`read hosts of table ${t}`, () => readScopeNetlink(nl, o, scope)) : null;
+      const verb = `read hosts of table ${t}`;
+      const s = nl ? viaNetlink(verb, () => readScopeNetlink(nl, o, scope)) : null;
+      if (s?.read !== "scoped") return s;
+      // Its lookups run during planning: their failures read as the read's.
+      const { nameTaken, ownerKey } = s;
+      return { ...s, nameTaken: (n) => viaNetlink(verb, () => nameTaken(n)), ownerKey: (a) => viaNetlink(verb, () => ownerKey(a)) };
     },
     plan: (current, desired, opts) => planNft(current, desired, opts, o.placement, portsEnv),
     render: (change) => renderNft(change, o),
