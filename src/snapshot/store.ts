@@ -287,6 +287,8 @@ export class Snapshots {
     } catch {
       return; // read (and reported) again when it is loaded
     }
+    // Gone (set aside by another run): what this run holds is written back.
+    if (text === null) return;
     const journal = this.journalSeen === undefined ? undefined : this.peek(this.journalFile);
     if (text !== this.seen || journal !== this.journalSeen) this.state = undefined;
   }
