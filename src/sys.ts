@@ -289,14 +289,21 @@ export function takeLockFile(path: string, timeoutMs: number): () => void {
  * non-blocking gets the rest through the stream; a reader that went away
  * (`iptmon status | head`) ends the output quietly, as it would the stream's.
  */
+const streamed = new Set<number>();
+
 function writeOut(fd: number, text: string, stream: () => NodeJS.WriteStream): void {
+  // Once the stream has part of the output, the rest goes after it, in order.
+  if (streamed.has(fd)) return void stream().write(text);
   const buf = Buffer.from(text);
   for (let off = 0; off < buf.length; ) {
     try {
       off += writeSync(fd, buf, off);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN") return void stream().write(buf.subarray(off));
+      if (code === "EAGAIN") {
+        streamed.add(fd);
+        return void stream().write(buf.subarray(off));
+      }
       if (code === "EPIPE") return;
       throw e;
     }
