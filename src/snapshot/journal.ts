@@ -12,7 +12,7 @@
  * (hostRecordIn) without parsing the rest, and agrees with the full parse.
  */
 import { isPeriodKind, type PeriodSpec } from "../usage/periods.ts";
-import { BadState, checkHostRecord, isCount, isObj, isTime, need, STATE_FORMAT, STATE_VERSION, type HostRecord } from "./state.ts";
+import { BadState, checkHostRecord, isCount, isObj, isTime, need, parseVersioned, STATE_FORMAT, STATE_VERSION, type HostRecord } from "./state.ts";
 
 export const JOURNAL_FORMAT = "iptmon-journal";
 export const JOURNAL_VERSION = 1;
@@ -57,14 +57,7 @@ function sample(v: unknown): JournalSample {
 
 /** A journal's text, checked field by field; throws BadState saying what is wrong. */
 export function parseJournal(text: string): Journal {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new BadState(text.length === 0 ? "empty file" : "not JSON (truncated or corrupt)");
-  }
-  need(isObj(raw) && raw.format === JOURNAL_FORMAT, "not an iptmon journal");
-  need(raw.version === JOURNAL_VERSION, `version ${JSON.stringify(raw.version)?.slice(0, 20)}, this iptmon reads version ${JOURNAL_VERSION}`);
+  const raw = parseVersioned(text, JOURNAL_FORMAT, JOURNAL_VERSION, "journal");
   need(typeof raw.state === "string" && Array.isArray(raw.samples), "bad journal");
   return { state: raw.state, samples: raw.samples.map(sample) };
 }

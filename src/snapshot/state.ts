@@ -77,16 +77,25 @@ export function checkHostRecord(h: unknown): HostRecord {
   return { name: h.name, rx: counts(h.rx, 2, "rx") as [number, number], tx: counts(h.tx, 2, "tx") as [number, number], seen: h.seen as number };
 }
 
-/** A state file's text, checked field by field; throws BadState saying what is wrong. */
-export function parseState(text: string): State {
+/**
+ * A file of iptmon's (`what`: "state file", "journal") as JSON whose format
+ * and version are this iptmon's; throws BadState saying what is wrong.
+ */
+export function parseVersioned(text: string, format: string, version: number, what: string): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
     throw new BadState(text.length === 0 ? "empty file" : "not JSON (truncated or corrupt)");
   }
-  need(isObj(raw) && raw.format === STATE_FORMAT, "not an iptmon state file");
-  need(raw.version === STATE_VERSION, `version ${JSON.stringify(raw.version)?.slice(0, 20)}, this iptmon reads version ${STATE_VERSION}`);
+  need(isObj(raw) && raw.format === format, `not an iptmon ${what}`);
+  need(raw.version === version, `version ${JSON.stringify(raw.version)?.slice(0, 20)}, this iptmon reads version ${version}`);
+  return raw;
+}
+
+/** A state file's text, checked field by field; throws BadState saying what is wrong. */
+export function parseState(text: string): State {
+  const raw = parseVersioned(text, STATE_FORMAT, STATE_VERSION, "state file");
   need(isTime(raw.since) && isTime(raw.time) && isTime(raw.persisted), "bad times");
   need(isObj(raw.hosts), "hosts is not an object");
   const hosts: Record<string, HostRecord> = {};
