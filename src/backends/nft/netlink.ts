@@ -10,8 +10,8 @@ import { concatBytes } from "../../netlink/message.ts";
 import { ENOENT, NfError, type NfOp, type NfTables } from "../../netlink/nftables.ts";
 import { familyOf, macOf, SAFE_NAME, sortAddresses, type EventScope, type ScopedHost } from "../../model.ts";
 
-import { COMMENT_PREFIX, ETHER_HEADER, FAMILY, KEYS_MAP, MAPS, nameKeyBytes, NAMES_MAP, type NftOptions, type NftState, type Placement } from "./layout.ts";
-import { layoutOf, stateOf, type MapsShortfall, type TableContents } from "./parse.ts";
+import { FAMILY, KEYS_MAP, MAPS, nameKeyBytes, NAMES_MAP, type NftOptions, type NftState, type Placement } from "./layout.ts";
+import { hostOfCounters, keyOfComment, layoutOf, stateOf, type MapsShortfall, type TableContents } from "./parse.ts";
 import type { NftChange } from "./plan.ts";
 import { changeSteps, element } from "./render.ts";
 
@@ -106,8 +106,7 @@ export function readScopeNetlink(nf: NfTables, o: NftOptions, scope: EventScope)
     }
     const ownerKey = (a: string) => {
       const ref = lookup(`rx${familyOf(a)}`, keyBytes(a));
-      const c = ref === null ? null : nf.counter(family, o.table, ref);
-      return c?.comment?.startsWith(COMMENT_PREFIX) ? c.comment.slice(COMMENT_PREFIX.length) : null;
+      return ref === null ? null : keyOfComment(nf.counter(family, o.table, ref)?.comment);
     };
     // Every change keeps the names map, so it knows every name in the table.
     const nameTaken = (name: string) => lookup(NAMES_MAP, nameKeyBytes(name)) !== null;
@@ -130,22 +129,14 @@ function scopedHost(nf: NfTables, o: NftOptions, ref: string, addresses: string[
   if (!ref.startsWith("rx_") || !SAFE_NAME.test(name)) return null;
   const rx = nf.counter(family, o.table, ref);
   const tx = nf.counter(family, o.table, `tx_${name}`);
-  if (!rx?.comment?.startsWith(COMMENT_PREFIX) || rx.use === null || !tx) return null;
-  const key = rx.comment.slice(COMMENT_PREFIX.length);
-  const mac = macOf(key);
+  if (!rx || !tx || rx.use === null) return null;
+  const h = hostOfCounters(name, rx, tx, sortAddresses(addresses), o.placement);
+  if (!h) return null;
+  const mac = macOf(h.key);
   if (mac && nf.element(family, o.table, KEYS_MAP, keyBytes(mac)) !== ref) return null;
   if (nf.element(family, o.table, NAMES_MAP, nameKeyBytes(name)) !== ref) return null;
   const unseen = rx.use - addresses.length - (mac ? 1 : 0) - 1;
-  if (unseen < 0) return null;
-  const header = o.placement === "ports" ? ETHER_HEADER * tx.packets : 0;
-  return {
-    key,
-    name,
-    addresses: sortAddresses(addresses),
-    unseen,
-    rx: { packets: rx.packets, bytes: rx.bytes },
-    tx: { packets: tx.packets, bytes: Math.max(0, tx.bytes - header) },
-  };
+  return unseen < 0 ? null : { ...h, unseen };
 }
 
 /** What `nft -j list table` gives: every host with its counters, and whether the layout is whole. */

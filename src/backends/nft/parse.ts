@@ -68,25 +68,43 @@ export function parseNftJson(text: string, table: string, p: Placement = "forwar
   return present ? stateOf(t, p) : { read: "absent" };
 }
 
+type CounterRead = { packets: number; bytes: number; comment?: string | null };
+
+/** The host key in a counter's comment, or null when the comment is not iptmon's. */
+export function keyOfComment(comment: string | null | undefined): string | null {
+  return comment?.startsWith(COMMENT_PREFIX) ? comment.slice(COMMENT_PREFIX.length) : null;
+}
+
+/**
+ * A host from its counter pair as read (null when the rx counter's comment
+ * is not iptmon's), tx on the IP packet basis: a `ports` tx counter also
+ * counted each packet's Ethernet header.
+ */
+export function hostOfCounters(name: string, rx: CounterRead, tx: CounterRead, addresses: string[], p: Placement): CountedHost | null {
+  const key = keyOfComment(rx.comment);
+  if (key === null) return null;
+  const header = p === "ports" ? ETHER_HEADER * tx.packets : 0;
+  return {
+    key,
+    name,
+    addresses,
+    rx: { packets: rx.packets, bytes: rx.bytes },
+    tx: { packets: tx.packets, bytes: Math.max(0, tx.bytes - header) },
+  };
+}
+
 /** The hosts of a table that is there: counter pairs with iptmon's comment, their addresses, and what else is in it. */
 export function stateOf(t: TableContents, p: Placement): NftState {
   const { counters, addrs, maps, chains } = t;
   const hosts: CountedHost[] = [];
   const known = new Set<string>();
   for (const [name, rx] of counters) {
-    if (!name.startsWith("rx_") || !rx.comment?.startsWith(COMMENT_PREFIX)) continue;
     const hostName = name.slice(3);
     const tx = counters.get(`tx_${hostName}`);
-    if (!tx) continue;
+    const h = name.startsWith("rx_") && tx ? hostOfCounters(hostName, rx, tx, addrs.get(name) ?? [], p) : null;
+    if (!h) continue;
     known.add(name).add(`tx_${hostName}`);
-    const header = p === "ports" ? ETHER_HEADER * tx.packets : 0;
-    hosts.push({
-      key: rx.comment.slice(COMMENT_PREFIX.length),
-      name: hostName,
-      addresses: addrs.get(name) ?? [],
-      rx: { packets: rx.packets, bytes: rx.bytes },
-      tx: { packets: tx.packets, bytes: Math.max(0, tx.bytes - header) },
-    });
+    hosts.push(h);
   }
   const complete = CHAINS[p].every((c) => chains.has(c)) && mapsOf(p).every((m) => maps.has(m));
   return { read: "full", complete, hosts, strays: [...counters.keys()].filter((n) => !known.has(n)) };
