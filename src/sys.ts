@@ -1,12 +1,11 @@
-import { dlopen, FFIType } from "bun:ffi";
-import { constants, closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { constants as os } from "node:os";
-import { dirname } from "node:path";
+import { existsSync, readdirSync, renameSync, writeSync } from "node:fs";
 import { DEFAULTS } from "./defaults.ts";
-import { failure, shorten, UserError } from "./errors.ts";
 import { NfTables } from "./netlink/nftables.ts";
 import { RtNetlink } from "./netlink/rtnetlink.ts";
 import { openNetfilterSocket, openRouteSocket } from "./netlink/socket.ts";
+import { describeErrno, readRegularFile, writeFileAtomic } from "./sys/files.ts";
+import { takeLock } from "./sys/lock.ts";
 
 export interface RunResult {
   code: number;
@@ -72,66 +71,6 @@ export interface Sys {
   rtnetlink?(): RtNetlink | null;
 }
 
-/** A file that exists but cannot be read as one: a user error naming what it is. */
-export class FileError extends UserError {
-  constructor(
-    readonly path: string,
-    readonly reason: string,
-  ) {
-    super(`cannot read ${shorten(path)}: ${reason}`, 1);
-    this.name = "FileError";
-  }
-}
-
-/** What an errno code means, in the words a person would use. */
-export function describeErrno(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  const words: Record<string, string> = {
-    ENOENT: "no such file or directory",
-    EACCES: "permission denied",
-    EPERM: "operation not permitted",
-    EISDIR: "is a directory",
-    ENOTDIR: "a parent is not a directory",
-    ENOSPC: "no space left on device",
-    EROFS: "read-only file system",
-    ENXIO: "no such device (a FIFO nobody reads?)",
-    ELOOP: "too many symbolic links",
-    ENAMETOOLONG: "name too long",
-    EMFILE: "too many open files",
-  };
-  return (err?.code && words[err.code]) ?? (err?.code ? `${err.code.toLowerCase()}` : String(err?.message ?? e));
-}
-
-function fileKind(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
-  if (st.isDirectory()) return "a directory";
-  if (st.isFIFO()) return "a FIFO";
-  if (st.isSocket()) return "a socket";
-  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
-  return "not a regular file";
-}
-
-/** Reads a regular file without ever blocking on a FIFO or device (opened non-blocking, checked before reading). */
-export function readRegularFile(path: string): string | null {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return null;
-    throw new FileError(path, describeErrno(e));
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new FileError(path, `is ${fileKind(st)}, not a regular file`);
-    return readFileSync(fd, "utf8");
-  } catch (e) {
-    if (e instanceof FileError) throw e;
-    throw new FileError(path, describeErrno(e));
-  } finally {
-    closeSync(fd);
-  }
-}
-
 const SIGNALS = os.signals as Record<string, number>;
 
 /** A spawn that failed, or a child that did not exit by itself, as a RunResult that says so. */
@@ -144,143 +83,6 @@ export function spawnFailure(cmd: string, e: unknown): RunResult {
 
 function decode(b: Uint8Array | undefined | null): string {
   return b ? new TextDecoder().decode(b) : "";
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-type Flock = (fd: number, op: number) => number;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-
-/**
- * flock(2) from the C library, or null where it cannot be loaded. The kernel
- * drops such a lock when its holder dies, so a crash never wedges events.
- */
-function loadFlock(): Flock | null {
-  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
-  for (const name of ["libc.so.6", "libc.so", `libc.musl-${arch}.so.1`, `/lib/ld-musl-${arch}.so.1`]) {
-    try {
-      const lib = dlopen(name, { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
-      return (fd, op) => lib.symbols.flock(fd, op);
-    } catch {
-      // not this libc
-    }
-  }
-  return null;
-}
-
-/**
- * A lock that cannot be had: what actually happened (the message; the caller
- * names the lock), and what to do about it (the hint).
- */
-function lockError(e: unknown): UserError {
-  if (e instanceof UserError) return e;
-  return failure(describeErrno(e), "set option lockfile to a writable file path (default /var/run/iptmon.lock)");
-}
-
-const heldBy = (owner: string, timeoutMs: number) =>
-  failure(
-    `still held by ${owner} after ${timeoutMs} ms`,
-    "another iptmon is still running; IPTMON_LOCK_TIMEOUT_MS waits longer",
-  );
-
-function takeLock(path: string, timeoutMs: number): () => void {
-  const flock = loadFlock();
-  if (!flock) return takeLockFile(path, timeoutMs);
-  let fd: number;
-  try {
-    try {
-      mkdirSync(dirname(path), { recursive: true });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EEXIST" || code === "ENOTDIR") throw failure("a parent is not a directory", "set option lockfile to a file path");
-      throw e;
-    }
-    // Non-blocking: a FIFO named as lock file must not hang us.
-    fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY, 0o600);
-    const st = fstatSync(fd);
-    if (!st.isFile()) {
-      closeSync(fd);
-      throw failure(`is ${fileKind(st)}, not a regular file`, "set option lockfile to a file path");
-    }
-  } catch (e) {
-    throw lockError(e);
-  }
-  const deadline = Date.now() + timeoutMs;
-  while (flock(fd, LOCK_EX | LOCK_NB) !== 0) {
-    if (Date.now() > deadline) {
-      let owner = "another iptmon";
-      try {
-        const pid = Number.parseInt(readFileSync(fd, "utf8"), 10);
-        if (Number.isInteger(pid)) owner = `pid ${pid}`;
-      } catch {
-        // unknown holder
-      }
-      closeSync(fd);
-      throw heldBy(owner, timeoutMs);
-    }
-    Bun.sleepSync(5);
-  }
-  try {
-    // Who holds it, for the message of whoever waits.
-    ftruncateSync(fd, 0);
-    writeSync(fd, `${process.pid}\n`, 0);
-  } catch (e) {
-    closeSync(fd);
-    throw lockError(e);
-  }
-  return () => closeSync(fd);
-}
-
-/**
- * Fallback without flock: an O_EXCL file holding the owner's pid. A lock
- * whose owner died, or that stayed empty (a crash before the pid was
- * written), is taken over.
- */
-export function takeLockFile(path: string, timeoutMs: number): () => void {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const fd = openSync(path, "wx", 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          unlinkSync(path);
-        } catch {
-          // already gone: nothing to release
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw lockError(e);
-    }
-    let owner = NaN;
-    let ageMs = 0;
-    try {
-      owner = Number.parseInt(readFileSync(path, "utf8"), 10);
-      ageMs = Date.now() - statSync(path).mtimeMs;
-    } catch {
-      continue; // released between our open and read
-    }
-    const stale = Number.isInteger(owner) ? !pidAlive(owner) : ageMs > 10_000;
-    if (stale) {
-      try {
-        unlinkSync(path);
-      } catch {
-        // someone else removed it first
-      }
-      continue;
-    }
-    if (Date.now() > deadline) throw heldBy(Number.isInteger(owner) ? `pid ${owner}` : "another iptmon", timeoutMs);
-    Bun.sleepSync(5);
-  }
 }
 
 /**
@@ -343,38 +145,7 @@ export const realSys: Sys = {
     }
   },
   exists: (path) => existsSync(path),
-  writeFile(path, data, opts) {
-    mkdirSync(dirname(path), { recursive: true });
-    const tmp = `${path}.tmp.${process.pid}`;
-    try {
-      if (opts?.durable) {
-        const fd = openSync(tmp, "w", 0o600);
-        try {
-          writeFileSync(fd, data);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-      } else writeFileSync(tmp, data);
-      renameSync(tmp, path);
-    } catch (e) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // never created
-      }
-      throw e;
-    }
-    if (opts?.durable) {
-      // The rename itself is only on disk once the directory is.
-      const dir = openSync(dirname(path), "r");
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
-    }
-  },
+  writeFile: writeFileAtomic,
   rename: (from, to) => renameSync(from, to),
   env: process.env,
   ppid: process.ppid,

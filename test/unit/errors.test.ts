@@ -13,7 +13,8 @@ import { notLanReason, type Lan } from "../../src/lan.ts";
 import { DEFAULTS } from "../../src/defaults.ts";
 import { UserError } from "../../src/errors.ts";
 import { main } from "../../src/main.ts";
-import { FileError, realSys, type RunResult, type Sys } from "../../src/sys.ts";
+import { realSys, type RunResult, type Sys } from "../../src/sys.ts";
+import { FileError } from "../../src/sys/files.ts";
 import { fakeSys, ok, type FakeSys } from "../helpers/fakesys.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "iptmon-errors-"));

@@ -3,7 +3,8 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { realSys, takeLockFile } from "../../src/sys.ts";
+import { realSys } from "../../src/sys.ts";
+import { takeLockFile } from "../../src/sys/lock.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "iptmon-lock-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
