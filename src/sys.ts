@@ -4,7 +4,7 @@ import { DEFAULTS } from "./defaults.ts";
 import { NfTables } from "./netlink/nftables.ts";
 import { RtNetlink } from "./netlink/rtnetlink.ts";
 import { openNetfilterSocket, openRouteSocket } from "./netlink/socket.ts";
-import { describeErrno, readRegularFile, writeFileAtomic } from "./sys/files.ts";
+import { describeErrno, ensurePrivateDir, readRegularFile, writeFileAtomic, type ReadOptions } from "./sys/files.ts";
 import { takeLock } from "./sys/lock.ts";
 
 export interface RunResult {
@@ -29,7 +29,7 @@ export interface Sys {
    * A regular file's contents, or null when it does not exist. Anything else
    * (a directory, a FIFO that would block, no permission) throws a FileError.
    */
-  readFile(path: string): string | null;
+  readFile(path: string, opts?: ReadOptions): string | null;
   /** Names in a directory, or null when it does not exist. */
   listDir(path: string): string[] | null;
   /** Whether a file or directory exists. */
@@ -40,6 +40,11 @@ export interface Sys {
    * the data and the rename reach the disk before it returns (flash).
    */
   writeFile(path: string, data: string, opts?: { durable?: boolean }): void;
+  /**
+   * Makes sure a directory exists and only this user (root) can change it
+   * (ensurePrivateDir); throws a UserError saying what is wrong otherwise.
+   */
+  ensurePrivateDir(path: string): void;
   /** Renames a file within its filesystem. */
   rename(from: string, to: string): void;
   env: Record<string, string | undefined>;
@@ -146,6 +151,7 @@ export const realSys: Sys = {
   },
   exists: (path) => existsSync(path),
   writeFile: writeFileAtomic,
+  ensurePrivateDir,
   rename: (from, to) => renameSync(from, to),
   env: process.env,
   ppid: process.ppid,

@@ -3,16 +3,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { failure, UserError } from "../errors.ts";
-import { describeErrno, fileKind } from "./files.ts";
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+import { describeErrno, fileKind, pidAlive } from "./files.ts";
 
 type Flock = (fd: number, op: number) => number;
 const LOCK_EX = 2;

@@ -1,5 +1,6 @@
 /** A Sys for unit tests: files in a map, commands answered from a table, output captured. */
 import type { RtNetlink } from "../../src/netlink/rtnetlink.ts";
+import { UserError } from "../../src/errors.ts";
 import type { RunResult, Sys } from "../../src/sys.ts";
 
 export interface FakeSys extends Sys {
@@ -17,7 +18,7 @@ export interface FakeSys extends Sys {
  * run `ip`, answered from `commands`.
  */
 export function fakeSys(
-  opts: { files?: Record<string, string>; commands?: Record<string, RunResult | ((input?: string) => RunResult)>; env?: Record<string, string>; now?: number; rtnetlink?: RtNetlink } = {},
+  opts: { files?: Record<string, string>; commands?: Record<string, RunResult | ((input?: string) => RunResult)>; env?: Record<string, string>; now?: number; rtnetlink?: RtNetlink; badDirs?: Record<string, string> } = {},
 ): FakeSys {
   const files = new Map(Object.entries(opts.files ?? {}));
   const commands = new Map(Object.entries(opts.commands ?? {}));
@@ -50,6 +51,10 @@ export function fakeSys(
       return [...commands.keys()].some((c) => c === prog || c.startsWith(`${prog} `));
     },
     writeFile: (p, d) => void files.set(p, d),
+    ensurePrivateDir(p) {
+      const why = opts.badDirs?.[p];
+      if (why) throw new UserError(`cannot use state directory ${p}: ${why}`, 1);
+    },
     rename(from, to) {
       const d = files.get(from);
       if (d === undefined) throw Object.assign(new Error(`ENOENT: no such file, rename '${from}'`), { code: "ENOENT" });
