@@ -66,11 +66,11 @@ export function parseJournal(text: string): Journal {
  * What serializeState writes before the hosts: the times, without parsing
  * the rest. Only for a text iptmon wrote itself (its digest checked).
  */
-const HEAD = new RegExp(`^\\{"format":"${STATE_FORMAT}","version":${STATE_VERSION},"since":(-?\\d+),"time":(-?\\d+),"persisted":(-?\\d+),"hosts":\\{`);
+const HEAD = new RegExp(`^\\{"format":"${STATE_FORMAT}","version":${STATE_VERSION},"since":(-?\\d+),"time":(-?\\d+),"persisted":(-?\\d+)(?:,"tried":(-?\\d+))?,"hosts":\\{`);
 
-export function stateHead(text: string): { time: number; persisted: number; hosts: number } | null {
+export function stateHead(text: string): { time: number; persisted: number; tried: number; hosts: number } | null {
   const m = HEAD.exec(text);
-  return m ? { time: Number(m[2]), persisted: Number(m[3]), hosts: m[0].length - 1 } : null;
+  return m ? { time: Number(m[2]), persisted: Number(m[3]), tried: Number(m[4] ?? 0), hosts: m[0].length - 1 } : null;
 }
 
 /** Keys whose JSON is themselves in quotes and that cannot follow a closing quote: MACs, `duid:…`, `host:…`. */

@@ -36,6 +36,8 @@ export interface State {
   time: number;
   /** When it was last copied to persistent storage; 0 for never. */
   persisted: number;
+  /** When a copy last failed (a read-only or full flash); 0 for none since the last copy. The next try waits the interval. */
+  tried: number;
   hosts: Record<string, HostRecord>;
   /** Oldest first; the last one is open and takes new usage. */
   periods: Period[];
@@ -43,7 +45,7 @@ export interface State {
   held: Record<string, Usage>;
 }
 
-export const emptyState = (t: number): State => ({ since: t, time: t, persisted: 0, hosts: {}, periods: [], held: {} });
+export const emptyState = (t: number): State => ({ since: t, time: t, persisted: 0, tried: 0, hosts: {}, periods: [], held: {} });
 
 export function serializeState(s: State): string {
   return `${JSON.stringify({ format: STATE_FORMAT, version: STATE_VERSION, ...s })}\n`;
@@ -96,7 +98,9 @@ export function parseVersioned(text: string, format: string, version: number, wh
 /** A state file's text, checked field by field; throws BadState saying what is wrong. */
 export function parseState(text: string): State {
   const raw = parseVersioned(text, STATE_FORMAT, STATE_VERSION, "state file");
-  need(isTime(raw.since) && isTime(raw.time) && isTime(raw.persisted), "bad times");
+  // `tried` is newer than the format: a state without it has not failed a copy.
+  const tried = raw.tried ?? 0;
+  need(isTime(raw.since) && isTime(raw.time) && isTime(raw.persisted) && isTime(tried), "bad times");
   need(isObj(raw.hosts), "hosts is not an object");
   const hosts: Record<string, HostRecord> = {};
   for (const [k, h] of Object.entries(raw.hosts)) hosts[k] = checkHostRecord(h);
@@ -105,7 +109,7 @@ export function parseState(text: string): State {
     need(isObj(p) && typeof p.name === "string" && typeof p.spec === "string" && isTime(p.start) && isTime(p.end), "bad period");
     return { name: p.name, spec: p.spec, start: p.start as number, end: p.end as number, hosts: usageMap(p.hosts, "period hosts") };
   });
-  return { since: raw.since, time: raw.time, persisted: raw.persisted, hosts, periods, held: usageMap(raw.held, "held") };
+  return { since: raw.since, time: raw.time, persisted: raw.persisted, tried, hosts, periods, held: usageMap(raw.held, "held") };
 }
 
 /** A remembered host's totals: the floor its counters are created from. */

@@ -9,12 +9,13 @@
  * previous one whole. A file that cannot be used is reported in one line and
  * set aside (renamed, never deleted); counting goes on from the kernel.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Config } from "../config.ts";
 import type { Runtime } from "../core.ts";
 import { oneLine, shorten } from "../errors.ts";
 import type { CountedHost, HostCounters } from "../model.ts";
 import type { Sys } from "../sys.ts";
+import { FileError } from "../sys/files.ts";
 import { localOffset, type PeriodKind } from "../usage/periods.ts";
 import { recordSample, type UsageSettings } from "../usage/record.ts";
 import { digestOf, hostRecordIn, parseJournal, serializeJournal, stateHead, type Journal, type JournalSample } from "./journal.ts";
@@ -37,6 +38,24 @@ const QUICK_LOOKUPS = 16;
 export const JOURNAL_SUFFIX = ".journal";
 /** A journal this long is folded into the state by the next event rather than grow (about 300 one-host samples). */
 export const JOURNAL_MAX = 32 * 1024;
+/**
+ * The most of a state file (RAM or flash) iptmon reads; a longer one is set
+ * aside unread, and a state that would be longer loses its oldest periods.
+ * 5,000 hosts with 12 periods of usage take about 4 MB.
+ */
+export const STATE_READ_MAX = 64 * 1024 * 1024;
+/** A journal iptmon wrote is never longer than JOURNAL_MAX plus one sample. */
+export const JOURNAL_READ_MAX = 1024 * 1024;
+
+/**
+ * Whether a copy to flash is due at `now`: there is none yet, or the
+ * interval has passed since the last one; but never within the interval
+ * after a copy that failed (every reader would retry it and say so).
+ */
+export function copyDue(persisted: number, tried: number, now: number, interval: number): boolean {
+  if (tried > 0 && now >= tried && now < tried + interval) return false;
+  return persisted === 0 || now >= persisted + interval;
+}
 
 export function snapshotSettings(cfg: Config): SnapshotSettings {
   return {
@@ -49,6 +68,8 @@ export function snapshotSettings(cfg: Config): SnapshotSettings {
 
 /** `ENOSPC: no space left on device, write` → `no space left on device (ENOSPC)`. */
 const reason = (e: unknown) => {
+  // A FileError already names the file: only why.
+  if (e instanceof FileError) return oneLine(e.reason, 120);
   const err = e as NodeJS.ErrnoException;
   const msg = String(err?.message ?? e);
   const m = err?.code ? new RegExp(`^${err.code}: ([^,]*)`).exec(msg) : null;
@@ -118,6 +139,11 @@ export class Snapshots {
     /** One line for the user (stderr): a file set aside, a save that failed. */
     private readonly report: (line: string) => void,
   ) {}
+
+  /** What a read of one of iptmon's own files takes: never a symbolic link, never more than it could have written. */
+  private readOwn(path: string): string | null {
+    return this.sys.readFile(path, { noFollow: true, maxBytes: path === this.journalFile ? JOURNAL_READ_MAX : STATE_READ_MAX });
+  }
 
   get persistFile(): string | null {
     return this.settings.persistDir ? join(this.settings.persistDir, PERSIST_NAME) : null;
@@ -191,8 +217,8 @@ export class Snapshots {
     const q = this.quickView();
     if (!q) return false;
     const now = this.sys.now();
-    const { persisted } = q.head;
-    if (this.persistFile && (persisted === 0 || now >= persisted + this.settings.persistInterval || now < persisted)) return false;
+    const { persisted, tried } = q.head;
+    if (this.persistFile && (copyDue(persisted, tried, now, this.settings.persistInterval) || now < persisted)) return false;
     const sample: JournalSample = {
       t: now,
       spec: { ...this.settings.usage.spec },
@@ -237,7 +263,7 @@ export class Snapshots {
   /** A file's text, or null when it is missing or cannot be read (the whole read reports that). */
   private peek(path: string): string | null {
     try {
-      return this.sys.readFile(path);
+      return this.readOwn(path);
     } catch {
       return null;
     }
@@ -249,7 +275,7 @@ export class Snapshots {
     if (this.untouchable.has(path)) return [];
     let text: string | null;
     try {
-      text = this.sys.readFile(path);
+      text = this.readOwn(path);
     } catch (e) {
       this.setAside(path, `cannot be read (${reason(e)})`, "its samples are not counted");
       return [];
@@ -283,7 +309,7 @@ export class Snapshots {
     if (!this.state || this.untouchable.has(this.settings.statefile)) return;
     let text: string | null;
     try {
-      text = this.sys.readFile(this.settings.statefile);
+      text = this.readOwn(this.settings.statefile);
     } catch {
       return; // read (and reported) again when it is loaded
     }
@@ -303,28 +329,49 @@ export class Snapshots {
 
   /**
    * Writes the RAM file, and the persistent copy when `persistNow` or when
-   * the interval has passed since the last one. A clock found before the
-   * last copy (stepped back) starts the interval again rather than write.
+   * it is due (copyDue). A clock found before the last copy (stepped back)
+   * starts the interval again rather than write. False: a write it tried
+   * failed (said in one line; the previous file is kept).
    */
-  save(persistNow: boolean): void {
+  save(persistNow: boolean): boolean {
     const s = this.current();
     const now = this.sys.now();
     const persist = this.persistFile;
+    let ok = true;
     if (persist) {
       // Stop copies what changed since: in this run, or in earlier ones (a
       // sample newer than the last copy), even when it reads nothing itself.
       const changed = this.unpersisted || s.time > s.persisted || s.persisted === 0;
-      const due = persistNow ? changed : s.persisted === 0 || now >= s.persisted + this.settings.persistInterval;
+      const due = persistNow ? changed : copyDue(s.persisted, s.tried, now, this.settings.persistInterval);
       if (due) {
         const before = s.persisted;
         s.persisted = now;
-        if (this.write(persist, serializeState(s), true)) this.unpersisted = false;
-        else s.persisted = before;
+        s.tried = 0;
+        if (this.write(persist, this.serialize(s), true)) this.unpersisted = false;
+        else {
+          s.persisted = before;
+          s.tried = now;
+          ok = false;
+        }
       } else if (now < s.persisted) s.persisted = now;
     }
-    const text = serializeState(s);
+    const text = this.serialize(s);
     // The journal's samples are in this text now: a journal for it starts empty.
-    if (this.write(this.settings.statefile, text, false)) this.write(this.journalFile, serializeJournal({ state: digestOf(text), samples: [] }), false);
+    if (!this.write(this.settings.statefile, text, false)) return false;
+    return this.write(this.journalFile, serializeJournal({ state: digestOf(text), samples: [] }), false) && ok;
+  }
+
+  /** The state's text, its oldest periods dropped while it would be longer than a read takes (STATE_READ_MAX). */
+  private serialize(s: State): string {
+    let text = serializeState(s);
+    if (text.length <= STATE_READ_MAX) return text;
+    const before = s.periods.length;
+    while (text.length > STATE_READ_MAX && s.periods.length > 1) {
+      s.periods.shift();
+      text = serializeState(s);
+    }
+    this.report(`snapshot longer than ${STATE_READ_MAX} bytes: ${before - s.periods.length} oldest periods dropped (lower periods_kept)`);
+    return text;
   }
 
   private write(path: string, text: string, durable: boolean): boolean {
@@ -345,7 +392,7 @@ export class Snapshots {
   private read(path: string): State | null {
     let text: string | null;
     try {
-      text = this.sys.readFile(path);
+      text = this.readOwn(path);
     } catch (e) {
       this.setAside(path, `cannot be read (${reason(e)})`);
       return null;
@@ -378,7 +425,10 @@ const attached = new WeakMap<Runtime, Snapshots>();
 
 /** Gives a runtime its memory: floors for counters it creates, and a state that every read refreshes. */
 export function withSnapshots(rt: Runtime, report: (line: string) => void): Runtime {
-  const snaps = new Snapshots(rt.sys, snapshotSettings(rt.cfg), report);
+  const settings = snapshotSettings(rt.cfg);
+  // Under world-writable /tmp: before anything is read or changed, the directory must be root's alone.
+  rt.sys.ensurePrivateDir(dirname(settings.statefile));
+  const snaps = new Snapshots(rt.sys, settings, report);
   const out: Runtime = {
     ...rt,
     floors: () => snaps.floors(),

@@ -157,7 +157,7 @@ describe("continuity: counters come back from the snapshot", () => {
     expect(s.hosts.find((h) => h.key === mac(2))?.usage).toEqual({ since, rx_bytes: 0, tx_bytes: 0 });
   });
 
-  test("reset zeroes named hosts' totals, in the kernel and in both copies; reset with no host zeroes all", async () => {
+  test("reset zeroes named hosts' totals, in the kernel and in both copies; reset --all zeroes all", async () => {
     const r = router();
     runInit(r.proc(), "apply");
     for (const i of [1, 2]) join(r.proc(), i);
@@ -171,7 +171,7 @@ describe("continuity: counters come back from the snapshot", () => {
     r.kernel.flush();
     runInit(r.proc(), "apply");
     expect(r.totals().get(mac(1))).toEqual({ rx: 0, tx: 0 });
-    runReset(r.proc(), []);
+    runReset(r.proc(), "all");
     expect([...r.totals().values()]).toEqual([{ rx: 0, tx: 0 }, { rx: 0, tx: 0 }]);
     expect(() => runReset(r.proc(), ["nobody"])).toThrow("cannot reset \"nobody\": no such host");
   });
@@ -248,6 +248,38 @@ describe("flash writes", () => {
     r.clock.t += 60;
     readHosts(r.proc());
     expect(r.flashWrites()).toBe(first + 1);
+  });
+
+  test("a failed copy to flash is tried again after persist_interval, not by every reader; a stop tries at once", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    join(r.proc(), 1);
+    readHosts(r.proc());
+    const tries: number[] = [];
+    const write = r.sys.writeFile;
+    r.sys.writeFile = (p, d, o) => {
+      if (p === FLASH) {
+        tries.push(r.clock.t);
+        throw Object.assign(new Error("EROFS: read-only file system, open"), { code: "EROFS" });
+      }
+      write(p, d, o);
+    };
+    r.messages.length = 0;
+    const start = r.clock.t;
+    // three hours of a status call every minute, and an event every ten
+    for (let m = 1; m <= 180; m++) {
+      r.clock.t = start + 60 * m;
+      r.kernel.traffic(mac(1), 10, 10);
+      readHosts(r.proc());
+      if (m % 10 === 0) join(r.proc(), 2 + (m % 20 === 0 ? 1 : 0));
+    }
+    // due an hour after the last good copy, then an hour after each failure
+    expect(tries.length).toBe(3);
+    expect(tries[1]! - tries[0]!).toBe(3600);
+    expect(tries[2]! - tries[1]!).toBe(3600);
+    expect(r.messages).toEqual(tries.map(() => `cannot save snapshot ${FLASH}: read-only file system (EROFS) (the previous one is kept)`));
+    runStop(r.proc());
+    expect(tries.length).toBe(4);
   });
 
   test("without persist_dir nothing is written outside RAM", () => {
