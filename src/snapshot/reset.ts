@@ -1,11 +1,11 @@
 /**
- * The one way totals go back to zero: `iptmon reset [HOST...]`. The hosts'
+ * The one way totals go back to zero: `iptmon reset HOST...|--all`. The hosts'
  * counters are created anew from zero and the snapshot forgets their totals,
  * in RAM and on flash, so no restart or reboot brings them back. Usage
  * already counted in periods stays: it was used.
  */
 import { readHosts, withLock, type Runtime } from "../core.ts";
-import { badInput, quoteInput } from "../errors.ts";
+import { badInput, failure, quoteInput } from "../errors.ts";
 import { zeroCounter, type PlannedHost } from "../model.ts";
 import { snapshotsOf } from "./store.ts";
 
@@ -14,14 +14,20 @@ export interface ResetResult {
   keys: string[];
 }
 
-/** `which`: host names, MACs or keys; empty for every host. Unknown names change nothing. */
-export function runReset(rt: Runtime, which: readonly string[]): ResetResult {
+/**
+ * `which`: host names, MACs or keys, or "all". A name that matches no host
+ * is an error and changes nothing; so is a copy on flash that cannot be
+ * written (exit 1: the kernel and RAM are zeroed, flash would bring the
+ * totals back at the next boot).
+ */
+export function runReset(rt: Runtime, which: readonly string[] | "all"): ResetResult {
   return withLock(rt, () => {
     const snaps = snapshotsOf(rt);
     const hosts = readHosts(rt);
     const state = snaps.current();
     let keys: string[];
-    if (which.length === 0) keys = [...new Set([...hosts.map((h) => h.key), ...Object.keys(state.hosts)])];
+    if (which === "all") keys = [...new Set([...hosts.map((h) => h.key), ...Object.keys(state.hosts)])];
+    else if (which.length === 0) throw new Error("reset of no host");
     else {
       keys = [];
       for (const w of which) {
@@ -43,8 +49,14 @@ export function runReset(rt: Runtime, which: readonly string[]): ResetResult {
       );
       rt.backend.apply(rt.backend.plan(current, desired, { rebuild: !current.complete }));
     }
-    snaps.forget(which.length === 0 ? null : keys);
-    snaps.save(true);
+    snaps.forget(which === "all" ? null : keys);
+    if (!snaps.save(true)) {
+      const what = which === "all" ? "every host" : which.map(quoteInput).join(" ");
+      throw failure(
+        `cannot reset ${what} for good: the totals are zeroed in the kernel but the snapshot could not be saved (said above), so they come back after a reboot`,
+        "make persist_dir (and the state file's directory) writable, then run the same reset again",
+      );
+    }
     return { keys: [...zero].sort() };
   });
 }
