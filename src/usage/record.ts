@@ -12,9 +12,9 @@
  *   newest period's end (or the period setting changed). So a clock stepped
  *   back, or one not yet set (a router without RTC boots in 1970), never
  *   creates or rewrites a past period: its usage goes to the open one; with
- *   no period open yet, it is held for the first one opened. Only periods a
- *   whole period or more ahead of the clock are taken for a clock's mistake
- *   and folded back (foldFuture).
+ *   no period open yet, it is held for the first one opened. A period that
+ *   starts after the (set) clock is a clock's mistake and is folded back
+ *   into the period the clock is in (foldFuture).
  */
 import type { CountedHost } from "../model.ts";
 import type { HostRecord, Period, State, Usage } from "../snapshot/state.ts";
@@ -40,19 +40,18 @@ export function addUsage(into: Record<string, Usage>, key: string, u: Usage): vo
 }
 
 /**
- * Periods that begin a whole period or more after the one `t` is in were
- * opened by a clock far ahead (a bad RTC, a wrong NTP answer, later
- * corrected): their usage is folded into the period `t` is in, which is
- * opened (or taken up) in their place, and hosts seen in that future are
- * seen now. A clock only a little behind the open period (NTP correcting a
- * clock that ran ahead by minutes) keeps the rule above.
+ * A period that begins after `t` was opened by a clock ahead (a bad RTC, a
+ * wrong NTP answer, a clock that ran fast past a period's start, later
+ * corrected): time has not reached it, so it cannot be current. Its usage
+ * is folded into the period `t` is in, which is opened (or taken up) in its
+ * place, and hosts seen in that future are seen now. The period opens again
+ * when the clock really reaches it.
  */
 function foldFuture(s: State, t: number, set: UsageSettings): void {
-  const here = periodAt(t, set.spec, set.zone);
-  const ahead = periodAt(here.end, set.spec, set.zone).end;
-  const future = s.periods.filter((p) => p.start >= ahead);
+  const future = s.periods.filter((p) => p.start > t);
   if (future.length === 0) return;
-  s.periods = s.periods.filter((p) => p.start < ahead);
+  const here = periodAt(t, set.spec, set.zone);
+  s.periods = s.periods.filter((p) => p.start <= t);
   const spec = specText(set.spec);
   let into = s.periods.find((p) => p.name === here.name && p.spec === spec);
   if (!into) {

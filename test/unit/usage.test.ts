@@ -103,14 +103,25 @@ describe("recordSample: usage from counter deltas", () => {
     expect(usageOf(s, "2026-12", A)).toEqual([500, 5, 600, 6]);
   });
 
-  test("a clock stepped back never reopens or rewrites a past period: usage goes to the open one", () => {
+  test("a clock stepped back before the open period's start: that period is folded into the clock's, and opens again when the clock gets there", () => {
     const s = started(at("2026-12-01T00:00:30Z"));
     recordSample(s, [host(A, 1000, 0)], at("2026-12-01T00:05:00Z"), SET);
     const nov = at("2026-11-30T23:50:00Z");
     recordSample(s, [host(A, 1400, 0)], nov, SET);
     recordSample(s, [host(A, 1500, 0)], nov + 60, SET);
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-11"]);
+    expect(usageOf(s, "2026-11", A)).toEqual([1500, 15, 0, 0]);
+    recordSample(s, [host(A, 1600, 0)], at("2026-12-01T00:01:00Z"), SET);
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-11", "2026-12"]);
+    expect(usageOf(s, "2026-12", A)).toEqual([100, 1, 0, 0]);
+  });
+
+  test("a clock stepped back within the open period changes nothing: usage goes to the open one", () => {
+    const s = started(at("2026-12-10T00:00:00Z"));
+    recordSample(s, [host(A, 1000, 0)], at("2026-12-10T05:00:00Z"), SET);
+    recordSample(s, [host(A, 1400, 0)], at("2026-12-03T05:00:00Z"), SET);
     expect(s.periods.map((p) => p.name)).toEqual(["2026-12"]);
-    expect(usageOf(s, "2026-12", A)).toEqual([1500, 15, 0, 0]);
+    expect(usageOf(s, "2026-12", A)).toEqual([1400, 14, 0, 0]);
   });
 
   test("a period a clock far ahead opened (2040) is folded into the period of the corrected clock; its hosts are seen now", () => {
@@ -125,6 +136,34 @@ describe("recordSample: usage from counter deltas", () => {
     // ...and the next month opens on time.
     recordSample(s, [host(A, 1600, 0)], at("2027-01-01T00:05:00Z"), SET);
     expect(s.periods.map((p) => p.name)).toEqual(["2026-12", "2027-01"]);
+  });
+
+  test("a clock 40 days ahead opens the next month; once corrected, that month is folded back and opens again on time", () => {
+    const s = started(at("2026-12-04T08:00:00Z"));
+    recordSample(s, [host(A, 1000, 0)], at("2026-12-04T09:00:00Z"), SET);
+    recordSample(s, [host(A, 1200, 0)], at("2027-01-13T09:00:00Z"), SET); // 40 days ahead
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-12", "2027-01"]);
+    recordSample(s, [host(A, 1500, 0)], at("2026-12-04T10:00:00Z"), SET); // corrected
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-12"]);
+    expect(usageOf(s, "2026-12", A)).toEqual([1500, 15, 0, 0]);
+    expect(buildUsage(s, "current").periods[0]).toMatchObject({ name: "2026-12" });
+    recordSample(s, [host(A, 1700, 0)], at("2026-12-20T10:00:00Z"), SET);
+    expect(usageOf(s, "2026-12", A)).toEqual([1700, 17, 0, 0]);
+    recordSample(s, [host(A, 1800, 0)], at("2027-01-01T00:01:00Z"), SET);
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-12", "2027-01"]);
+    expect(usageOf(s, "2027-01", A)).toEqual([100, 1, 0, 0]);
+  });
+
+  test("a clock minutes fast past midnight of a period's first day, corrected: those minutes belong to the period before", () => {
+    const s = started(at("2026-11-30T23:00:00Z"));
+    recordSample(s, [host(A, 100, 0)], at("2026-12-01T00:02:00Z"), SET); // 5 minutes fast
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-11", "2026-12"]);
+    recordSample(s, [host(A, 150, 0)], at("2026-11-30T23:58:00Z"), SET); // corrected
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-11"]);
+    expect(usageOf(s, "2026-11", A)).toEqual([150, 1, 0, 0]);
+    recordSample(s, [host(A, 170, 0)], at("2026-12-01T00:03:00Z"), SET);
+    expect(s.periods.map((p) => p.name)).toEqual(["2026-11", "2026-12"]);
+    expect(usageOf(s, "2026-12", A)).toEqual([20, 0, 0, 0]);
   });
 
   test("a clock not yet set (1970 after a boot without RTC) holds usage for the first period opened, then time steps forward", () => {
