@@ -10,71 +10,17 @@
  * set aside (renamed, never deleted); counting goes on from the kernel.
  */
 import { dirname, join } from "node:path";
-import type { Config } from "../config.ts";
 import type { Runtime } from "../core.ts";
-import { oneLine, shorten } from "../errors.ts";
 import type { CountedHost, HostCounters } from "../model.ts";
 import type { Sys } from "../sys.ts";
-import { FileError } from "../sys/files.ts";
-import { localOffset, type PeriodKind } from "../usage/periods.ts";
-import { recordSample, type UsageSettings } from "../usage/record.ts";
+import { recordSample } from "../usage/record.ts";
+import { reason, SnapshotFiles } from "./files.ts";
+import { copyDue, JOURNAL_MAX, JOURNAL_SUFFIX, PERSIST_NAME, snapshotSettings, STATE_READ_MAX, type SnapshotSettings } from "./settings.ts";
 import { digestOf, hostRecordIn, parseJournal, serializeJournal, stateHead, type Journal, type JournalSample } from "./journal.ts";
 import { BadState, emptyState, floorOf, floorsOf, parseState, serializeState, type State } from "./state.ts";
 
-export interface SnapshotSettings {
-  statefile: string;
-  /** Directory on persistent storage; null: RAM only. */
-  persistDir: string | null;
-  /** Seconds between copies to persistent storage. */
-  persistInterval: number;
-  usage: UsageSettings;
-}
-
-export const PERSIST_NAME = "state.json";
-
 /** How many hosts' floors are looked up in the state's text before it is read whole. */
 const QUICK_LOOKUPS = 16;
-/** Beside the RAM file: `<statefile>.journal`. */
-export const JOURNAL_SUFFIX = ".journal";
-/** A journal this long is folded into the state by the next event rather than grow (about 300 one-host samples). */
-export const JOURNAL_MAX = 32 * 1024;
-/**
- * The most of a state file (RAM or flash) iptmon reads; a longer one is set
- * aside unread, and a state that would be longer loses its oldest periods.
- * 5,000 hosts with 12 periods of usage take about 4 MB.
- */
-export const STATE_READ_MAX = 64 * 1024 * 1024;
-/** A journal iptmon wrote is never longer than JOURNAL_MAX plus one sample. */
-export const JOURNAL_READ_MAX = 1024 * 1024;
-
-/**
- * Whether a copy to flash is due at `now`: there is none yet, or the
- * interval has passed since the last one; but never within the interval
- * after a copy that failed (every reader would retry it and say so).
- */
-export function copyDue(persisted: number, tried: number, now: number, interval: number): boolean {
-  if (tried > 0 && now >= tried && now < tried + interval) return false;
-  return persisted === 0 || now >= persisted + interval;
-}
-
-export function snapshotSettings(cfg: Config): SnapshotSettings {
-  return {
-    statefile: cfg.statefile,
-    persistDir: cfg.persistDir,
-    persistInterval: cfg.persistInterval * 60,
-    usage: { spec: { kind: cfg.period as PeriodKind, start: cfg.periodStart }, kept: cfg.periodsKept, zone: localOffset },
-  };
-}
-
-/** `ENOSPC: no space left on device, write` → `no space left on device (ENOSPC)`. */
-const reason = (e: unknown) => {
-  // A FileError already names the file: only why.
-  if (e instanceof FileError) return oneLine(e.reason, 120);
-  const err = e as NodeJS.ErrnoException;
-  const msg = String(err?.message ?? e);
-  const m = err?.code ? new RegExp(`^${err.code}: ([^,]*)`).exec(msg) : null;
-  return oneLine(m ? `${m[1]} (${err.code})` : msg, 120);
-};
 
 /**
  * What an event needs of the snapshot without reading it whole: the RAM
@@ -130,19 +76,15 @@ export class Snapshots {
   private quick: Quick | null | undefined;
   /** Whether the state changed since it was last copied to persistent storage. */
   private unpersisted = false;
-  /** Files that could not be set aside (never written over), or whose save failed in this run. */
-  private readonly untouchable = new Set<string>();
+  private readonly files: SnapshotFiles;
 
   constructor(
     readonly sys: Sys,
     readonly settings: SnapshotSettings,
     /** One line for the user (stderr): a file set aside, a save that failed. */
     private readonly report: (line: string) => void,
-  ) {}
-
-  /** What a read of one of iptmon's own files takes: never a symbolic link, never more than it could have written. */
-  private readOwn(path: string): string | null {
-    return this.sys.readFile(path, { noFollow: true, maxBytes: path === this.journalFile ? JOURNAL_READ_MAX : STATE_READ_MAX });
+  ) {
+    this.files = new SnapshotFiles(sys, this.journalFile, report);
   }
 
   get persistFile(): string | null {
@@ -164,7 +106,7 @@ export class Snapshots {
       const persist = this.persistFile;
       let s = this.read(ram);
       if (s) this.replay(s, this.readJournal(this.seen!));
-      else this.journalSeen = this.peek(this.journalFile);
+      else this.journalSeen = this.files.peek(this.journalFile);
       s ??= (persist ? this.read(persist) : null) ?? emptyState(this.sys.now());
       this.state = s;
     }
@@ -241,9 +183,9 @@ export class Snapshots {
     this.quick = null;
     const ram = this.settings.statefile;
     const jf = this.journalFile;
-    if (this.untouchable.has(ram) || this.untouchable.has(jf)) return null;
-    const text = this.peek(ram);
-    const jtext = text === null ? null : this.peek(jf);
+    if (this.files.leftAlone(ram) || this.files.leftAlone(jf)) return null;
+    const text = this.files.peek(ram);
+    const jtext = text === null ? null : this.files.peek(jf);
     if (text === null || jtext === null) return null;
     let journal: Journal;
     try {
@@ -260,24 +202,15 @@ export class Snapshots {
     return this.quick;
   }
 
-  /** A file's text, or null when it is missing or cannot be read (the whole read reports that). */
-  private peek(path: string): string | null {
-    try {
-      return this.readOwn(path);
-    } catch {
-      return null;
-    }
-  }
-
   /** The journal's samples that follow this RAM text; a journal that cannot be used is set aside. */
   private readJournal(ramText: string): JournalSample[] {
     const path = this.journalFile;
-    if (this.untouchable.has(path)) return [];
+    if (this.files.leftAlone(path)) return [];
     let text: string | null;
     try {
-      text = this.readOwn(path);
+      text = this.files.read(path);
     } catch (e) {
-      this.setAside(path, `cannot be read (${reason(e)})`, "its samples are not counted");
+      this.files.setAside(path, `cannot be read (${reason(e)})`, "its samples are not counted");
       return [];
     }
     this.journalSeen = text;
@@ -287,7 +220,7 @@ export class Snapshots {
       j = parseJournal(text);
     } catch (e) {
       if (!(e instanceof BadState)) throw e;
-      this.setAside(path, `is unusable (${e.message})`, "its samples are not counted");
+      this.files.setAside(path, `is unusable (${e.message})`, "its samples are not counted");
       return [];
     }
     // Another state's (the journal outlived a crash after its state was written whole): already in it.
@@ -306,16 +239,16 @@ export class Snapshots {
    * event, a reset), rather than write its own older state over it.
    */
   private catchUp(): void {
-    if (!this.state || this.untouchable.has(this.settings.statefile)) return;
+    if (!this.state || this.files.leftAlone(this.settings.statefile)) return;
     let text: string | null;
     try {
-      text = this.readOwn(this.settings.statefile);
+      text = this.files.read(this.settings.statefile);
     } catch {
       return; // read (and reported) again when it is loaded
     }
     // Gone (set aside by another run): what this run holds is written back.
     if (text === null) return;
-    const journal = this.journalSeen === undefined ? undefined : this.peek(this.journalFile);
+    const journal = this.journalSeen === undefined ? undefined : this.files.peek(this.journalFile);
     if (text !== this.seen || journal !== this.journalSeen) this.state = undefined;
   }
 
@@ -375,26 +308,18 @@ export class Snapshots {
   }
 
   private write(path: string, text: string, durable: boolean): boolean {
-    if (this.untouchable.has(path)) return false;
-    try {
-      this.sys.writeFile(path, text, { durable });
-      if (path === this.settings.statefile) this.seen = text;
-      if (path === this.journalFile) this.journalSeen = text;
-      return true;
-    } catch (e) {
-      this.report(`cannot save snapshot ${shorten(path)}: ${reason(e)} (the previous one is kept)`);
-      // Once is enough for one run: the next run tries again.
-      this.untouchable.add(path);
-      return false;
-    }
+    if (!this.files.write(path, text, durable)) return false;
+    if (path === this.settings.statefile) this.seen = text;
+    if (path === this.journalFile) this.journalSeen = text;
+    return true;
   }
 
   private read(path: string): State | null {
     let text: string | null;
     try {
-      text = this.readOwn(path);
+      text = this.files.read(path);
     } catch (e) {
-      this.setAside(path, `cannot be read (${reason(e)})`);
+      this.files.setAside(path, `cannot be read (${reason(e)})`);
       return null;
     }
     if (text === null) return null;
@@ -403,20 +328,8 @@ export class Snapshots {
       return parseState(text);
     } catch (e) {
       if (!(e instanceof BadState)) throw e;
-      this.setAside(path, `is unusable (${e.message})`);
+      this.files.setAside(path, `is unusable (${e.message})`);
       return null;
-    }
-  }
-
-  private setAside(path: string, why: string, then = "counting goes on from the kernel"): void {
-    let aside = `${path}.bad-${this.sys.now()}`;
-    for (let i = 2; this.sys.exists(aside); i++) aside = `${path}.bad-${this.sys.now()}-${i}`;
-    try {
-      this.sys.rename(path, aside);
-      this.report(`snapshot ${shorten(path)} ${why}: set aside as ${shorten(aside)}; ${then}`);
-    } catch (e) {
-      this.untouchable.add(path);
-      this.report(`snapshot ${shorten(path)} ${why} and cannot be set aside (${reason(e)}): left as it is, not written over; ${then}`);
     }
   }
 }
