@@ -484,6 +484,7 @@ describe("dnsmasq's event arguments are data, never options", () => {
   });
 
   test("tftp's words are data too", async () => {
+    expect(fastArgs(["tftp", "1024", "192.168.1.5", "--help"], COMMANDS)?.args.args).toEqual(["1024", "192.168.1.5", "--help"]);
     const sys = fakeSys();
     expect(await main(["tftp", "1024", "192.168.1.5", "--help"], sys)).toBe(0);
     expect(sys.out).toBe("");
