@@ -1,7 +1,8 @@
 /**
  * A killed iptmon leaves nothing behind that undoes later work: the tool it
- * was running (nft) goes on after it, and holds the lock until it is done,
- * so the next command waits for it instead of being undone by it.
+ * was running (nft, iptables-restore) goes on after it, and holds the lock
+ * until it is done, so the next command waits for it instead of being
+ * undone by it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -9,7 +10,7 @@ import { join } from "node:path";
 import type { StatusHost } from "../../src/status.ts";
 import { exec, execOk, iptmonBin, iptmonConfig, isGone, NETNS_NEEDS, NetnsRun, skipReason, waitFor } from "./harness.ts";
 
-const skip = skipReason("killed commands", [...NETNS_NEEDS, "busybox"]);
+const skip = skipReason("killed commands", [...NETNS_NEEDS, "busybox", "iptables-legacy-restore", "iptables-legacy-save"]);
 
 describe.skipIf(skip !== null)("a killed command", () => {
   let run: NetnsRun;
@@ -17,14 +18,26 @@ describe.skipIf(skip !== null)("a killed command", () => {
   let r: string;
   let h: string;
   let w: string;
-  let conf: string;
   let hostMac: string;
-  const iptmon = (args: string[], env: Record<string, string> = {}) => exec(r, [BIN, ...args], { env: { IPTMON_CONFIG: conf, ...env } });
-  const status = (): StatusHost[] => {
-    const s = iptmon(["status", "--json"]);
+  const iptmon = (conf: string, args: string[]) => exec(r, [BIN, ...args], { env: { IPTMON_CONFIG: conf } });
+  const status = (conf: string): StatusHost[] => {
+    const s = iptmon(conf, ["status", "--json"]);
     expect(s.stderr).toBe("");
     expect(s.code).toBe(0);
     return (JSON.parse(s.stdout) as { hosts: StatusHost[] }).hosts;
+  };
+  /**
+   * `real`, made slow when the run's environment asks (SLOW names a marker
+   * file not there yet) and its first argument is `first` (any when empty):
+   * the wrapper writes who it is and who ran it to the marker, sleeps, then
+   * becomes the real tool.
+   */
+  const slowWrapper = (name: string, real: string, first: string) => {
+    const path = join(run.tmpDir, name);
+    const when = `[ -n "$SLOW" ] && [ ! -e "$SLOW" ]${first ? ` && [ "$1" = "${first}" ]` : ""}`;
+    writeFileSync(path, `#!/bin/sh\nif ${when}; then echo "$$ $PPID" > "$SLOW.tmp"; mv "$SLOW.tmp" "$SLOW"; sleep 2; fi\nexec ${real} "$@"\n`);
+    chmodSync(path, 0o755);
+    return path;
   };
 
   beforeAll(() => {
@@ -39,46 +52,60 @@ describe.skipIf(skip !== null)("a killed command", () => {
     run.ipBatch(w, ["link set eth0 up", "addr add 10.69.0.2/24 dev eth0", "route add 10.68.0.0/24 via 10.69.0.1"]);
     run.sysctl(r, ["net.ipv4.ip_forward=1"]);
     hostMac = execOk(h, ["cat", "/sys/class/net/eth0/address"]).stdout.trim();
-    const dir = run.tmpDir;
-    writeFileSync(join(dir, "dhcp.leases"), [`0 ${hostMac} 10.68.0.10 pc *`, "0 02:00:00:00:00:21 10.68.0.21 tv *", "0 02:00:00:00:00:22 10.68.0.22 phone *", ""].join("\n"));
-    // nft, made slow (when the run's environment asks) before it writes: the
-    // wrapper says who it is and who ran it, then becomes the real nft.
-    const wrapper = join(dir, "slow-nft");
-    writeFileSync(wrapper, `#!/bin/sh\nif [ -n "$SLOW_NFT" ] && [ "$1" = "-f" ]; then echo "$$ $PPID" > "$SLOW_NFT.tmp"; mv "$SLOW_NFT.tmp" "$SLOW_NFT"; sleep 2; fi\nexec nft "$@"\n`);
-    chmodSync(wrapper, 0o755);
-    conf = join(dir, "iptmon.conf");
-    writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", options: ["\toption hook 'forward'", "\toption lan_interface 'br-lan'", `\toption nft '${wrapper}'`] }));
+    writeFileSync(join(run.tmpDir, "dhcp.leases"), [`0 ${hostMac} 10.68.0.10 pc *`, "0 02:00:00:00:00:21 10.68.0.21 tv *", "0 02:00:00:00:00:22 10.68.0.22 phone *", ""].join("\n"));
   });
   afterAll(() => run?.destroy());
 
-  test("stop killed while its nft runs: the next init waits for that nft, and its table stays, counting every host", async () => {
-    const init = iptmon(["init"]);
-    expect(init.stderr).toBe("");
-    expect(init.code).toBe(0);
-    expect(status().map((x) => x.name).sort()).toEqual(["pc", "phone", "tv"]);
+  // The tool stop runs to remove iptmon's objects, made slow; and how to see them.
+  const backends = [
+    {
+      backend: "nftables",
+      tool: () => [`\toption nft '${slowWrapper("slow-nft", "nft", "-f")}'`, "\toption hook 'forward'"],
+      present: () => exec(r, ["nft", "list", "table", "inet", "iptmon"]).code === 0,
+    },
+    {
+      backend: "iptables",
+      tool: () => [`\toption iptables_restore '${slowWrapper("slow-iptables-restore", "iptables-legacy-restore", "")}'`, "\toption ipv6 '0'"],
+      present: () => exec(r, ["iptables-legacy-save", "-t", "mangle"]).stdout.includes(":iptmon_rx"),
+    },
+  ];
 
-    const marker = join(run.tmpDir, "nft-sleeping");
-    const stop = run.spawn(r, [BIN, "stop"], { env: { IPTMON_CONFIG: conf, SLOW_NFT: marker } });
-    await waitFor(() => existsSync(marker), "stop's nft to start", 20_000);
-    const [nftPid, parentPid] = readFileSync(marker, "utf8").trim().split(" ").map(Number);
-    expect(parentPid).toBe(stop.pid);
-    stop.kill("SIGKILL");
-    await stop.exited;
-    expect(isGone(nftPid!)).toBe(false);
+  for (const { backend, tool, present } of backends) {
+    test(`${backend}: stop killed while its tool runs: the next init waits for that tool, and what init built stays, counting every host`, async () => {
+      const conf = join(run.tmpDir, `${backend}.conf`);
+      writeFileSync(conf, iptmonConfig(run.tmpDir, { backend, options: ["\toption lan_interface 'br-lan'", ...tool()] }));
+      const init = iptmon(conf, ["init"]);
+      expect(init.stderr).toBe("");
+      expect(init.code).toBe(0);
+      expect(status(conf).map((x) => x.name).sort()).toEqual(["pc", "phone", "tv"]);
 
-    // The orphan still holds the lock: init waits for it, then builds.
-    const again = iptmon(["init"]);
-    expect(again.stderr).toBe("");
-    expect(again.code).toBe(0);
-    await waitFor(() => isGone(nftPid!), "the killed stop's nft to end", 20_000);
+      const marker = join(run.tmpDir, `${backend}-sleeping`);
+      const stop = run.spawn(r, [BIN, "stop"], { env: { IPTMON_CONFIG: conf, SLOW: marker } });
+      await waitFor(() => existsSync(marker), "stop's tool to start", 20_000);
+      const [toolPid, parentPid] = readFileSync(marker, "utf8").trim().split(" ").map(Number);
+      expect(parentPid).toBe(stop.pid);
+      stop.kill("SIGKILL");
+      await stop.exited;
+      expect(isGone(toolPid!)).toBe(false);
 
-    expect(exec(r, ["nft", "list", "table", "inet", "iptmon"]).code).toBe(0);
-    const before = status();
-    expect(before.map((x) => x.name).sort()).toEqual(["pc", "phone", "tv"]);
-    execOk(h, ["busybox", "ping", "-c", "3", "-W", "2", "10.69.0.2"]);
-    const pc = status().find((x) => x.mac === hostMac)!;
-    const was = before.find((x) => x.mac === hostMac)!;
-    expect(pc.rx_packets - was.rx_packets).toBe(3);
-    expect(pc.tx_packets - was.tx_packets).toBe(3);
-  });
+      // The orphan still holds the lock: init waits for it, then builds.
+      const again = iptmon(conf, ["init"]);
+      expect(again.stderr).toBe("");
+      expect(again.code).toBe(0);
+      await waitFor(() => isGone(toolPid!), "the killed stop's tool to end", 20_000);
+
+      expect(present()).toBe(true);
+      const before = status(conf);
+      expect(before.map((x) => x.name).sort()).toEqual(["pc", "phone", "tv"]);
+      execOk(h, ["busybox", "ping", "-c", "3", "-W", "2", "10.69.0.2"]);
+      const pc = status(conf).find((x) => x.mac === hostMac)!;
+      const was = before.find((x) => x.mac === hostMac)!;
+      expect(pc.rx_packets - was.rx_packets).toBe(3);
+      expect(pc.tx_packets - was.tx_packets).toBe(3);
+
+      const last = iptmon(conf, ["stop"]);
+      expect(last.code).toBe(0);
+      expect(present()).toBe(false);
+    });
+  }
 });
