@@ -9,6 +9,8 @@
  * next command waits for the orphan to finish instead of being undone by it.
  * The pid file has no such hold; there a dead owner's file is taken over only
  * once no process has it open (its tools keep it open as the flock's do).
+ * A tool that left a daemon behind would keep the lock as long: none of
+ * those run under it (nft, iptables-*, ip, ifstatus) does.
  */
 import { dlopen, FFIType } from "bun:ffi";
 import { closeSync, constants, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from "node:fs";
