@@ -156,14 +156,13 @@ export function optionWords(argv: string[], commands: readonly Command[]): strin
 /**
  * A data command's argv (`[options] NAME WORD...`): the global options
  * before its name, and every word after it as a positional, whatever it
- * looks like. Null when argv names none, or asks for help or the version
- * before it (the option parser shows those). A word count that does not fit,
+ * looks like. Null when argv asks for help or the version before the name
+ * (the option parser shows those). A word count that does not fit,
  * or an option before the name that is not a global one, is a usage error.
  */
-function dataArgs(argv: string[], commands: readonly Command[]): { command: Command; args: Args; globals: GlobalArgs } | null {
-  const d = dataCommand(argv, commands);
-  if (!d || d.lead.help) return null;
+function dataArgs(argv: string[], d: NonNullable<ReturnType<typeof dataCommand>>): { command: Command; args: Args; globals: GlobalArgs } | null {
   const { command, lead } = d;
+  if (lead.help) return null;
   const syntax = parseSyntax(command.command);
   const usage = `iptmon [--config FILE] [--backend B] [--verbose] ${syntax.name} ${syntax.positionals.map((p) => (p.required ? p.name.toUpperCase() : `[${p.name.toUpperCase()}${p.variadic ? "..." : ""}]`)).join(" ")}`;
   const bad = (what: string) => new UserError(`cannot run ${syntax.name}: ${what}`, 2, `usage: ${usage} (options go before ${syntax.name}; every word after it is data)`);
@@ -190,7 +189,8 @@ function dataArgs(argv: string[], commands: readonly Command[]): { command: Comm
  * are thrown.
  */
 export function fastArgs(argv: string[], commands: readonly Command[]): { command: Command; args: Args; globals: GlobalArgs } | null {
-  if (dataCommand(argv, commands)) return dataArgs(argv, commands);
+  const data = dataCommand(argv, commands);
+  if (data) return dataArgs(argv, data);
   const [name, ...words] = argv;
   for (const command of commands) {
     if (!(command.event || command.scripted) || command.builder) continue;
