@@ -1,7 +1,7 @@
 /** Entry point: `main(argv, sys)` returns the exit code; nothing here exits the process. */
 import { createApp, type App, type GlobalArgs } from "./app.ts";
 import type { Argv } from "yargs";
-import { fastArgs, GLOBAL_OPTIONS, parseSyntax, type Args, type Command } from "./commands/command.ts";
+import { fastArgs, GLOBAL_OPTIONS, optionWords, parseSyntax, type Args, type Command } from "./commands/command.ts";
 import { cronCommand } from "./commands/cron.ts";
 import { dnsmasqCommands, tftpCommand } from "./commands/dnsmasq.ts";
 import { hotplugCommand } from "./commands/hotplug.ts";
@@ -81,7 +81,8 @@ export async function optionParser(argv: string[], handle: (c: Command, args: Ar
 
 export async function main(argv: string[], sys: Sys): Promise<number> {
   let code = 0;
-  let verbose = argv.includes("--verbose") || argv.includes("-v");
+  // A guess until the options are read: an event's hostname may be "-v".
+  let verbose = optionWords(argv, COMMANDS).some((w) => w === "--verbose" || w === "-v");
   const report = (e: unknown): number => {
     // One line, hint included: on a router stderr often ends up in syslog, line by line.
     if (e instanceof UserError) {
@@ -102,11 +103,13 @@ export async function main(argv: string[], sys: Sys): Promise<number> {
   try {
     // dnsmasq and the hotplug wrappers run us for every event with plain
     // positional arguments: skip loading the option parser for those.
+    // dnsmasq's words after the action are data, whatever they look like.
     const fast = fastArgs(argv, COMMANDS);
     if (fast) {
-      code = await run(fast.command, fast.args, {});
+      verbose = Boolean(fast.globals.verbose);
+      code = await run(fast.command, fast.args, fast.globals);
     } else {
-      const y = await optionParser(argv, async (c, a) => {
+      const y = await optionParser(optionWords(argv, COMMANDS), async (c, a) => {
         const g = a as GlobalArgs;
         verbose = Boolean(g.verbose);
         code = await run(c, a, g);

@@ -5,7 +5,7 @@ import { NfTables } from "./netlink/nftables.ts";
 import { RtNetlink } from "./netlink/rtnetlink.ts";
 import { openNetfilterSocket, openRouteSocket } from "./netlink/socket.ts";
 import { describeErrno, ensurePrivateDir, readRegularFile, writeFileAtomic, type ReadOptions } from "./sys/files.ts";
-import { takeLock } from "./sys/lock.ts";
+import { lockFds, takeLock } from "./sys/lock.ts";
 
 export interface RunResult {
   code: number;
@@ -20,7 +20,10 @@ export interface RunResult {
 export interface Sys {
   /**
    * Spawns a command with an argument array (never a shell), killed after
-   * `timeoutMs` (default DEFAULTS.runTimeoutMs). What went wrong is in stderr,
+   * `timeoutMs` (default DEFAULTS.runTimeoutMs). A command run under the lock
+   * holds it with this process (it inherits the lock's descriptor): an
+   * iptmon killed meanwhile does not let the next one in before the command
+   * is done. What went wrong is in stderr,
    * as a shell would say it: a missing binary is code 127, one that cannot be
    * executed 126, a child killed by a signal 128+N.
    */
@@ -123,9 +126,9 @@ export const realSys: Sys = {
     let p: ReturnType<typeof Bun.spawnSync>;
     try {
       p = Bun.spawnSync([cmd, ...args], {
-        stdin: input === undefined ? "ignore" : new TextEncoder().encode(input),
-        stdout: "pipe",
-        stderr: "pipe",
+        // The child inherits the lock held now (as its fd 3), and nothing
+        // else: killed, iptmon leaves the lock held until the child is done.
+        stdio: [input === undefined ? "ignore" : new TextEncoder().encode(input), "pipe", "pipe", ...lockFds()],
         timeout: timeoutMs,
       });
     } catch (e) {

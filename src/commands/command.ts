@@ -10,8 +10,9 @@
  * into the binary; a dynamic import there only delays their evaluation.
  */
 import type { Argv } from "yargs";
-import type { App } from "../app.ts";
+import type { App, GlobalArgs } from "../app.ts";
 import type { Runtime } from "../core.ts";
+import { quoteInput, UserError } from "../errors.ts";
 
 export type Args = Record<string, unknown> & { _: (string | number)[] };
 
@@ -36,6 +37,12 @@ export interface Command {
   hidden?: true;
   /** Run by dnsmasq or hotplug: argv of exactly its positionals is parsed without the option parser. */
   event?: true;
+  /**
+   * Run by dnsmasq with what DHCP clients sent: every word after the name is
+   * a positional, never an option (a hostname `--help` is a hostname); the
+   * global options go before the name. Never seen by the option parser.
+   */
+  dataArgs?: true;
   /**
    * Run by scripts, often: a CGI for every request (the web page every 2 s,
    * a Prometheus scrape), the init script and every firewall reload. Argv of
@@ -94,12 +101,96 @@ const SHORT = new Set(["-h", ...Object.values(GLOBAL_OPTIONS).flatMap((o) => (o.
 const isFlag = (arg: string) => arg.startsWith("--") || SHORT.has(arg);
 
 /**
+ * The global options written before a command's name, as the option parser
+ * would read them (`--config F`, `--config=F`, `--backend B`, `--backend=B`,
+ * `--verbose`, `-v`), up to the first word that is not one (`--` ends them
+ * too): `at` is the index of the name. Help and version asked for, and any
+ * other option, are said apart.
+ */
+function leadingOptions(argv: string[]): { globals: GlobalArgs; at: number; help: boolean; unknown: string[] } {
+  const globals: GlobalArgs = {};
+  const unknown: string[] = [];
+  let help = false;
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const w = argv[i]!;
+    if (w === "--") {
+      i++;
+      break;
+    }
+    if (!w.startsWith("-") || w === "-") break;
+    if (w === "--verbose" || w === "-v") globals.verbose = true;
+    else if (w === "--help" || w === "-h" || w === "--version") help = true;
+    else {
+      const m = /^--(config|backend)(?:=(.*))?$/s.exec(w);
+      if (!m) unknown.push(w);
+      else {
+        const value = m[2] ?? argv[++i];
+        if (value === undefined) unknown.push(w);
+        else if (m[1] === "config") globals.config = value;
+        else globals.backend = value as GlobalArgs["backend"];
+      }
+    }
+  }
+  return { globals, at: i, help, unknown };
+}
+
+/** The data command (dnsmasq's event) argv names after its global options, if any. */
+function dataCommand(argv: string[], commands: readonly Command[]): { command: Command; lead: ReturnType<typeof leadingOptions> } | null {
+  const lead = leadingOptions(argv);
+  const name = argv[lead.at];
+  const command = commands.find((c) => c.dataArgs && parseSyntax(c.command).name === name);
+  return command ? { command, lead } : null;
+}
+
+/**
+ * What the option parser is given: argv, cut after a data command's name
+ * (help asked for before it shows its help; the words after it are data,
+ * never read as options).
+ */
+export function optionWords(argv: string[], commands: readonly Command[]): string[] {
+  const d = dataCommand(argv, commands);
+  return d ? argv.slice(0, d.lead.at + 1) : argv;
+}
+
+/**
+ * A data command's argv (`[options] NAME WORD...`): the global options
+ * before its name, and every word after it as a positional, whatever it
+ * looks like. Null when argv asks for help or the version before the name
+ * (the option parser shows those). A word count that does not fit,
+ * or an option before the name that is not a global one, is a usage error.
+ */
+function dataArgs(argv: string[], d: NonNullable<ReturnType<typeof dataCommand>>): { command: Command; args: Args; globals: GlobalArgs } | null {
+  const { command, lead } = d;
+  if (lead.help) return null;
+  const syntax = parseSyntax(command.command);
+  const usage = `iptmon [--config FILE] [--backend B] [--verbose] ${syntax.name} ${syntax.positionals.map((p) => (p.required ? p.name.toUpperCase() : `[${p.name.toUpperCase()}${p.variadic ? "..." : ""}]`)).join(" ")}`;
+  const bad = (what: string) => new UserError(`cannot run ${syntax.name}: ${what}`, 2, `usage: ${usage} (options go before ${syntax.name}; every word after it is data)`);
+  if (lead.unknown.length > 0) throw bad(`unknown option ${quoteInput(lead.unknown[0]!)} before ${syntax.name}`);
+  const choices = GLOBAL_OPTIONS.backend!.choices!;
+  if (lead.globals.backend !== undefined && !choices.includes(lead.globals.backend)) throw bad(`--backend must be one of ${choices.join(", ")}, not ${quoteInput(lead.globals.backend)}`);
+  const words = argv.slice(lead.at + 1);
+  const ps = syntax.positionals;
+  const required = ps.filter((p) => p.required).length;
+  const variadic = ps.at(-1)?.variadic === true;
+  if (words.length < required || (!variadic && words.length > ps.length))
+    throw bad(`${words.length} argument${words.length === 1 ? "" : "s"} after ${syntax.name}, ${variadic ? `at least ${required}` : required === ps.length ? `${required}` : `${required} to ${ps.length}`} expected`);
+  const args: Args = { _: [syntax.name] };
+  for (const [i, p] of ps.entries()) args[p.name] = p.variadic ? words.slice(i) : words[i];
+  return { command, args, globals: lead.globals };
+}
+
+/**
  * An event command's argv exactly as dnsmasq or hotplug passes it: its name,
  * then its positionals, no option; a scripted command's may add its own
  * boolean options. Anything else (another option, a count or value that
- * does not fit) is left to yargs, which also gives usage errors.
+ * does not fit) is left to yargs, which also gives usage errors. A data
+ * command's argv is read by its own rule (dataArgs), and its usage errors
+ * are thrown.
  */
-export function fastArgs(argv: string[], commands: readonly Command[]): { command: Command; args: Args } | null {
+export function fastArgs(argv: string[], commands: readonly Command[]): { command: Command; args: Args; globals: GlobalArgs } | null {
+  const data = dataCommand(argv, commands);
+  if (data) return dataArgs(argv, data);
   const [name, ...words] = argv;
   for (const command of commands) {
     if (!(command.event || command.scripted) || command.builder) continue;
@@ -121,7 +212,7 @@ export function fastArgs(argv: string[], commands: readonly Command[]): { comman
       if (choices && typeof value === "string" && !choices.includes(value)) return null;
       args[p.name] = value;
     }
-    return { command, args };
+    return { command, args, globals: {} };
   }
   return null;
 }

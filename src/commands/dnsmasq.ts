@@ -10,6 +10,7 @@ function eventCommand(action: DnsmasqAction): Command {
     command: `${action} <mac> <ip> [hostname]`,
     describe: `dnsmasq event: ${action} (MAC, or DUID for DHCPv6)`,
     event: true,
+    dataArgs: true,
     async run(args, app) {
       const { parseDnsmasqEvent } = await import("../events.ts");
       const { runEvent } = await import("../core.ts");
@@ -28,5 +29,6 @@ export const tftpCommand: Command = {
   describe: "dnsmasq event after a TFTP transfer (ignored)",
   hidden: true,
   event: true,
+  dataArgs: true,
   run: () => 0,
 };

@@ -108,14 +108,14 @@ describe("a lease file that is missing, mistyped, a directory or a FIFO", () => 
     const table = ok(readFileSync(join(import.meta.dir, "../fixtures/golden-router/nft-current.json"), "utf8"));
     const sys = router("", { files: { "/tmp/dhcp.leases": "" }, commands: { "nft -j list table inet iptmon": table, "nft -j list maps inet": table } });
     expect(await main(["arp-add", "02:00:00:00:01:01", "198.51.100.1"], sys)).toBe(0);
-    expect(await main(["arp-add", "02:00:00:00:01:01", "198.51.100.1", "--verbose"], sys)).toBe(0);
+    expect(await main(["--verbose", "arp-add", "02:00:00:00:01:01", "198.51.100.1"], sys)).toBe(0);
     expect(sys.err).toContain("nothing to change for 198.51.100.1: 198.51.100.1 is outside the LAN subnets");
     expect(loggerCalls(sys)).toEqual([]);
   });
 
   test("with --verbose an event shows it too", async () => {
     const sys = router(mistyped);
-    expect(await main(["add", "02:00:00:00:00:05", "192.168.1.5", "--verbose"], sys)).toBe(0);
+    expect(await main(["--verbose", "add", "02:00:00:00:00:05", "192.168.1.5"], sys)).toBe(0);
     expect(sys.err).toContain("warning: lease file /tmp/dhcp.lease");
   });
 });

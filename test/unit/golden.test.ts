@@ -54,7 +54,7 @@ describe("golden rulesets", () => {
         },
       });
       const argv = (read(dir, "command") ?? "init").trim().split(/\s+/);
-      const code = await main([...argv, "--verbose"], sys);
+      const code = await main(["--verbose", ...argv], sys);
       const warnings = sys.err;
       const reads = sys.calls.filter((c) => c.cmd === "nft" && c.args[0] === "-j").map((c) => `${[c.cmd, ...c.args].join(" ")}\n`).join("");
       if (update) {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { RunResult } from "../../src/sys.ts";
 import { COMMANDS, main, optionParser } from "../../src/main.ts";
-import { fastArgs, parseSyntax, type Args, type Command } from "../../src/commands/command.ts";
+import { fastArgs, optionWords, parseSyntax, type Args, type Command } from "../../src/commands/command.ts";
 import { dnsmasqCommands } from "../../src/commands/dnsmasq.ts";
 import { hotplugCommand } from "../../src/commands/hotplug.ts";
 import { fakeSys, ok, type FakeSys } from "../helpers/fakesys.ts";
@@ -393,23 +393,102 @@ describe("main: commands that work", () => {
   });
 });
 
-describe("dnsmasq-style events with global flags", () => {
-  test("--verbose after the arguments is a flag, not a hostname", async () => {
-    const sys = fakeSys({
-      commands: {
-        "nft list tables": ok(),
-        "ip addr show dev br-lan": ok("    inet 192.168.1.1/24 brd 192.168.1.255 scope global br-lan\n"),
-        "ip neigh show": ok(),
-        "nft -j list table inet iptmon": { code: 1, stdout: "", stderr: "Error: No such file or directory\n" },
-        "nft -j list maps inet": ok(JSON.stringify({ nftables: [METAINFO] })),
-        "nft -f -": ok(),
-      },
-    });
-    const code = await main(["add", "02:00:00:00:00:01", "192.168.1.5", "--verbose"], sys);
-    expect(code).toBe(0);
-    const script = sys.calls.find((c) => c.cmd === "nft" && c.args[0] === "-f")?.input ?? "";
-    expect(script).toContain("rx_192.168.1.5");
-    expect(script).not.toContain("verbose");
+describe("dnsmasq's event arguments are data, never options", () => {
+  const MAC = "02:00:00:00:00:01";
+  const IP = "192.168.1.5";
+  const ALT = "config iptmon 'global'\n\toption backend 'nftables'\n\toption table 'alt'\n";
+  const applies = (sys: FakeSys) => sys.calls.filter((c) => c.cmd === "nft" && c.args[0] === "-f").map((c) => c.input ?? "");
+  const ran = (sys: FakeSys, prefix: string) => commandLines(sys).filter((c) => c.startsWith(prefix));
+  /** A router with a second config, /etc/alt, whose table is `alt`. */
+  const altRouter = (o: { env?: Record<string, string> } = {}) => {
+    const r = router({ ...o, commands: { "nft -j list table inet alt": NO_TABLE } });
+    r.sys.files.set("/etc/alt", ALT);
+    return r;
+  };
+
+  test.each([
+    ["--help", "help"],
+    ["-v", "v"],
+    ["--verbose", "verbose"],
+    ["--backend=iptables", "backend-iptables"],
+    ["--config=/x", "config-x"],
+    ["--version", "version"],
+    ["-h", "h"],
+  ])("a hostname %p is a hostname (named %p), applied by the config's backend", async (hostname, name) => {
+    const { sys, applied } = altRouter({ env: { IPTMON_CONFIG: "/etc/alt" } });
+    expect(await main(["add", MAC, IP, hostname], sys)).toBe(0);
+    expect(sys.out).toBe("");
+    expect(sys.err).toBe("");
+    expect(applied).toHaveLength(1);
+    expect(applied[0]).toContain(`add element inet alt rx4 { ${IP} : "rx_${name}" }`);
+    expect(ran(sys, "iptables")).toEqual([]);
+  });
+
+  test("the MAC and IP are data too: an option there is a bad MAC or address (exit 2, nothing changed)", async () => {
+    for (const argv of [["add", "--backend=iptables", IP, "laptop"], ["add", MAC, "--config=/x"], ["del", "--help", "--help"]]) {
+      const { sys } = router();
+      expect(await main(argv, sys)).toBe(2);
+      expectShortError(sys.err);
+      expect(sys.out).toBe("");
+      expect(applies(sys)).toEqual([]);
+      expect(ran(sys, "iptables")).toEqual([]);
+    }
+  });
+
+  test.each([
+    [["add", MAC, IP, "laptop", "extra"], /cannot run add: 4 arguments after add, 2 to 3 expected; hint: usage: iptmon .* add MAC IP \[HOSTNAME\]/],
+    [["add", MAC, IP, "laptop", "--verbose"], /cannot run add: 4 arguments after add/],
+    [["arp-del", MAC], /cannot run arp-del: 1 argument after arp-del, 2 to 3 expected/],
+    [["old"], /cannot run old: 0 arguments after old/],
+    [["--frob", "add", MAC, IP], /cannot run add: unknown option "--frob" before add/],
+    [["--backend=bogus", "add", MAC, IP], /cannot run add: --backend must be one of auto, nftables, iptables, not "bogus"/],
+  ])("%p: a usage error, exit 2, nothing run", async (argv, message) => {
+    const sys = fakeSys();
+    expect(await main(argv as string[], sys)).toBe(2);
+    expectShortError(sys.err);
+    expect(sys.err).toMatch(message as RegExp);
+    expect(sys.calls).toEqual([]);
+  });
+
+  test("global options before the action are options", async () => {
+    const alt = altRouter();
+    expect(await main(["--config", "/etc/alt", "add", MAC, IP, "laptop"], alt.sys)).toBe(0);
+    expect(alt.applied[0]).toContain(`add element inet alt rx4 { ${IP} : "rx_laptop" }`);
+    const eq = altRouter();
+    expect(await main(["--config=/etc/alt", "-v", "--", "add", MAC, IP, "-v"], eq.sys)).toBe(0);
+    expect(eq.applied[0]).toContain(`add element inet alt rx4 { ${IP} : "rx_v" }`);
+    const ipt = router();
+    expect(await main(["--backend", "iptables", "add", MAC, IP, "laptop"], ipt.sys)).toBe(1);
+    expect(ran(ipt.sys, "iptables-legacy-save")).not.toEqual([]);
+    expect(applies(ipt.sys)).toEqual([]);
+  });
+
+  test("--verbose before the action shows the event's warnings; a hostname -v does not", async () => {
+    const table = { commands: { "nft -j list table inet iptmon": ok(EMPTY_TABLE) } };
+    const quiet = router(table);
+    expect(await main(["arp-add", MAC, "198.51.100.1", "-v"], quiet.sys)).toBe(0);
+    expect(quiet.sys.err).toBe("");
+    const loud = router(table);
+    expect(await main(["-v", "arp-add", MAC, "198.51.100.1", "x"], loud.sys)).toBe(0);
+    expect(loud.sys.err).toContain("198.51.100.1 is outside the LAN subnets");
+  });
+
+  test("help asked for before the action shows the action's help and runs nothing; the words after it are not read", async () => {
+    const argv = ["--help", "add", MAC, IP, "--backend=iptables"];
+    expect(optionWords(argv, COMMANDS)).toEqual(["--help", "add"]);
+    expect(optionWords(["status", "--json"], COMMANDS)).toEqual(["status", "--json"]);
+    const sys = fakeSys();
+    // yargs prints the help itself (to the process's stdout).
+    expect(await main(argv, sys)).toBe(0);
+    expect(sys.calls).toEqual([]);
+  });
+
+  test("tftp's words are data too", async () => {
+    expect(fastArgs(["tftp", "1024", "192.168.1.5", "--help"], COMMANDS)?.args.args).toEqual(["1024", "192.168.1.5", "--help"]);
+    const sys = fakeSys();
+    expect(await main(["tftp", "1024", "192.168.1.5", "--help"], sys)).toBe(0);
+    expect(sys.out).toBe("");
+    expect(sys.calls).toEqual([]);
   });
 });
 
@@ -423,7 +502,10 @@ describe("event argv that skip the option parser", () => {
       ip: "192.168.1.5",
       hostname: "laptop",
     });
-    for (const argv of [["add", "02:00:00:00:00:01"], ["add", "02:00:00:00:00:01", "192.168.1.5", "--verbose"], ["status"], ["hotplug", "dhcp"]]) {
+    expect(fastDnsmasqArgs(["add", "02:00:00:00:00:01", "192.168.1.5", "--verbose"])?.args.hostname).toBe("--verbose");
+    expect(fastDnsmasqArgs(["--verbose", "add", "02:00:00:00:00:01", "192.168.1.5"])?.globals).toEqual({ verbose: true });
+    expect(() => fastDnsmasqArgs(["add", "02:00:00:00:00:01"])).toThrow(/1 argument after add/);
+    for (const argv of [["status"], ["hotplug", "dhcp"], ["--help", "add", "02:00:00:00:00:01", "192.168.1.5"]]) {
       expect(fastDnsmasqArgs(argv)).toBeNull();
     }
   });
@@ -500,9 +582,6 @@ describe("one definition of the commands serves both parsers", () => {
   });
 
   test.each([
-    [["add", "02:00:00:00:00:01", "192.168.1.5", "laptop", "--verbose"]],
-    [["add", "02:00:00:00:00:01", "192.168.1.5", "-v"]],
-    [["add", "02:00:00:00:00:01", "--config=/x", "192.168.1.5"]],
     [["hotplug", "dhcp", "--backend", "nftables"]],
     [["hotplug", "dhcp", "--help"]],
     [["status", "--json", "--json"]],
