@@ -100,15 +100,20 @@ export function parseSyntax(command: string): { name: string; positionals: Posit
 const SHORT = new Set(["-h", ...Object.values(GLOBAL_OPTIONS).flatMap((o) => (o.alias ? [`-${o.alias}`] : []))]);
 const isFlag = (arg: string) => arg.startsWith("--") || SHORT.has(arg);
 
+/** A global option's spec by how it is written: `--name` or its alias `-a`. */
+const GLOBAL_BY_FLAG = new Map<string, { name: string; o: OptionSpec }>(
+  Object.entries(GLOBAL_OPTIONS).flatMap(([name, o]) => [[`--${name}`, { name, o }] as const, ...(o.alias ? [[`-${o.alias}`, { name, o }] as const] : [])]),
+);
+
 /**
- * The global options written before a command's name, as the option parser
- * would read them (`--config F`, `--config=F`, `--backend B`, `--backend=B`,
- * `--verbose`, `-v`), up to the first word that is not one (`--` ends them
- * too): `at` is the index of the name. Help and version asked for, and any
- * other option, are said apart.
+ * The global options written before a command's name, read as the option
+ * parser reads GLOBAL_OPTIONS (`--config F`, `--config=F`, a boolean's
+ * `--verbose` or alias `-v`), up to the first word that is not one (`--`
+ * ends them too): `at` is the index of the name. Help and version asked
+ * for, and any other option, are said apart.
  */
 function leadingOptions(argv: string[]): { globals: GlobalArgs; at: number; help: boolean; unknown: string[] } {
-  const globals: GlobalArgs = {};
+  const globals: Record<string, unknown> = {};
   const unknown: string[] = [];
   let help = false;
   let i = 0;
@@ -119,20 +124,23 @@ function leadingOptions(argv: string[]): { globals: GlobalArgs; at: number; help
       break;
     }
     if (!w.startsWith("-") || w === "-") break;
-    if (w === "--verbose" || w === "-v") globals.verbose = true;
-    else if (w === "--help" || w === "-h" || w === "--version") help = true;
-    else {
-      const m = /^--(config|backend)(?:=(.*))?$/s.exec(w);
-      if (!m) unknown.push(w);
-      else {
-        const value = m[2] ?? argv[++i];
-        if (value === undefined) unknown.push(w);
-        else if (m[1] === "config") globals.config = value;
-        else globals.backend = value as GlobalArgs["backend"];
-      }
+    if (w === "--help" || w === "-h" || w === "--version") {
+      help = true;
+      continue;
+    }
+    const eq = w.startsWith("--") ? w.indexOf("=") : -1;
+    const spec = GLOBAL_BY_FLAG.get(eq < 0 ? w : w.slice(0, eq));
+    if (!spec) unknown.push(w);
+    else if (spec.o.type === "boolean") {
+      if (eq < 0) globals[spec.name] = true;
+      else unknown.push(w);
+    } else {
+      const value = eq < 0 ? argv[++i] : w.slice(eq + 1);
+      if (value === undefined) unknown.push(w);
+      else globals[spec.name] = value;
     }
   }
-  return { globals, at: i, help, unknown };
+  return { globals: globals as GlobalArgs, at: i, help, unknown };
 }
 
 /** The data command (dnsmasq's event) argv names after its global options, if any. */
