@@ -195,6 +195,21 @@ describe("one decision on enabled", () => {
     ]);
   });
 
+  test("no temporary file for iptmon's stderr (/tmp full): the warning goes to the CGI's stderr, the body stays clean", () => {
+    const conf = join(dir, "iptmon.conf");
+    writeFileSync(conf, "config prometheus\n");
+    writeFileSync(join(dir, "bin/iptmon"), `#!/bin/sh\n[ "$1 $2" = "service http" ] && exit 0\necho 'iptmon: warning: on stderr' >&2\necho 'iptmon_hosts 0'\n`);
+    writeFileSync(join(dir, "bin/mktemp"), "#!/bin/sh\necho 'mktemp: No space left on device' >&2\nexit 1\n", { mode: 0o755 });
+    const r = Bun.spawnSync(["busybox", "sh", join(ROOT, "files/www/cgi-bin/iptmon-metrics")], {
+      env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin`, REQUEST_METHOD: "GET", IPTMON_CONFIG: conf },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(r.stdout.toString()).toEndWith("\r\n\r\niptmon_hosts 0\n");
+    expect(r.stdout.toString()).toStartWith("Status: 200 OK\r\n");
+    expect(r.stderr.toString()).toBe("iptmon: warning: on stderr\n");
+  });
+
   test("the two CGIs share their code word for word", () => {
     const shared = (f: string) => {
       const text = readFileSync(join(ROOT, "files/www/cgi-bin", f), "utf8");
