@@ -10,7 +10,9 @@
  *   stop           remove the ruleset and the crontab line
  *   enabled        exit 0 when option enabled is on, 1 when it is off
  *   http           exit 0 when a `config prometheus` section allows the HTTP
- *                  export (the CGIs answer 403 otherwise), 1 when none does
+ *                  export (the CGIs answer 403 otherwise), 1 when none does;
+ *                  the CGIs skip asking only where the answer is surely 1 (no
+ *                  such section, or each one's enabled off: files/www/cgi-bin)
  *
  * A config that does not parse is exit 2 for every action, as for any command.
  */

@@ -6,7 +6,7 @@
  * uhttpd) serves files/www from inside the virtual router's namespace, and
  * Debian's Chromium, headless and run inside a LAN client's namespace, opens
  * it (driven by playwright-core over a pipe; no browser is downloaded).
- * Checked: 403 and no data while the HTTP opt-in is off, only GET answered,
+ * Checked: 403 and no data while the HTTP opt-in is off, GET and HEAD only,
  * the page's numbers equal `iptmon status --json`, the busy host's rate rises
  * while a client sends at a known rate, sorting, hostile host names shown as
  * text, no console errors, no sideways scrolling on a phone. Screenshots go
@@ -147,7 +147,7 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
     return p;
   };
 
-  test("opt-in off: 403 and no data, to wget and on the page; only GET is answered", async () => {
+  test("opt-in off: 403 and no data, to wget and on the page; POST gets 405", async () => {
     const r = wget(DATA);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("403 Forbidden");

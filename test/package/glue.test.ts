@@ -5,8 +5,9 @@
  *    postinst-pkg) and for apk (which runs only the new package's scripts);
  *  - the dhcp-script wrapper says once in syslog that it cannot see iptmon
  *    (dnsmasq's jail), not at every event;
- *  - the callers of "enabled" (init script, firewall include, metrics CGI)
- *    read no option themselves: they ask `iptmon service`.
+ *  - the callers of "enabled" (init script, firewall include, the CGIs)
+ *    read no option themselves: they ask `iptmon service` (the CGIs first
+ *    rule out, without iptmon, only what it would surely refuse).
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -148,22 +149,26 @@ describe("one decision on enabled", () => {
       .filter((l) => !/^\s*#/.test(l))
       .join("\n");
 
-  test("the init script, the firewall include and the metrics CGI ask `iptmon service`, and read no option themselves", () => {
+  test("the init script, the firewall include and the CGIs ask `iptmon service`, and read no option themselves", () => {
     for (const [f, action] of [
       ["files/etc/init.d/iptmon", "service \"$1\""],
       ["files/usr/lib/iptmon/firewall.include", "service reload"],
       ["files/www/cgi-bin/iptmon-metrics", "service http"],
+      ["files/www/cgi-bin/iptmon-hosts", "service http"],
     ] as const) {
       expect([f, code(f)]).toEqual([f, expect.stringContaining(action) as unknown as string]);
       expect([f, /config_(load|get)|\buci\s+(-\S+\s+)*(get|show)\b/.test(code(f))]).toEqual([f, false]);
     }
   });
 
-  test("the metrics CGI: 403 when `iptmon service http` says no, 500 with its words when the config is bad", () => {
+  test.each(["iptmon-metrics", "iptmon-hosts"])("the %s CGI: 403 when `iptmon service http` says no, 500 without its words when the config is bad", (name) => {
+    const conf = join(dir, "iptmon.conf");
+    // A section the CGI's own check cannot rule out: the decision is iptmon's.
+    writeFileSync(conf, "config prometheus\n");
     const cgi = (httpCode: number, say = "") => {
-      writeFileSync(join(dir, "bin/iptmon"), `#!/bin/sh\necho "iptmon $*" >> '${log}'\n[ "$1 $2" = "service http" ] && { printf '${say}'; exit ${httpCode}; }\necho 'iptmon_hosts 0'\n`);
-      const r = Bun.spawnSync(["busybox", "sh", join(ROOT, "files/www/cgi-bin/iptmon-metrics")], {
-        env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin`, REQUEST_METHOD: "GET" },
+      writeFileSync(join(dir, "bin/iptmon"), `#!/bin/sh\necho "iptmon $*" >> '${log}'\n[ "$1 $2" = "service http" ] && { printf '${say}' >&2; exit ${httpCode}; }\necho 'warning: on stderr' >&2\necho 'iptmon_hosts 0'\n`);
+      const r = Bun.spawnSync(["busybox", "sh", join(ROOT, "files/www/cgi-bin", name)], {
+        env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin`, REQUEST_METHOD: "GET", IPTMON_CONFIG: conf },
         stdout: "pipe",
       });
       return r.stdout.toString();
@@ -175,14 +180,43 @@ describe("one decision on enabled", () => {
     expect(forbidden).not.toContain("iptmon_hosts");
     const bad = cgi(2, "iptmon: cannot read /etc/config/iptmon:9: option enabled must be a boolean");
     expect(bad).toStartWith("Status: 500 Internal Server Error\r\n");
-    expect(bad).toEndWith("\r\n\r\niptmon: cannot read /etc/config/iptmon:9: option enabled must be a boolean\n");
-    expect(logged().filter((l) => l.startsWith("iptmon "))).toEqual([
+    expect(bad).toEndWith("\r\n\r\niptmon: iptmon service http failed (exit 2); the reason is in the system log (logread -e iptmon)\n");
+    expect(logged()).toEqual([
       "iptmon service http",
-      "iptmon metrics",
+      "iptmon " + (name === "iptmon-metrics" ? "metrics" : "status --json"),
+      "logger -s -t iptmon -p daemon.warning",
       "iptmon service http",
-      "iptmon metrics",
+      "iptmon " + (name === "iptmon-metrics" ? "metrics" : "status --json"),
+      "logger -s -t iptmon -p daemon.warning",
       "iptmon service http",
       "iptmon service http",
+      "logger -s -t iptmon -p daemon.warning",
+      "logger -s -t iptmon -p daemon.warning",
     ]);
+  });
+
+  test("no temporary file for iptmon's stderr (/tmp full): the warning goes to the CGI's stderr, the body stays clean", () => {
+    const conf = join(dir, "iptmon.conf");
+    writeFileSync(conf, "config prometheus\n");
+    writeFileSync(join(dir, "bin/iptmon"), `#!/bin/sh\n[ "$1 $2" = "service http" ] && exit 0\necho 'iptmon: warning: on stderr' >&2\necho 'iptmon_hosts 0'\n`);
+    writeFileSync(join(dir, "bin/mktemp"), "#!/bin/sh\necho 'mktemp: No space left on device' >&2\nexit 1\n", { mode: 0o755 });
+    const r = Bun.spawnSync(["busybox", "sh", join(ROOT, "files/www/cgi-bin/iptmon-metrics")], {
+      env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin`, REQUEST_METHOD: "GET", IPTMON_CONFIG: conf },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(r.stdout.toString()).toEndWith("\r\n\r\niptmon_hosts 0\n");
+    expect(r.stdout.toString()).toStartWith("Status: 200 OK\r\n");
+    expect(r.stderr.toString()).toBe("iptmon: warning: on stderr\n");
+  });
+
+  test("the two CGIs share their code word for word", () => {
+    const shared = (f: string) => {
+      const text = readFileSync(join(ROOT, "files/www/cgi-bin", f), "utf8");
+      const [b, e] = [text.indexOf("# ---- shared by iptmon-metrics and iptmon-hosts"), text.indexOf("# ---- end of the shared part ----")];
+      expect([f, b > 0 && e > b]).toEqual([f, true]);
+      return text.slice(b, e);
+    };
+    expect(shared("iptmon-hosts")).toBe(shared("iptmon-metrics"));
   });
 });
