@@ -163,6 +163,7 @@ try {
   const env = {
     PATH: `${join(dir, "bin")}:/usr/sbin:/usr/bin:/sbin:/bin`,
     IPTMON_CONFIG: conf,
+    IPTMON_CGI_LIB: join(ROOT, "files/usr/lib/iptmon/cgi.sh"),
     GATEWAY_INTERFACE: "CGI/1.1",
     SERVER_PROTOCOL: "HTTP/1.1",
     SERVER_SOFTWARE: "uhttpd",

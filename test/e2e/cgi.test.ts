@@ -107,7 +107,7 @@ describe.skipIf(skip !== null)("the CGIs, run as a CGI server runs them", () => 
   function cgi(script: string, method: string, userland = USERLANDS[0]!, env: Record<string, string> = { IPTMON_CONFIG: config }) {
     const r = exec(R, [...userland.shell, script], {
       cleanEnv: true,
-      env: { PATH: userland.path(), GATEWAY_INTERFACE: "CGI/1.1", SERVER_PROTOCOL: "HTTP/1.1", REQUEST_METHOD: method, SCRIPT_NAME: `/cgi-bin/${script.split("/").pop()}`, REMOTE_ADDR: "127.0.0.1", ...env },
+      env: { PATH: userland.path(), IPTMON_CGI_LIB: join(ROOT, "files/usr/lib/iptmon/cgi.sh"), GATEWAY_INTERFACE: "CGI/1.1", SERVER_PROTOCOL: "HTTP/1.1", REQUEST_METHOD: method, SCRIPT_NAME: `/cgi-bin/${script.split("/").pop()}`, REMOTE_ADDR: "127.0.0.1", ...env },
       timeoutMs: 60_000,
     });
     if (r.code !== 0) throw new Error(`${script} exited ${r.code}: ${r.stderr}`);

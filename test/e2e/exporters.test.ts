@@ -276,7 +276,7 @@ LoadPlugin csv
       const cgi = (prometheus: string, whole?: string) => {
         if (whole === undefined) setConfig(prometheus);
         else writeFileSync(config, whole);
-        return ok(["sh", CGI], { ns: R, env: { PATH: `${fake}:${PATH}`, IPTMON_CONFIG: config, GATEWAY_INTERFACE: "CGI/1.1", REQUEST_METHOD: "GET" } });
+        return ok(["sh", CGI], { ns: R, env: { PATH: `${fake}:${PATH}`, IPTMON_CONFIG: config, IPTMON_CGI_LIB: join(ROOT, "files/usr/lib/iptmon/cgi.sh"), GATEWAY_INTERFACE: "CGI/1.1", REQUEST_METHOD: "GET" } });
       };
       for (const off of ["", "config prometheus 'prometheus'\n\toption enabled '0'\n"]) {
         const r = cgi(off);

@@ -111,7 +111,7 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
     symlinkSync(BIN, join(bin, "iptmon"));
     vr.spawn(vr.routerNs, ["busybox", "httpd", "-f", "-vv", "-p", `${ROUTER_LAN4}:${PORT}`, "-h", www], {
       cleanEnv: true,
-      env: { PATH: `${bin}:${SYS_PATH}`, IPTMON_CONFIG: conf },
+      env: { PATH: `${bin}:${SYS_PATH}`, IPTMON_CONFIG: conf, IPTMON_CGI_LIB: join(ROOT, "files/usr/lib/iptmon/cgi.sh") },
       logName: "httpd",
     });
     await waitFor(() => wget(`${BASE}/iptmon/index.html`).code === 0, "busybox httpd to answer", 10_000, 50);
