@@ -112,7 +112,13 @@ for (const hook of ["forward", "ports"] as const) {
       const sinkClient = vr.sinkCounter(c.ns);
       const up = pace(c.ns, WAN4, UP_PPS, "pace-up");
       const down = pace(vr.wanNs, ip, DOWN_PPS, "pace-down");
-      await Bun.sleep(300);
+      // Both senders are under way before the first rename.
+      await waitFor(
+        () => (vr.sinkCounter(vr.wanNs).packets - sinkWan.packets > 100 && vr.sinkCounter(c.ns).packets - sinkClient.packets > 100) || undefined,
+        "both senders to be under way",
+        5000,
+        20,
+      );
       let name = "";
       for (let i = 1; i <= RENAMES; i++) {
         if (i % 2 === 1) {
