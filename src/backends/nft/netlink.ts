@@ -108,9 +108,14 @@ export function readScopeNetlink(nf: NfTables, o: NftOptions, scope: EventScope)
       const ref = lookup(`rx${familyOf(a)}`, keyBytes(a));
       return ref === null ? null : keyOfComment(nf.counter(family, o.table, ref)?.comment);
     };
-    // Every change keeps the names map, so it knows every name in the table;
-    // a pair a rename left behind (a change cut short) still holds its name.
-    const nameTaken = (name: string) => lookup(NAMES_MAP, nameKeyBytes(name)) !== null || nf.counter(family, o.table, `rx_${name}`) !== null;
+    // Every change keeps the names map, so it knows every name in the table.
+    // A pair no element names (a rename cut short) still holds its name,
+    // unless it is this host's own: then the host takes it up again, numbers and all.
+    const nameTaken = (name: string) => {
+      if (lookup(NAMES_MAP, nameKeyBytes(name)) !== null) return true;
+      const left = nf.counter(family, o.table, `rx_${name}`);
+      return left !== null && keyOfComment(left.comment) !== scope.key;
+    };
     return { read: "scoped", addresses: [...scope.addresses], hosts, nameTaken, ownerKey };
   } catch (e) {
     // A map or the table not there: the event's usual read finds out what is.
