@@ -8,8 +8,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createNftBackend } from "../../src/backends/nft/index.ts";
-import { carryName, nameKeyText, type KeyParts, type NftState } from "../../src/backends/nft/layout.ts";
-import { readPartsNetlink } from "../../src/backends/nft/netlink.ts";
+import { carryName, nameKeyBytes, nameKeyText, type KeyParts, type NftState } from "../../src/backends/nft/layout.ts";
+import { keyBytes, readPartsNetlink, readScopeNetlink } from "../../src/backends/nft/netlink.ts";
 import { parseNftJson } from "../../src/backends/nft/parse.ts";
 import { planFolds, planNft } from "../../src/backends/nft/plan.ts";
 import { renderNft as render } from "../../src/backends/nft/render.ts";
@@ -274,5 +274,39 @@ describe("deletion, reset and keys with no host", () => {
     const change = planNft(s, planCounters(s, [laptop, phone], new Map([[OTHER, c(3, 300, 1, 100)]]))!, EVENT);
     expect(change.createHosts).toEqual([{ key: OTHER, name: "phone", start: c(2, 200, 0, 0) }]);
     expect(change.deleteCarries).toEqual([]);
+  });
+});
+
+describe("an event's scoped read over netlink", () => {
+  const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+  const elements = new Map<string, string>([
+    [`keys ${hex(keyBytes(MAC))}`, "rx_notebook"],
+    [`rx4 ${hex(keyBytes("192.168.1.101"))}`, "rx_notebook"],
+    [`names ${hex(nameKeyBytes("notebook"))}`, "rx_notebook"],
+  ]);
+  const counter = (name: string, key: string, packets: number, bytes: number, use: number): [string, NfCounter] => [name, { name, packets, bytes, comment: `iptmon: ${key}`, use }];
+  const counters = new Map<string, NfCounter>([
+    // one address, its MAC and its name name it
+    counter("rx_notebook", MAC, 1, 100, 3),
+    counter("tx_notebook", MAC, 2, 200, 1),
+    counter(carryName("rx", MAC), MAC, 5, 500, 0),
+    counter(carryName("tx", MAC), MAC, 6, 600, 0),
+    // left behind by renames cut short: this host's, and another's
+    counter("rx_laptop", MAC, 10, 1000, 0),
+    counter("tx_laptop", MAC, 20, 2000, 0),
+    counter("rx_phone", OTHER, 1, 1, 0),
+    counter("tx_phone", OTHER, 1, 1, 0),
+  ]);
+  const nf = {
+    hasSet: () => true,
+    element: (_f: string, _t: string, set: string, key: Uint8Array) => elements.get(`${set} ${hex(key)}`) ?? null,
+    counter: (_f: string, _t: string, n: string) => counters.get(n) ?? null,
+  } as unknown as NfTables;
+
+  test("a host's carry is part of its counters (one lookup); a pair no element names holds its name for another key, not for its own", () => {
+    const s = readScopeNetlink(nf, O, { key: MAC, addresses: ["192.168.1.101"] });
+    if (s?.read !== "scoped") throw new Error("expected a scoped read");
+    expect(s.hosts).toEqual([{ key: MAC, name: "notebook", addresses: ["192.168.1.101"], ...c(6, 600, 8, 800), unseen: 0 }]);
+    expect(["notebook", "laptop", "phone", "free"].map((n) => s.nameTaken(n))).toEqual([true, false, true, false]);
   });
 });
