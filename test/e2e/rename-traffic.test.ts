@@ -5,7 +5,8 @@
  * and through `nft -f`) and by `config host` names and `iptmon init`, one
  * after the other. Its totals must equal, to the byte and the packet, what
  * the senders sent (IP bytes: `ports` tx counters also hold the Ethernet
- * header, which iptmon takes off). Then a stop and an init, and a firewall
+ * header, which iptmon takes off). A pair a rename cut short left behind is
+ * added in and folded by the next init; a stop and an init, and a firewall
  * flush and an init, keep those totals.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -151,6 +152,19 @@ for (const hook of ["forward", "ports"] as const) {
       const key = mac.replaceAll(":", "-");
       expect(counterNames()).toEqual([`carry_rx_${key}`, `carry_tx_${key}`, `rx_${name}`, `tx_${name}`].sort());
     }, 120_000);
+
+    test("a rename cut short before its fold (the old pair left, named by no element): status adds it, the next init folds it", () => {
+      const family = hook === "ports" ? "netdev" : "inet";
+      // What a run killed between the two transactions leaves: a pair of the host's key that no element names.
+      execOk(vr.routerNs, ["nft", `add counter ${family} iptmon rx_cut { packets 3 bytes 300; comment "iptmon: ${mac}"; }`]);
+      // A ports tx counter holds the Ethernet header too (iptmon reads 400 IP bytes).
+      execOk(vr.routerNs, ["nft", `add counter ${family} iptmon tx_cut { packets 4 bytes ${400 + (hook === "ports" ? 14 * 4 : 0)}; comment "iptmon: ${mac}"; }`]);
+      Object.assign(sent, { rx: sent.rx + 300, rxp: sent.rxp + 3, tx: sent.tx + 400, txp: sent.txp + 4 });
+      expect(counts()).toEqual(sent);
+      ok(["init"]);
+      expect(counterNames()).not.toContain("rx_cut");
+      expect(counts()).toEqual(sent);
+    });
 
     test("a stop and an init keep the total", () => {
       ok(["stop"]);
