@@ -7,7 +7,7 @@
  * the senders sent (IP bytes: `ports` tx counters also hold the Ethernet
  * header, which iptmon takes off). A pair a rename cut short left behind is
  * added in and folded by the next init; a stop and an init, and a firewall
- * flush and an init, keep those totals.
+ * flush and an init, keep those totals; a reset zeroes them, carry and all.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
@@ -179,6 +179,17 @@ for (const hook of ["forward", "ports"] as const) {
       expect(hosts()).toEqual([]);
       ok(["init"]);
       expect(counts()).toEqual(sent);
+    });
+
+    test("a reset after a rename: the host starts again from zero, its carry gone", () => {
+      configure();
+      ok(["add", mac, ip, "last"]);
+      const key = mac.replaceAll(":", "-");
+      expect(counterNames()).toEqual([`carry_rx_${key}`, `carry_tx_${key}`, "rx_last", "tx_last"]);
+      expect(counts()).toEqual(sent);
+      ok(["reset", "last"]);
+      expect(host()).toMatchObject({ name: "last", rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0 });
+      expect(counterNames()).toEqual(["rx_last", "tx_last"]);
     });
   });
 }
