@@ -83,7 +83,10 @@ export interface LaidOutHost {
  * A host as planned for the kernel: either its counters stay as they are
  * (they exist under this name), or they are (re)created from `start` (a new
  * host, a renamed one carrying its numbers, a counter restored from a snapshot).
- * Only a host whose counters stay may have an unknown key.
+ * `start` is the total the host is to have: a backend may leave counts it
+ * already holds where they are and create only the rest (nftables keeps a
+ * renamed host's old counters). Only a host whose counters stay may have an
+ * unknown key.
  */
 export type PlannedHost =
   | (LaidOutHost & { counters: "keep" })

@@ -31,7 +31,11 @@ export interface Backend<S extends KernelState = KernelState, C = unknown> {
   plan(current: S, desired: PlannedHost[], opts: ApplyOptions): C;
   /** Pure: the input(s) that carry out a change, for `print`. */
   render(change: C): string;
-  /** Carries out a change in one transaction per family; nothing when it is empty. */
+  /**
+   * Carries out a change in one transaction per family; nothing when it is
+   * empty. (nftables follows a rename with a second one, which folds the
+   * renamed hosts' old counters once nothing counts into them.)
+   */
   apply(change: C): void;
   /** Dry run in the kernel's own parser, applying nothing. */
   check(change: C): void;

@@ -70,4 +70,9 @@ export const LAPTOP_REMOVED = [
   "delete element inet iptmon names { 6c61:7074:6f70:0:0:0:0:0 . :: . :: . :: }",
   "delete counter inet iptmon rx_laptop",
   "delete counter inet iptmon tx_laptop",
+  // its carry goes too, whether it has one or not (added first: a no-op where it is there)
+  'add counter inet iptmon carry_rx_02-00-00-00-00-01 { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:01"; }',
+  "delete counter inet iptmon carry_rx_02-00-00-00-00-01",
+  'add counter inet iptmon carry_tx_02-00-00-00-00-01 { packets 0 bytes 0; comment "iptmon: 02:00:00:00:00:01"; }',
+  "delete counter inet iptmon carry_tx_02-00-00-00-00-01",
 ];

@@ -197,6 +197,9 @@ describe("the backend's reads and changes over netlink", () => {
       deleteElements: { rx4: ["192.168.1.104"], tx4: ["192.168.1.104"], keys: ["02:00:00:00:00:04"] },
       deleteHosts: ["desk"],
       deleteStrays: [],
+      deleteCarries: [],
+      createCarries: [],
+      retire: [],
       createHosts: [{ key: "02:00:00:00:00:20", name: "new", start: { rx: { packets: 1, bytes: 2 }, tx: { packets: 3, bytes: 4 } } }],
       addElements: { rx4: [["192.168.1.120", "new"]], tx4: [["192.168.1.120", "new"]], keys: [["02:00:00:00:00:20", "new"]] },
     };

@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { createNftBackend, loadPortsEnv, resolvePlacement } from "../../src/backends/nft/index.ts";
 import type { NftOptions, NftState, PortsEnv } from "../../src/backends/nft/layout.ts";
 import { parseNftJson } from "../../src/backends/nft/parse.ts";
-import { planNft } from "../../src/backends/nft/plan.ts";
+import { planFolds, planNft } from "../../src/backends/nft/plan.ts";
 import { renderNft } from "../../src/backends/nft/render.ts";
 import { parseConfig } from "../../src/config.ts";
 import { runDeviceEvent, type Runtime } from "../../src/core.ts";
@@ -166,7 +166,7 @@ describe("the ports layout", () => {
   });
 
   test("an event touches the host's elements only; a MAC host's both keys", () => {
-    const cur: NftState = { read: "full", complete: true, hosts: [counted(LAPTOP, [1, 100], [1, 100])], strays: [] };
+    const cur: NftState = { read: "full", complete: true, hosts: [counted(LAPTOP, [1, 100], [1, 100])], strays: [], parts: new Map() };
     expect(render(cur, [LAPTOP], false)).toBe("");
     const phone: Host = { key: "02:00:00:00:00:02", name: "phone", addresses: ["192.168.1.102"] };
     expect(render(cur, [LAPTOP, phone], false)).toBe(
@@ -194,12 +194,15 @@ describe("the ports layout", () => {
     };
     const read = parseNftJson(JSON.stringify(doc), "iptmon", "ports");
     expect(read.read === "full" && read.hosts[0]).toMatchObject({ rx: { packets: 10, bytes: 10_000 }, tx: { packets: 10, bytes: 15_000 } });
-    // The same numbers created anew (a rename) are written back as the kernel counts them.
+    // The same numbers moved (a renamed host's old pair folded into its carry) are written back as the kernel counts them.
     if (read.read !== "full") throw new Error("expected a full read");
-    const complete = { ...read, complete: true };
-    const renamed = renderNft(planNft(complete, planCounters(complete, [{ ...LAPTOP, name: "notebook" }])!, { rebuild: false }, "ports"), O);
-    expect(renamed).toContain("add counter netdev iptmon tx_notebook { packets 10 bytes 15140;");
-    expect(renamed).toContain("add counter netdev iptmon rx_notebook { packets 10 bytes 10000;");
+    const old = read.hosts[0]!;
+    const folded = renderNft(planFolds(new Map([[LAPTOP.key, { carry: null, retired: [{ name: "laptop", counters: { rx: old.rx, tx: old.tx } }] }]]), "ports"), O);
+    expect(folded).toContain("add counter netdev iptmon carry_tx_02-00-00-00-00-01 { packets 10 bytes 15140;");
+    expect(folded).toContain("add counter netdev iptmon carry_rx_02-00-00-00-00-01 { packets 10 bytes 10000;");
+    // ...and so are a new host's numbers (a snapshot's, restored).
+    const restored = renderNft(planNft({ ...read, complete: true }, [{ ...LAPTOP, counters: { rx: old.rx, tx: old.tx }, reset: true }], { rebuild: false }, "ports"), O);
+    expect(restored).toContain("add counter netdev iptmon tx_laptop { packets 10 bytes 15140;");
     // ...and the inet table of the forward placement is not iptmon's netdev one.
     expect(parseNftJson(JSON.stringify(doc), "iptmon", "forward")).toEqual({ read: "absent" });
   });

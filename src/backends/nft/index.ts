@@ -14,9 +14,9 @@ import { runIp } from "../../sources/load.ts";
 import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { NfError } from "../../netlink/nftables.ts";
-import { netlinkOps, readMapsNetlink, readScopeNetlink, readTableNetlink } from "./netlink.ts";
+import { netlinkOps, readMapsNetlink, readPartsNetlink, readScopeNetlink, readTableNetlink } from "./netlink.ts";
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
-import { nftChangeIsEmpty, planNft, type NftChange } from "./plan.ts";
+import { nftChangeIsEmpty, planFolds, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
 
 export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: (message: string) => void = () => {}): Backend<NftState, NftChange> {
@@ -77,11 +77,26 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
     plan: (current, desired, opts) => planNft(current, desired, opts, o.placement, portsEnv),
     render: (change) => renderNft(change, o),
     apply(change) {
-      if (nftChangeIsEmpty(change)) return;
-      const nl = change.declare ? null : netlink();
-      if (nl) return viaNetlink(`apply ruleset to table ${t}`, () => nl.commit(family, o.table, netlinkOps(change, o)));
-      const r = nft(["-f", "-"], renderNft(change, o));
-      if (r.code !== 0) throw fail(`apply ruleset to table ${t}`, r);
+      const commit = (c: NftChange) => {
+        if (nftChangeIsEmpty(c)) return;
+        const nl = c.declare ? null : netlink();
+        if (nl) return viaNetlink(`apply ruleset to table ${t}`, () => nl.commit(family, o.table, netlinkOps(c, o)));
+        const r = nft(["-f", "-"], renderNft(c, o));
+        if (r.code !== 0) throw fail(`apply ruleset to table ${t}`, r);
+      };
+      commit(change);
+      if (change.retire.length === 0) return;
+      // Renamed hosts' old pairs count no more since that commit: read now,
+      // their values are exact, and they fold into their keys' carries. Cut
+      // short here, a full read still adds them up, and its next change folds them.
+      const nl = netlink();
+      const parts = nl
+        ? viaNetlink(`read hosts of table ${t}`, () => readPartsNetlink(nl, o, change.retire))
+        : (() => {
+            const s = readTable(o.placement);
+            return s.read === "full" ? s.parts : new Map();
+          })();
+      commit(planFolds(parts, o.placement));
     },
     check(change) {
       const r = nft(["-c", "-f", "-"], renderNft(change, o));

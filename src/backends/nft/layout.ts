@@ -17,7 +17,7 @@
  *   it (egress); a frame to or from one of the router's own addresses is the
  *   router's own business.
  */
-import { SAFE_NAME, type CountedHost, type LaidOutHost, type ScopedState } from "../../model.ts";
+import { SAFE_NAME, type CountedHost, type HostCounters, type LaidOutHost, type ScopedState } from "../../model.ts";
 
 export type Placement = "forward" | "ports";
 
@@ -127,11 +127,40 @@ export const ETHER_HEADER = 14;
 export type Dir = "rx" | "tx";
 export const DIRS = ["rx", "tx"] as const;
 
-/** What the nftables backend read: the common states, plus a full read's stray counters. */
+/**
+ * A host's counts that no longer count: nf_tables cannot set a live
+ * counter's value, so a rename keeps the old pair (its elements move to the
+ * new one in the same transaction, and from the commit on it holds exactly
+ * what it counted) and then folds it into the key's carry pair, which no
+ * element names either. A host's total is its live pair plus these.
+ */
+export interface KeyParts {
+  /** The carry pair's counts (IP packet basis), null when there is none. */
+  carry: HostCounters | null;
+  /** Pairs a rename left behind (`rx_<name>`/`tx_<name>` of the key, named by no element), not folded yet. */
+  retired: { name: string; counters: HostCounters }[];
+}
+
+/** A carry pair's counter: not `rx_`/`tx_`, so no host name can ever take it. */
+export const CARRY_PREFIX = "carry_";
+const SAFE_CARRY = /^carry_(rx|tx)_[A-Za-z0-9._-]{1,120}$/;
+
+/**
+ * The carry counter of a host key: one pair per key, found by one lookup.
+ * A key's `:` becomes `-` (keys are a MAC, `duid:<hex>` or `host:<name>`, and
+ * a name has no `:`, so no two keys share a carry).
+ */
+export function carryName(dir: "rx" | "tx", key: string): string {
+  const n = `${CARRY_PREFIX}${dir}_${key.replaceAll(":", "-")}`;
+  if (!SAFE_CARRY.test(n)) throw new Error(`unsafe host key reached a carry counter's name: ${JSON.stringify(key)}`);
+  return n;
+}
+
+/** What the nftables backend read: the common states, plus a full read's stray counters and each key's parts that no longer count. */
 export type NftState =
   | { read: "absent" }
   | { read: "layout"; hosts: LaidOutHost[] }
-  | { read: "full"; complete: boolean; hosts: CountedHost[]; strays: string[] }
+  | { read: "full"; complete: boolean; hosts: CountedHost[]; strays: string[]; parts: ReadonlyMap<string, KeyParts> }
   | ScopedState;
 
 /** What `ports` hooks and fills, found on the router at each declare. */

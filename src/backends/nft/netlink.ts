@@ -8,10 +8,10 @@
 import { addressText, parseAddress, parseMac } from "../../addr.ts";
 import { concatBytes } from "../../netlink/message.ts";
 import { ENOENT, NfError, type NfOp, type NfTables } from "../../netlink/nftables.ts";
-import { familyOf, macOf, SAFE_NAME, sortAddresses, type EventScope, type ScopedHost } from "../../model.ts";
+import { familyOf, macOf, SAFE_NAME, sortAddresses, type EventScope, type HostCounters, type ScopedHost } from "../../model.ts";
 
-import { FAMILY, KEYS_MAP, MAPS, nameKeyBytes, NAMES_MAP, type NftOptions, type NftState, type Placement } from "./layout.ts";
-import { hostOfCounters, keyOfComment, layoutOf, stateOf, type MapsShortfall, type TableContents } from "./parse.ts";
+import { carryName, FAMILY, KEYS_MAP, MAPS, nameKeyBytes, NAMES_MAP, type KeyParts, type NftOptions, type NftState, type Placement } from "./layout.ts";
+import { addParts, hostOfCounters, keyOfComment, layoutOf, stateOf, type MapsShortfall, type TableContents } from "./parse.ts";
 import type { NftChange } from "./plan.ts";
 import { changeSteps, element } from "./render.ts";
 
@@ -109,7 +109,13 @@ export function readScopeNetlink(nf: NfTables, o: NftOptions, scope: EventScope)
       return ref === null ? null : keyOfComment(nf.counter(family, o.table, ref)?.comment);
     };
     // Every change keeps the names map, so it knows every name in the table.
-    const nameTaken = (name: string) => lookup(NAMES_MAP, nameKeyBytes(name)) !== null;
+    // A pair no element names (a rename cut short) still holds its name,
+    // unless it is this host's own: then the host takes it up again, numbers and all.
+    const nameTaken = (name: string) => {
+      if (lookup(NAMES_MAP, nameKeyBytes(name)) !== null) return true;
+      const left = nf.counter(family, o.table, `rx_${name}`);
+      return left !== null && keyOfComment(left.comment) !== scope.key;
+    };
     return { read: "scoped", addresses: [...scope.addresses], hosts, nameTaken, ownerKey };
   } catch (e) {
     // A map or the table not there: the event's usual read finds out what is.
@@ -136,16 +142,51 @@ function scopedHost(nf: NfTables, o: NftOptions, ref: string, addresses: string[
   if (mac && nf.element(family, o.table, KEYS_MAP, keyBytes(mac)) !== ref) return null;
   if (nf.element(family, o.table, NAMES_MAP, nameKeyBytes(name)) !== ref) return null;
   const unseen = rx.use - addresses.length - (mac ? 1 : 0) - 1;
-  return unseen < 0 ? null : { ...h, unseen };
+  if (unseen < 0) return null;
+  // Its carry (what its earlier names counted) is part of its total: one lookup.
+  const carry = carryOf(nf, o, h.key);
+  return { ...h, ...(carry ? addParts({ rx: h.rx, tx: h.tx }, { carry, retired: [] }) : {}), unseen };
+}
+
+/** A key's carry pair's counts (IP packet basis), or null when it has none. */
+function carryOf(nf: NfTables, o: NftOptions, key: string): HostCounters | null {
+  const family = FAMILY[o.placement];
+  const rx = nf.counter(family, o.table, carryName("rx", key));
+  const tx = rx ? nf.counter(family, o.table, carryName("tx", key)) : null;
+  const c = rx && tx ? hostOfCounters(key, rx, tx, [], o.placement) : null;
+  return c && c.key === key ? { rx: c.rx, tx: c.tx } : null;
+}
+
+/**
+ * The parts of the keys whose pairs a change just retired, looked up by name
+ * (as many lookups as pairs, whatever the number of hosts): each retired pair
+ * that no element names any more, and the key's carry. A pair something
+ * still names (nf_tables' use count) is left for a later full read.
+ */
+export function readPartsNetlink(nf: NfTables, o: NftOptions, retired: readonly { key: string; name: string }[]): Map<string, KeyParts> {
+  const family = FAMILY[o.placement];
+  const out = new Map<string, KeyParts>();
+  for (const r of retired) {
+    const rx = nf.counter(family, o.table, `rx_${r.name}`);
+    const tx = nf.counter(family, o.table, `tx_${r.name}`);
+    if (!rx || !tx || rx.use !== 0 || tx.use !== 0) continue;
+    const h = hostOfCounters(r.name, rx, tx, [], o.placement);
+    if (!h || h.key !== r.key) continue;
+    let kp = out.get(r.key);
+    if (!kp) out.set(r.key, (kp = { carry: carryOf(nf, o, r.key), retired: [] }));
+    kp.retired.push({ name: r.name, counters: { rx: h.rx, tx: h.tx } });
+  }
+  return out;
 }
 
 /** What `nft -j list table` gives: every host with its counters, and whether the layout is whole. */
 export function readTableNetlink(nf: NfTables, o: NftOptions, p: Placement = o.placement): NftState {
   const family = FAMILY[p];
   if (!nf.hasTable(family, o.table)) return { read: "absent" };
-  const t: TableContents = { counters: new Map(), addrs: new Map(), maps: new Set(), chains: new Set(nf.names("chains", family, o.table)) };
+  const t: TableContents = { counters: new Map(), addrs: new Map(), maps: new Set(), chains: new Set(nf.names("chains", family, o.table)), named: null };
   for (const c of nf.counters(family, o.table)) t.counters.set(c.name, c);
   for (const s of nf.names("sets", family, o.table)) t.maps.add(s);
+  if (t.maps.has(NAMES_MAP)) t.named = new Set(nf.elements(family, o.table, NAMES_MAP).map((e) => e.ref));
   const opts = { ...o, placement: p };
   for (const m of RX_MAPS) if (t.maps.has(m)) elementsOf(nf, opts, m, t.addrs);
   sortedKeys(t.addrs);

@@ -1,6 +1,6 @@
 /** Reading nft's JSON listings into the backend's state. Pure. */
-import type { CountedHost, LaidOutHost } from "../../model.ts";
-import { CHAINS, COMMENT_PREFIX, ETHER_HEADER, FAMILY, KEYS_MAP, mapsOf, NAMES_MAP, type NftState, type Placement } from "./layout.ts";
+import type { CountedHost, HostCounters, LaidOutHost } from "../../model.ts";
+import { CARRY_PREFIX, CHAINS, COMMENT_PREFIX, ETHER_HEADER, FAMILY, KEYS_MAP, mapsOf, NAMES_MAP, type KeyParts, type NftState, type Placement } from "./layout.ts";
 
 interface NftJsonCounter {
   name: string;
@@ -38,6 +38,8 @@ export interface TableContents {
   addrs: Map<string, string[]>;
   maps: Set<string>;
   chains: Set<string>;
+  /** The rx counters the names map names (every live host's), null when there is no names map. */
+  named: Set<string> | null;
 }
 
 /**
@@ -45,7 +47,7 @@ export interface TableContents {
  * counters, tx counters of `ports` on the IP packet basis.
  */
 export function parseNftJson(text: string, table: string, p: Placement = "forward"): NftState {
-  const t: TableContents = { counters: new Map(), addrs: new Map(), maps: new Set(), chains: new Set() };
+  const t: TableContents = { counters: new Map(), addrs: new Map(), maps: new Set(), chains: new Set(), named: null };
   let present = false;
   for (const obj of objects(text)) {
     if ("table" in obj) {
@@ -61,6 +63,8 @@ export function parseNftJson(text: string, table: string, p: Placement = "forwar
       const m = obj.map as NftJsonMap;
       if (!ours(m, table, p)) continue;
       t.maps.add(m.name);
+      // Its keys are concatenations (objects in nft's JSON): only the counters matter here.
+      if (m.name === NAMES_MAP) t.named = new Set((m.elem ?? []).flatMap((e) => (Array.isArray(e) && typeof e[1] === "string" ? [e[1]] : [])));
       if (!m.name.startsWith("rx")) continue;
       for (const [a, counter] of elements(m)) t.addrs.set(counter, [...(t.addrs.get(counter) ?? []), a]);
     }
@@ -93,21 +97,54 @@ export function hostOfCounters(name: string, rx: CounterRead, tx: CounterRead, a
   };
 }
 
-/** The hosts of a table that is there: counter pairs with iptmon's comment, their addresses, and what else is in it. */
+/**
+ * The hosts of a table that is there: counter pairs with iptmon's comment
+ * that the names map names (live: every change keeps that map), each with
+ * its key's parts that no longer count added (a pair a rename left behind,
+ * which no element names; the key's carry pair), and what else is in it. A
+ * table with no names map (an earlier iptmon's) has only live pairs.
+ */
 export function stateOf(t: TableContents, p: Placement): NftState {
-  const { counters, addrs, maps, chains } = t;
-  const hosts: CountedHost[] = [];
+  const { counters, addrs, maps, chains, named } = t;
+  const live: CountedHost[] = [];
+  const parts = new Map<string, KeyParts>();
+  const partsOf = (key: string) => {
+    let kp = parts.get(key);
+    if (!kp) parts.set(key, (kp = { carry: null, retired: [] }));
+    return kp;
+  };
   const known = new Set<string>();
   for (const [name, rx] of counters) {
+    if (name.startsWith(`${CARRY_PREFIX}rx_`)) {
+      const txName = `${CARRY_PREFIX}tx_${name.slice(CARRY_PREFIX.length + 3)}`;
+      const tx = counters.get(txName);
+      const h = tx ? hostOfCounters(name, rx, tx, [], p) : null;
+      if (!h) continue;
+      known.add(name).add(txName);
+      partsOf(h.key).carry = { rx: h.rx, tx: h.tx };
+      continue;
+    }
     const hostName = name.slice(3);
     const tx = counters.get(`tx_${hostName}`);
     const h = name.startsWith("rx_") && tx ? hostOfCounters(hostName, rx, tx, addrs.get(name) ?? [], p) : null;
     if (!h) continue;
     known.add(name).add(`tx_${hostName}`);
-    hosts.push(h);
+    if (!named || named.has(name)) live.push(h);
+    else partsOf(h.key).retired.push({ name: hostName, counters: { rx: h.rx, tx: h.tx } });
   }
+  const hosts = live.map((h) => {
+    const kp = parts.get(h.key);
+    return kp ? { ...h, ...addParts({ rx: h.rx, tx: h.tx }, kp) } : h;
+  });
   const complete = CHAINS[p].every((c) => chains.has(c)) && mapsOf(p).every((m) => maps.has(m));
-  return { read: "full", complete, hosts, strays: [...counters.keys()].filter((n) => !known.has(n)) };
+  return { read: "full", complete, hosts, strays: [...counters.keys()].filter((n) => !known.has(n)), parts };
+}
+
+/** Counters plus a key's parts that no longer count. */
+export function addParts(c: HostCounters, kp: KeyParts): HostCounters {
+  const all = [...(kp.carry ? [kp.carry] : []), ...kp.retired.map((r) => r.counters)];
+  const sum = (dir: "rx" | "tx") => all.reduce((a, x) => ({ packets: a.packets + x[dir].packets, bytes: a.bytes + x[dir].bytes }), c[dir]);
+  return { rx: sum("rx"), tx: sum("tx") };
 }
 
 /** Why the maps alone cannot describe iptmon's hosts; the whole table must be read. */

@@ -4,7 +4,7 @@
  * deleted, and counters exist before elements name them.
  */
 import { DEVICE_NAME, SAFE_NAME, type Counter } from "../../model.ts";
-import { COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, nameKeyText, NAMES_MAP, NAMES_TYPE, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type Placement, type PortsEnv } from "./layout.ts";
+import { carryName, COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, nameKeyText, NAMES_MAP, NAMES_TYPE, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type Placement, type PortsEnv } from "./layout.ts";
 import { SAFE_STRAY, type NftChange } from "./plan.ts";
 
 // Names and keys are already reduced to these characters; the guards make
@@ -123,7 +123,9 @@ export type NftStep =
 /**
  * The steps of a change in the one order both writers (nft -f, netlink)
  * keep inside the transaction: elements go before the counters they name are
- * deleted, and counters exist before elements name them.
+ * deleted, counters exist before elements name them, and a counter of a name
+ * that is created again (a carry with its new counts, a host's name) is
+ * deleted before it is created.
  */
 export function changeSteps(c: NftChange, placement: Placement): NftStep[] {
   const steps: NftStep[] = [];
@@ -137,6 +139,14 @@ export function changeSteps(c: NftChange, placement: Placement): NftStep[] {
     steps.push({ op: "delete-elements", map: m, keys: els.map((k) => key(k)) });
   }
   for (const n of c.deleteHosts) for (const dir of ["rx", "tx"] as const) steps.push({ op: "delete-counter", name: counterName(dir, n) });
+  // A carry may not be there: created (a no-op where it is) so that it can be deleted.
+  for (const key of c.deleteCarries) {
+    const comment = counterComment(key);
+    for (const dir of ["rx", "tx"] as const) {
+      const name = carryName(dir, key);
+      steps.push({ op: "add-counter", name, start: { packets: 0, bytes: 0 }, comment }, { op: "delete-counter", name });
+    }
+  }
   for (const n of c.deleteStrays) {
     if (!SAFE_STRAY.test(n)) throw new Error(`unsafe counter name reached the nft renderer: ${JSON.stringify(n)}`);
     steps.push({ op: "delete-counter", name: n });
@@ -146,6 +156,13 @@ export function changeSteps(c: NftChange, placement: Placement): NftStep[] {
     for (const dir of ["rx", "tx"] as const) {
       counted(h.start[dir]);
       steps.push({ op: "add-counter", name: counterName(dir, h.name), start: h.start[dir], comment });
+    }
+  }
+  for (const cc of c.createCarries) {
+    const comment = counterComment(cc.key);
+    for (const dir of ["rx", "tx"] as const) {
+      counted(cc.counts[dir]);
+      steps.push({ op: "add-counter", name: carryName(dir, cc.key), start: cc.counts[dir], comment });
     }
   }
   for (const m of maps) {
