@@ -216,7 +216,7 @@ for (const backend of backends()) {
       // The state grows by a new period, so the save needs more room than is left.
       const script = [
         "set -e",
-        `mount -t tmpfs -o size=16k iptmon-test "${small}"`,
+        `mount -t tmpfs -o size=16k,mode=700 iptmon-test "${small}"`,
         `cp "${ram()}" "${small}/state.json"`,
         `dd if=/dev/zero of="${small}/fill" bs=1k count=64 2>/dev/null || true`,
         `ip netns exec ${vr.routerNs} env IPTMON_CONFIG="${smallConf}" "${BIN}" status --json > "${dir}/small.out" 2> "${dir}/small.err" || echo "exit $?" >> "${dir}/small.err"`,
