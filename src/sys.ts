@@ -130,6 +130,8 @@ export const realSys: Sys = {
         // else: killed, iptmon leaves the lock held until the child is done.
         stdio: [input === undefined ? "ignore" : new TextEncoder().encode(input), "pipe", "pipe", ...lockFds()],
         timeout: timeoutMs,
+        // A tool that ignores SIGTERM would be waited for past its limit (with the lock held).
+        killSignal: "SIGKILL",
       });
     } catch (e) {
       return spawnFailure(cmd, e);

@@ -173,6 +173,14 @@ describe("no source can hold the lock for long", () => {
     expect(r.stderr).toStartWith("sleep: timed out after 200 ms");
   });
 
+  test("one that ignores SIGTERM is killed all the same at its time limit, not waited for", () => {
+    const t0 = Date.now();
+    const r = realSys.run("sh", ["-c", "trap '' TERM; sleep 5; exit 0"], undefined, { timeoutMs: 300 });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(r.code).toBe(128 + 9);
+    expect(r.stderr).toStartWith("sh: timed out after 300 ms");
+  });
+
   test("reading a FIFO returns at once with an error, whether or not a writer is there", () => {
     const t0 = Date.now();
     expect(() => realSys.readFile(fifo)).toThrow(FileError);
