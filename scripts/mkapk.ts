@@ -5,7 +5,7 @@
  * noarch, as the SDK names a package for every architecture):
  * dist/luci-app-iptmon-<version>-r<release>.apk.
  *
- *   bun scripts/mkapk.ts [--out DIR] [--dist DIR] [--arch ARCH]...
+ *   bun scripts/mkapk.ts [--out DIR] [--dist DIR] [--arch ARCH]... [--package NAME]...
  *
  * The format (apk-tools doc/apk-v3.5, doc/apk-package.5): "ADBd", then one raw
  * deflate stream of "ADB." + the schema "pckg" + blocks. Every block is a

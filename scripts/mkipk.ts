@@ -4,7 +4,7 @@
  * app from luci/htdocs and luci/root (no binary, architecture all):
  * dist/luci-app-iptmon_<version>-<release>_all.ipk.
  *
- *   bun scripts/mkipk.ts [--out DIR] [--dist DIR] [--arch ARCH]...
+ *   bun scripts/mkipk.ts [--out DIR] [--dist DIR] [--arch ARCH]... [--package NAME]...
  *
  * An .ipk is a gzip'd tar of ./debian-binary ("2.0\n"), ./control.tar.gz and
  * ./data.tar.gz. The tars are written here: ustar headers only (opkg's tar
@@ -31,7 +31,6 @@ export const ARCHS: Readonly<Record<string, "x86_64" | "aarch64">> = {
 
 /** Files that keep local changes on upgrade, and may hold exporter credentials (0600, as OpenWrt's INSTALL_CONF). */
 export const CONFFILES = ["/etc/config/iptmon"];
-
 
 export interface TarEntry {
   /** "./", "./etc/", "./etc/config/iptmon": directories end in "/". */
