@@ -34,9 +34,10 @@ const readJson = (...p: string[]) => JSON.parse(readFileSync(join(...p), "utf8")
 
 /** The views a fixture tree holds: the four the menu names (one executable), and an editor backup left out. */
 const FIXTURE_VIEWS: Record<string, string> = {
-  "iptmon/hosts.js": "'use strict';\n'require view';\nreturn view.extend({ render: function() { return E('div'); } });\n",
-  "iptmon/usage.js": "'use strict';\n'require view';\nreturn view.extend({});\n",
-  "iptmon/host.js": "'use strict';\n'require view';\nreturn view.extend({});\n",
+  "iptmon/hosts.js":
+    "'use strict';\n'require fs';\n'require view';\nreturn view.extend({ load: function() { return fs.exec_direct('/usr/sbin/iptmon', [ 'status', '--json', '--busiest' ], 'json'); } });\n",
+  "iptmon/usage.js": "'use strict';\n'require fs';\n'require view';\nreturn view.extend({ load: function() { return fs.exec_direct(\"/usr/sbin/iptmon\", [\"usage\", \"--json\", \"--period\", \"all\"], \"json\"); } });\n",
+  "iptmon/host.js": "'use strict';\n'require fs';\n'require view';\nreturn view.extend({ reset: function(key) { return fs.exec_direct('/usr/sbin/iptmon', ['reset', '--', key]); } });\n",
   "iptmon/settings.js": "'use strict';\n'require form';\n'require view';\nreturn view.extend({});\n",
 };
 
@@ -223,6 +224,42 @@ test("the ACL grants exactly the views' command lines (reads without a wildcard)
   // One of the globs: it matches a reset of one key, nothing else.
   expect(new Bun.Glob(WRITE_COMMANDS[0]!).match("/usr/sbin/iptmon reset -- aa:bb:cc:dd:ee:ff")).toBe(true);
   expect(new Bun.Glob(WRITE_COMMANDS[0]!).match("/usr/sbin/iptmon reset --all")).toBe(false);
+});
+
+/**
+ * The iptmon command lines a view's source runs through fs.exec/exec_direct
+ * with a literal argument list; an argument that is not a string literal
+ * (a host's key) stands as "KEY".
+ */
+function commandsIn(source: string): string[] {
+  const out: string[] = [];
+  for (const m of source.matchAll(/\bexec(?:_direct)?\(\s*(['"])\/usr\/sbin\/iptmon\1\s*,\s*\[([^\]]*)\]/g)) {
+    const args = m[2]!
+      .split(",")
+      .map((a) => a.trim())
+      .filter((a) => a !== "")
+      .map((a) => /^(['"])(.*)\1$/.exec(a)?.[2] ?? "KEY");
+    out.push(["/usr/sbin/iptmon", ...args].join(" "));
+  }
+  return out;
+}
+
+/** Whether the ACL's file patterns (rpcd matches them as globs) allow `command`. */
+const granted = (command: string) => [...READ_COMMANDS, ...WRITE_COMMANDS].some((p) => p === command || new Bun.Glob(p).match(command));
+
+test("every iptmon command line the fixture's views run is granted, and a command outside the ACL is not", () => {
+  const fixture = built.get("fixture")!;
+  const commands = fixture.ipk.data.filter((e) => e.name.endsWith(".js")).flatMap((e) => commandsIn(e.data.toString()));
+  expect(commands.sort()).toEqual(["/usr/sbin/iptmon reset -- KEY", "/usr/sbin/iptmon status --json --busiest", "/usr/sbin/iptmon usage --json --period all"]);
+  for (const c of commands) expect([c, granted(c)]).toEqual([c, true]);
+  for (const c of ["/usr/sbin/iptmon", "/usr/sbin/iptmon status", "/usr/sbin/iptmon stop", "/usr/sbin/iptmon usage --json --period all; reboot"]) expect([c, granted(c)]).toEqual([c, false]);
+});
+
+const viewsRunningIptmon = viewFiles(ROOT).filter((v) => readFileSync(join(LUCI, "htdocs", v.slice("/www/".length)), "utf8").includes("/usr/sbin/iptmon"));
+
+test.skipIf(viewsRunningIptmon.length === 0)("every iptmon command line luci/htdocs' views run (with literal arguments) is granted", () => {
+  const commands = viewsRunningIptmon.flatMap((v) => commandsIn(readFileSync(join(LUCI, "htdocs", v.slice("/www/".length)), "utf8")));
+  for (const c of commands) expect([c, granted(c)]).toEqual([c, true]);
 });
 
 const MENU = readJson(LUCI, "root/usr/share/luci/menu.d/luci-app-iptmon.json") as Record<string, { title?: string; action: { type: string; path: string }; depends: unknown }>;
