@@ -87,13 +87,14 @@ clean:
 	rm -rf dist *.ipk *.apk $(WEB_OUT)
 
 # OpenWrt packages from the musl binaries and files/ (scripts/mkipk.ts):
-# dist/iptmon_<version>-<release>_<arch>.ipk for x86_64 and aarch64_*.
+# dist/iptmon_<version>-<release>_<arch>.ipk for x86_64 and aarch64_*, and
+# the LuCI app from luci/: dist/luci-app-iptmon_<version>-<release>_all.ipk.
 .PHONY: ipk
 ipk: dist-musl
 	$(BUN) scripts/mkipk.ts --out dist
 
 # The same for OpenWrt 25.12 and later (apk-tools v3, scripts/mkapk.ts):
-# dist/iptmon-<version>-r<release>_<arch>.apk.
+# dist/iptmon-<version>-r<release>_<arch>.apk and dist/luci-app-iptmon-<version>-r<release>.apk.
 .PHONY: apk
 apk: dist-musl
 	$(BUN) scripts/mkapk.ts --out dist

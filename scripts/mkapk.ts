@@ -1,9 +1,11 @@
 /**
  * `make apk`: apk-tools v3 packages (OpenWrt 25.12 and later) from the same
  * musl binaries, files/ and control scripts as `make ipk`, without the SDK:
- * dist/iptmon-<version>-r<release>_<arch>.apk.
+ * dist/iptmon-<version>-r<release>_<arch>.apk, and the LuCI app (arch
+ * noarch, as the SDK names a package for every architecture):
+ * dist/luci-app-iptmon-<version>-r<release>.apk.
  *
- *   bun scripts/mkapk.ts [--out DIR] [--dist DIR] [--arch ARCH]...
+ *   bun scripts/mkapk.ts [--out DIR] [--dist DIR] [--arch ARCH]... [--package NAME]...
  *
  * The format (apk-tools doc/apk-v3.5, doc/apk-package.5): "ADBd", then one raw
  * deflate stream of "ADB." + the schema "pckg" + blocks. Every block is a
@@ -21,7 +23,7 @@
  * (root:root 0755) and file with mode, owner, size, mtime and SHA-256; the
  * scripts post-install, post-upgrade (the same with PKG_UPGRADE=1),
  * pre-deinstall and post-deinstall built from openwrt/control as the SDK
- * builds them; and /lib/apk/packages/iptmon.{list,conffiles,conffiles_static},
+ * builds them; and /lib/apk/packages/<name>.{list,conffiles,conffiles_static},
  * which OpenWrt's default_postinst/default_prerm and sysupgrade read (apk has
  * no conffiles field: it keeps locally changed files under /etc itself).
  * Unsigned: installed with `apk add --allow-untrusted`. Every time is
@@ -31,22 +33,33 @@ import { createHash } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync } from "node:zlib";
-import { buildSettings, type BuildOptions, CONFFILES, cpuOf, dataEntries, packageCli, type PackageInfo, ROOT, type TarEntry } from "./mkipk.ts";
+import {
+  buildSettings,
+  type BuildOptions,
+  cpuOf,
+  IPTMON,
+  LUCI_APP,
+  packageCli,
+  type PackageInfo,
+  type PackageSpec,
+  readPackageInfo,
+  ROOT,
+  specEntries,
+  type TarEntry,
+} from "./mkipk.ts";
 
-export const PKGNAME = "iptmon";
-export const DEPENDS = ["libc", "libstdcpp", "ip"];
-export const DESCRIPTION =
-  "Per-host bandwidth accounting for the LAN (nftables/iptables counters, rx: received from the host, tx: sent to it), kept in step with DHCP leases and the neighbour table by dnsmasq and hotplug events. No daemon.";
-const ORIGIN = "feeds/iptmon/openwrt";
 const MAINTAINER = "iptmon maintainers";
+/** apk's architecture of a package without a binary. */
+export const NOARCH = "noarch";
 
 /** apk's version for the package: <version>-r<release> (apk refuses 0.1.0-1). */
 export function apkVersion(info: PackageInfo): string {
   return `${info.version}-r${info.release}`;
 }
 
-export function apkFileName(info: PackageInfo, arch: string): string {
-  return `${PKGNAME}-${apkVersion(info)}_${arch}.apk`;
+/** <name>-<version>_<arch>.apk; without the arch for a noarch package, as the SDK names it. */
+export function apkFileName(info: PackageInfo, arch: string, spec: PackageSpec = IPTMON): string {
+  return `${spec.name}-${apkVersion(info)}${arch === NOARCH ? "" : `_${arch}`}.apk`;
 }
 
 // ------------------------------------------------------------------ ADB values
@@ -184,8 +197,8 @@ function body(script: string): string {
 export interface ApkScripts {
   "post-install": string;
   "post-upgrade": string;
-  "pre-deinstall": string;
-  "post-deinstall": string;
+  "pre-deinstall"?: string;
+  "post-deinstall"?: string;
 }
 
 /**
@@ -194,68 +207,70 @@ export interface ApkScripts {
  * first (they find /etc/uci-defaults and /etc/init.d/iptmon through
  * /lib/apk/packages/iptmon.list), then the package's own part; post-upgrade is
  * post-install with PKG_UPGRADE=1. Where /lib/functions.sh is missing (apk
- * outside OpenWrt) the package's own part still runs, as in the ipk.
+ * outside OpenWrt) the package's own part still runs, as in the ipk. A package
+ * without prerm-pkg (the LuCI app: no service) gets no pre-deinstall, one
+ * without postrm no post-deinstall.
  */
-export function apkScripts(root = ROOT): ApkScripts {
-  const read = (f: string) => readFileSync(join(root, "openwrt/control", f), "utf8");
+export function apkScripts(root = ROOT, spec: PackageSpec = IPTMON): ApkScripts {
+  const read = (f: keyof PackageSpec["scripts"]) => readFileSync(join(root, spec.scripts[f]!), "utf8");
   const postInstall = [
     "#!/bin/sh",
     "# post-install of `make apk` packages: OpenWrt's default_postinst (uci-defaults,",
-    "# then enable and start /etc/init.d/iptmon), then the package's own part.",
+    "# then enable and start the package's init scripts), then the package's own part.",
     '[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0',
     'if [ -s "${IPKG_INSTROOT}/lib/functions.sh" ]; then',
     "\t# shellcheck source=/dev/null",
     '\t. "${IPKG_INSTROOT}/lib/functions.sh"',
     '\texport root="${IPKG_INSTROOT}"',
-    `\texport pkgname="${PKGNAME}"`,
+    `\texport pkgname="${spec.name}"`,
     "\tadd_group_and_user",
     "\tdefault_postinst",
     "fi",
     body(read("postinst-pkg")),
   ].join("\n");
-  const preDeinstall = [
+  const preDeinstall = spec.scripts["prerm-pkg"] && [
     "#!/bin/sh",
     "# pre-deinstall of `make apk` packages: OpenWrt's default_prerm (stop and",
-    "# disable /etc/init.d/iptmon), then the package's own part.",
+    "# disable the package's init scripts), then the package's own part.",
     'if [ -s "${IPKG_INSTROOT}/lib/functions.sh" ]; then',
     "\t# shellcheck source=/dev/null",
     '\t. "${IPKG_INSTROOT}/lib/functions.sh"',
     '\texport root="${IPKG_INSTROOT}"',
-    `\texport pkgname="${PKGNAME}"`,
+    `\texport pkgname="${spec.name}"`,
     "\tdefault_prerm",
     "fi",
     body(read("prerm-pkg")),
   ].join("\n");
-  return {
+  const scripts: ApkScripts = {
     "post-install": postInstall,
     "post-upgrade": ["#!/bin/sh", "export PKG_UPGRADE=1", body(postInstall)].join("\n"),
-    "pre-deinstall": preDeinstall,
-    "post-deinstall": read("postrm"),
   };
+  if (preDeinstall) scripts["pre-deinstall"] = preDeinstall;
+  if (spec.scripts.postrm) scripts["post-deinstall"] = read("postrm");
+  return scripts;
 }
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest();
 
 /**
- * The installed tree: files/ and the binary (as in the ipk) plus
- * /lib/apk/packages/iptmon.list (every file and link but these three, sorted),
- * .conffiles (one path a line) and .conffiles_static ("path sha256" a line).
+ * The installed tree: the ipk's (`base`) plus /lib/apk/packages/<name>.list
+ * (every file and link but these three, sorted), .conffiles (one path a line)
+ * and .conffiles_static ("path sha256" a line); both empty without conffiles.
  */
-export function apkEntries(filesDir: string, binary: string): TarEntry[] {
-  const base = dataEntries(filesDir, binary);
+export function apkEntries(base: TarEntry[], spec: PackageSpec = IPTMON): TarEntry[] {
   const files = base.filter((e) => e.data).map((e) => e.path.slice(1));
   const byPath = new Map(base.filter((e) => e.data).map((e) => [e.path.slice(1), e.data!]));
   const text = (s: string) => new Uint8Array(Buffer.from(s, "utf8"));
   const list = `${[...files].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).join("\n")}\n`;
-  const conffiles = `${CONFFILES.join("\n")}\n`;
-  const statics = CONFFILES.filter((f) => byPath.has(f))
+  const conffiles = spec.conffiles.map((f) => `${f}\n`).join("");
+  const statics = spec.conffiles.filter((f) => byPath.has(f))
     .map((f) => `${f} ${sha256(byPath.get(f)!).toString("hex")}\n`)
     .join("");
   const dir = "./lib/apk/packages";
   const extra: TarEntry[] = [
-    { path: `${dir}/${PKGNAME}.list`, mode: 0o644, data: text(list) },
-    { path: `${dir}/${PKGNAME}.conffiles`, mode: 0o644, data: text(conffiles) },
-    { path: `${dir}/${PKGNAME}.conffiles_static`, mode: 0o644, data: text(statics) },
+    { path: `${dir}/${spec.name}.list`, mode: 0o644, data: text(list) },
+    { path: `${dir}/${spec.name}.conffiles`, mode: 0o644, data: text(conffiles) },
+    { path: `${dir}/${spec.name}.conffiles_static`, mode: 0o644, data: text(statics) },
   ];
   const have = new Set(base.map((e) => e.path));
   for (const d of ["./lib/", "./lib/apk/", "./lib/apk/packages/"]) if (!have.has(d)) extra.push({ path: d, mode: 0o755 });
@@ -266,7 +281,7 @@ const bytes = (s: string) => Buffer.from(s, "utf8");
 const byteOrder = (a: string, b: string) => Buffer.compare(bytes(a), bytes(b));
 
 /** The uncompressed package ("ADB." onwards) for one architecture. */
-export function apkContainer(entries: TarEntry[], info: PackageInfo, arch: string, mtime: number, scripts: ApkScripts): Buffer {
+export function apkContainer(entries: TarEntry[], info: PackageInfo, arch: string, mtime: number, scripts: ApkScripts, spec: PackageSpec = IPTMON): Buffer {
   // Directories by name ("" is the root, "etc/config" …), each with its files; both sorted bytewise.
   const dirs = new Map<string, { mode: number; files: TarEntry[] }>();
   for (const e of entries) if (!e.data) dirs.set(e.path.replace(/^\.\/?/, "").replace(/\/$/, ""), { mode: e.mode, files: [] });
@@ -295,20 +310,20 @@ export function apkContainer(entries: TarEntry[], info: PackageInfo, arch: strin
     // name, acl, files
     return w.object([w.blob(dn), acl(d.mode), w.array(files)]);
   });
-  const depends = w.array([...DEPENDS].sort(byteOrder).map((d) => w.object([w.blob(d)])));
+  const depends = w.array([...spec.depends].sort(byteOrder).map((d) => w.object([w.blob(d)])));
   // The unique id: written as zeros (unshared), filled in once the block is complete.
   const uid = w.blob(new Uint8Array(20), false);
   // pkginfo fields 1..15: name version hashes description arch license origin
   // maintainer url repo-commit build-time installed-size file-size provider-priority depends
   // (no url: the project names none)
   const pkginfo = w.object([
-    w.blob(PKGNAME),
+    w.blob(spec.name),
     w.blob(apkVersion(info)),
     uid,
-    w.blob(DESCRIPTION),
+    w.blob(spec.description),
     w.blob(arch),
     w.blob(info.license),
-    w.blob(ORIGIN),
+    w.blob(spec.source),
     w.blob(MAINTAINER),
     NULL,
     NULL,
@@ -323,8 +338,8 @@ export function apkContainer(entries: TarEntry[], info: PackageInfo, arch: strin
     NULL,
     NULL,
     w.blob(scripts["post-install"]),
-    w.blob(scripts["pre-deinstall"]),
-    w.blob(scripts["post-deinstall"]),
+    w.blob(scripts["pre-deinstall"] ?? ""),
+    w.blob(scripts["post-deinstall"] ?? ""),
     NULL,
     w.blob(scripts["post-upgrade"]),
   ]);
@@ -355,24 +370,30 @@ export function compress(container: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from("ADBd", "latin1"), deflateRawSync(container, { level: 9 })]);
 }
 
-/** Builds one .apk per architecture; returns their paths. */
+/** Builds iptmon's .apk for each architecture, then luci-app-iptmon's (noarch); returns their paths. */
 export function buildApks(opts: BuildOptions = {}): string[] {
-  const { root, dist, out, archs, mtime, info } = buildSettings(opts);
-  const scripts = apkScripts(root);
+  const { root, dist, out, archs, mtime, info, want } = buildSettings(opts);
+  const scripts = apkScripts(root, IPTMON);
   const entries = new Map<string, TarEntry[]>();
   const written: string[] = [];
-  for (const arch of archs) {
+  const write = (file: string, container: Buffer) => {
+    writeFileSync(`${file}.tmp`, compress(container));
+    renameSync(`${file}.tmp`, file);
+    written.push(file);
+  };
+  for (const arch of want(IPTMON) ? archs : []) {
     const cpu = cpuOf(arch);
     let e = entries.get(cpu);
     if (!e) {
-      e = apkEntries(join(root, "files"), join(dist, `iptmon-${cpu}-musl`));
+      e = apkEntries(specEntries(IPTMON, root, dist, cpu), IPTMON);
       entries.set(cpu, e);
     }
-    const file = join(out, apkFileName(info, arch));
-    writeFileSync(`${file}.tmp`, compress(apkContainer(e, info, arch, mtime, scripts)));
-    renameSync(`${file}.tmp`, file);
-    written.push(file);
+    write(join(out, apkFileName(info, arch, IPTMON)), apkContainer(e, info, arch, mtime, scripts, IPTMON));
   }
+  if (!want(LUCI_APP)) return written;
+  const luciInfo = readPackageInfo(root, LUCI_APP.makefile);
+  const luci = apkEntries(specEntries(LUCI_APP, root, dist), LUCI_APP);
+  write(join(out, apkFileName(luciInfo, NOARCH, LUCI_APP)), apkContainer(luci, luciInfo, NOARCH, mtime, apkScripts(root, LUCI_APP), LUCI_APP));
   return written;
 }
 

@@ -1,8 +1,10 @@
 /**
  * `make ipk`: OpenWrt packages from the prebuilt musl binaries and files/,
- * without the SDK: dist/iptmon_<version>-<release>_<arch>.ipk.
+ * without the SDK: dist/iptmon_<version>-<release>_<arch>.ipk, and the LuCI
+ * app from luci/htdocs and luci/root (no binary, architecture all):
+ * dist/luci-app-iptmon_<version>-<release>_all.ipk.
  *
- *   bun scripts/mkipk.ts [--out DIR] [--dist DIR] [--arch ARCH]...
+ *   bun scripts/mkipk.ts [--out DIR] [--dist DIR] [--arch ARCH]... [--package NAME]...
  *
  * An .ipk is a gzip'd tar of ./debian-binary ("2.0\n"), ./control.tar.gz and
  * ./data.tar.gz. The tars are written here: ustar headers only (opkg's tar
@@ -12,7 +14,7 @@
  * OS byte 3 (Unix). Same inputs, same bytes.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 
@@ -29,9 +31,6 @@ export const ARCHS: Readonly<Record<string, "x86_64" | "aarch64">> = {
 
 /** Files that keep local changes on upgrade, and may hold exporter credentials (0600, as OpenWrt's INSTALL_CONF). */
 export const CONFFILES = ["/etc/config/iptmon"];
-
-/** Control files taken verbatim from openwrt/control (the SDK's names). */
-const CONTROL_SCRIPTS = ["postinst", "postinst-pkg", "prerm", "prerm-pkg", "postrm"];
 
 export interface TarEntry {
   /** "./", "./etc/", "./etc/config/iptmon": directories end in "/". */
@@ -156,13 +155,95 @@ function walk(dir: string, prefix = ""): [string, string][] {
   return out;
 }
 
-/** data.tar entries: files/ plus /usr/sbin/iptmon, with every parent directory. */
-export function dataEntries(filesDir: string, binary: string): TarEntry[] {
+/** Where a package's files come from, what it is called and what it says about itself. */
+export interface PackageSpec {
+  name: string;
+  /** The package's OpenWrt Makefile (relative to the repository): its PKG_RELEASE is the package's. */
+  makefile: string;
+  /** Source trees (relative to the repository) and where each is installed ("" is /). */
+  trees: [string, string][];
+  /** Carries dist/iptmon-<cpu>-musl as /usr/sbin/iptmon: one package per architecture; else one for all. */
+  binary: boolean;
+  /** A file's mode in the package from its path there and its mode in the tree. */
+  mode: (path: string, sourceMode: number) => number;
+  conffiles: string[];
+  depends: string[];
+  section: string;
+  source: string;
+  /** One line; the ipk's control file folds it. */
+  description: string;
+  /** Control scripts by the SDK's names (postinst, postinst-pkg, prerm, prerm-pkg, postrm), from files in the repository. */
+  scripts: Partial<Record<"postinst" | "postinst-pkg" | "prerm" | "prerm-pkg" | "postrm", string>>;
+}
+
+export const IPTMON: PackageSpec = {
+  name: "iptmon",
+  makefile: "openwrt/Makefile",
+  trees: [["files", ""]],
+  binary: true,
+  mode: packageMode,
+  conffiles: CONFFILES,
+  depends: ["libc", "libstdcpp", "ip"],
+  section: "net",
+  source: "feeds/iptmon/openwrt",
+  description:
+    "Per-host bandwidth accounting for the LAN (nftables/iptables counters, rx: received from the host, tx: sent to it), kept in step with DHCP leases and the neighbour table by dnsmasq and hotplug events. No daemon.",
+  scripts: {
+    postinst: "openwrt/control/postinst",
+    "postinst-pkg": "openwrt/control/postinst-pkg",
+    prerm: "openwrt/control/prerm",
+    "prerm-pkg": "openwrt/control/prerm-pkg",
+    postrm: "openwrt/control/postrm",
+  },
+};
+
+/**
+ * The LuCI app: views (luci/htdocs → /www) and menu, ACL and ucitrack
+ * (luci/root → /); every file 0644, as nothing in it runs. No prerm: it has
+ * no service to stop, and the SDK's prerm would only look for one.
+ */
+export const LUCI_APP: PackageSpec = {
+  name: "luci-app-iptmon",
+  makefile: "luci/Makefile",
+  trees: [
+    ["luci/htdocs", "/www"],
+    ["luci/root", ""],
+  ],
+  binary: false,
+  mode: () => 0o644,
+  conffiles: [],
+  depends: ["iptmon", "luci-base"],
+  section: "luci",
+  source: "feeds/iptmon/luci",
+  description: "LuCI pages for iptmon: the hosts' traffic, usage per period, one host, and the settings (rename, exclude).",
+  scripts: {
+    postinst: "openwrt/control/postinst",
+    "postinst-pkg": "luci/control/postinst-pkg",
+    postrm: "luci/control/postrm",
+  },
+};
+
+export const PACKAGES: readonly PackageSpec[] = [IPTMON, LUCI_APP];
+
+/**
+ * data.tar entries: every file of `trees` ([source dir, install prefix]; a
+ * missing tree holds nothing) with the mode `mode` gives it, plus `extra`
+ * ([path, source file, mode]), with every parent directory.
+ */
+export function treeEntries(trees: [string, string][], mode: (path: string, sourceMode: number) => number, extra: [string, string, number][] = []): TarEntry[] {
   const files = new Map<string, TarEntry>();
-  for (const [path, src] of walk(filesDir)) {
-    files.set(path, { path: `.${path}`, mode: packageMode(path, statSync(src).mode), data: readFileSync(src) });
+  const add = (path: string, e: TarEntry) => {
+    if (files.has(path)) throw new Error(`${path} comes from two places`);
+    files.set(path, e);
+  };
+  for (const [dir, at] of trees) {
+    if (!existsSync(dir)) continue;
+    for (const [rel, src] of walk(dir)) {
+      const path = `${at}${rel}`;
+      add(path, { path: `.${path}`, mode: mode(path, statSync(src).mode), data: readFileSync(src) });
+    }
   }
-  files.set("/usr/sbin/iptmon", { path: "./usr/sbin/iptmon", mode: 0o755, data: readFileSync(binary) });
+  for (const [path, src, m] of extra) add(path, { path: `.${path}`, mode: m, data: readFileSync(src) });
   const dirs = new Set<string>(["./"]);
   for (const path of files.keys()) {
     const parts = path.split("/").slice(1, -1);
@@ -172,46 +253,72 @@ export function dataEntries(filesDir: string, binary: string): TarEntry[] {
   return entries.sort((a, b) => comparePaths(a.path, b.path));
 }
 
+/** data.tar entries of iptmon: files/ plus /usr/sbin/iptmon. */
+export function dataEntries(filesDir: string, binary: string): TarEntry[] {
+  return treeEntries([[filesDir, ""]], packageMode, [["/usr/sbin/iptmon", binary, 0o755]]);
+}
+
+/** A package's files: its trees, and for iptmon the binary for `cpu`. */
+export function specEntries(spec: PackageSpec, root: string, dist: string, cpu?: string): TarEntry[] {
+  const trees = spec.trees.map(([d, at]): [string, string] => [join(root, d), at]);
+  const extra: [string, string, number][] = spec.binary ? [["/usr/sbin/iptmon", join(dist, `iptmon-${cpu}-musl`), 0o755]] : [];
+  return treeEntries(trees, spec.mode, extra);
+}
+
 export interface PackageInfo {
   version: string;
   release: string;
   license: string;
 }
 
-/** Version from package.json, release from openwrt/Makefile: the SDK build agrees. */
-export function readPackageInfo(root = ROOT): PackageInfo {
+/** Version from package.json, release from the package's Makefile: the SDK build agrees. */
+export function readPackageInfo(root = ROOT, makefile = IPTMON.makefile): PackageInfo {
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string; license: string };
-  const mk = readFileSync(join(root, "openwrt/Makefile"), "utf8");
+  const mk = readFileSync(join(root, makefile), "utf8");
   const release = /^PKG_RELEASE:=(\S+)$/m.exec(mk)?.[1];
-  if (!release) throw new Error("openwrt/Makefile: no PKG_RELEASE");
+  if (!release) throw new Error(`${makefile}: no PKG_RELEASE`);
   return { version: pkg.version, release, license: pkg.license };
 }
 
-export function controlText(info: PackageInfo, arch: string, installedSize: number): string {
+/** Words folded into lines of at most `width` characters. */
+function fold(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+export function controlText(info: PackageInfo, arch: string, installedSize: number, spec: PackageSpec = IPTMON): string {
+  const [first, ...rest] = fold(spec.description, 78);
   return [
-    "Package: iptmon",
+    `Package: ${spec.name}`,
     `Version: ${info.version}-${info.release}`,
-    "Depends: libc, libstdcpp, ip",
-    "Source: feeds/iptmon/openwrt",
+    `Depends: ${spec.depends.join(", ")}`,
+    `Source: ${spec.source}`,
     `License: ${info.license}`,
-    "Section: net",
+    `Section: ${spec.section}`,
     `Architecture: ${arch}`,
     // Bytes: opkg checks ceil(Installed-Size / 1024) KiB against the free space.
     `Installed-Size: ${installedSize}`,
-    "Description: Per-host bandwidth accounting for the LAN (nftables/iptables counters,",
-    " rx: received from the host, tx: sent to it), kept in step with DHCP leases and the",
-    " neighbour table by dnsmasq and hotplug events. No daemon.",
+    `Description: ${first}`,
+    ...rest.map((l) => ` ${l}`),
     "",
   ].join("\n");
 }
 
-export function controlEntries(root: string, info: PackageInfo, arch: string, installedSize: number): TarEntry[] {
+export function controlEntries(root: string, info: PackageInfo, arch: string, installedSize: number, spec: PackageSpec = IPTMON): TarEntry[] {
   const text = (s: string) => new Uint8Array(Buffer.from(s, "utf8"));
   const entries: TarEntry[] = [
     { path: "./", mode: 0o755 },
-    { path: "./control", mode: 0o644, data: text(controlText(info, arch, installedSize)) },
-    { path: "./conffiles", mode: 0o644, data: text(`${CONFFILES.join("\n")}\n`) },
-    ...CONTROL_SCRIPTS.map((name) => ({ path: `./${name}`, mode: 0o755, data: readFileSync(join(root, "openwrt/control", name)) })),
+    { path: "./control", mode: 0o644, data: text(controlText(info, arch, installedSize, spec)) },
+    ...(spec.conffiles.length ? [{ path: "./conffiles", mode: 0o644, data: text(`${spec.conffiles.join("\n")}\n`) }] : []),
+    ...Object.entries(spec.scripts).map(([name, src]) => ({ path: `./${name}`, mode: 0o755, data: readFileSync(join(root, src)) })),
   ];
   return entries.sort((a, b) => comparePaths(a.path, b.path));
 }
@@ -236,6 +343,8 @@ export interface BuildOptions {
   out?: string;
   archs?: string[];
   mtime?: number;
+  /** Package names to build (default: all of PACKAGES). */
+  packages?: string[];
 }
 
 /** A package build's settings, defaults filled in (the output directory made). */
@@ -244,7 +353,12 @@ export function buildSettings(opts: BuildOptions) {
   const dist = opts.dist ?? join(root, "dist");
   const out = opts.out ?? dist;
   mkdirSync(out, { recursive: true });
-  return { root, dist, out, archs: opts.archs ?? Object.keys(ARCHS), mtime: opts.mtime ?? sourceDateEpoch(root), info: readPackageInfo(root) };
+  const packages = opts.packages ?? PACKAGES.map((p) => p.name);
+  for (const p of packages) {
+    if (!PACKAGES.some((q) => q.name === p)) throw new Error(`unknown package ${p} (known: ${PACKAGES.map((q) => q.name).join(", ")})`);
+  }
+  const want = (spec: PackageSpec) => packages.includes(spec.name);
+  return { root, dist, out, archs: opts.archs ?? Object.keys(ARCHS), mtime: opts.mtime ?? sourceDateEpoch(root), info: readPackageInfo(root), want };
 }
 
 /** The CPU an architecture's packages carry the binary of. */
@@ -254,47 +368,60 @@ export function cpuOf(arch: string): string {
   return cpu;
 }
 
-/** Builds one .ipk per architecture; returns their paths. */
+/** One .ipk: debian-binary, control.tar.gz, data.tar.gz (the latter two gzip'd already). */
+function writeIpk(file: string, control: Uint8Array, data: Uint8Array, mtime: number): void {
+  const ipk = gzip(
+    writeTar(
+      [
+        { path: "./debian-binary", mode: 0o644, data: new Uint8Array(Buffer.from("2.0\n")) },
+        { path: "./control.tar.gz", mode: 0o644, data: control },
+        { path: "./data.tar.gz", mode: 0o644, data },
+      ],
+      mtime,
+    ),
+  );
+  writeFileSync(`${file}.tmp`, ipk);
+  renameSync(`${file}.tmp`, file);
+}
+
+export const ipkFileName = (spec: PackageSpec, info: PackageInfo, arch: string) => `${spec.name}_${info.version}-${info.release}_${arch}.ipk`;
+
+/** Builds iptmon's .ipk for each architecture, then luci-app-iptmon's (all); returns their paths. */
 export function buildIpks(opts: BuildOptions = {}): string[] {
-  const { root, dist, out, archs, mtime, info } = buildSettings(opts);
+  const { root, dist, out, archs, mtime, info, want } = buildSettings(opts);
+  const written: string[] = [];
+  const installed = (entries: TarEntry[]) => entries.reduce((n, e) => n + (e.data?.length ?? 0), 0);
   // One data.tar.gz per CPU: the aarch64 packages differ only in their control file.
   const data = new Map<string, { gz: Uint8Array; size: number }>();
-  const written: string[] = [];
-  for (const arch of archs) {
+  for (const arch of want(IPTMON) ? archs : []) {
     const cpu = cpuOf(arch);
     let d = data.get(cpu);
     if (!d) {
-      const entries = dataEntries(join(root, "files"), join(dist, `iptmon-${cpu}-musl`));
-      const size = entries.reduce((n, e) => n + (e.data?.length ?? 0), 0);
-      d = { gz: gzip(writeTar(entries, mtime)), size };
+      const entries = specEntries(IPTMON, root, dist, cpu);
+      d = { gz: gzip(writeTar(entries, mtime)), size: installed(entries) };
       data.set(cpu, d);
     }
-    const control = gzip(writeTar(controlEntries(root, info, arch, d.size), mtime));
-    const ipk = gzip(
-      writeTar(
-        [
-          { path: "./debian-binary", mode: 0o644, data: new Uint8Array(Buffer.from("2.0\n")) },
-          { path: "./control.tar.gz", mode: 0o644, data: control },
-          { path: "./data.tar.gz", mode: 0o644, data: d.gz },
-        ],
-        mtime,
-      ),
-    );
-    const file = join(out, `iptmon_${info.version}-${info.release}_${arch}.ipk`);
-    writeFileSync(`${file}.tmp`, ipk);
-    renameSync(`${file}.tmp`, file);
+    const file = join(out, ipkFileName(IPTMON, info, arch));
+    writeIpk(file, gzip(writeTar(controlEntries(root, info, arch, d.size, IPTMON), mtime)), d.gz, mtime);
     written.push(file);
   }
+  if (!want(LUCI_APP)) return written;
+  const luciInfo = readPackageInfo(root, LUCI_APP.makefile);
+  const entries = specEntries(LUCI_APP, root, dist);
+  const file = join(out, ipkFileName(LUCI_APP, luciInfo, "all"));
+  writeIpk(file, gzip(writeTar(controlEntries(root, luciInfo, "all", installed(entries), LUCI_APP), mtime)), gzip(writeTar(entries, mtime)), mtime);
+  written.push(file);
   return written;
 }
 
 /**
  * The command line both package writers take: `--out DIR`, `--dist DIR`,
- * `--arch ARCH` (repeatable); prints each package written with its size.
+ * `--arch ARCH` (repeatable, iptmon's architectures), `--package NAME`
+ * (repeatable; default every package); prints each package written with its size.
  */
 export function packageCli(tool: string, build: (opts: BuildOptions) => string[]): void {
   const usage = (): never => {
-    console.error(`usage: bun scripts/${tool}.ts [--out DIR] [--dist DIR] [--arch ARCH]...`);
+    console.error(`usage: bun scripts/${tool}.ts [--out DIR] [--dist DIR] [--arch ARCH]... [--package NAME]...`);
     process.exit(2);
   };
   const opts: BuildOptions = {};
@@ -305,6 +432,7 @@ export function packageCli(tool: string, build: (opts: BuildOptions) => string[]
     if (args[i] === "--out") opts.out = resolve(v!);
     else if (args[i] === "--dist") opts.dist = resolve(v!);
     else if (args[i] === "--arch") (opts.archs ??= []).push(v!);
+    else if (args[i] === "--package") (opts.packages ??= []).push(v!);
     else usage();
     i++;
   }

@@ -1,7 +1,7 @@
 /**
- * The .apk files of `make apk` (scripts/mkapk.ts), read back by a parser of
- * the apk-tools v3 format written here from its documentation (apk-v3(5),
- * apk-package(5)), sharing no code with the writer: the compression header,
+ * The .apk files of `make apk` (scripts/mkapk.ts), read back by the parser of
+ * the apk-tools v3 format in readers.ts (written from its documentation,
+ * apk-v3(5) and apk-package(5), sharing no code with the writer): the compression header,
  * every block's type, size, padding and 8-byte alignment, the ADB header, every
  * value's type, bounds and alignment, the package schema, the info fields,
  * the directories and files with modes, owners, sizes, times and SHA-256
@@ -19,9 +19,9 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { inflateRawSync } from "node:zlib";
 import { ROOT } from "../../scripts/mkipk.ts";
 import { BUILD_TIMEOUT, makeTarget } from "./make.ts";
+import { type ApkFile, num, type Parsed, readApk, str } from "./readers.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
 const GOLDEN = join(ROOT, "test/package/golden/apk-control.txt");
@@ -33,214 +33,6 @@ const RELEASE = /^PKG_RELEASE:=(\d+)$/m.exec(readFileSync(join(ROOT, "openwrt/Ma
 const APK_VERSION = `${VERSION}-r${RELEASE}`;
 const ARCHS = { x86_64: "x86_64", "aarch64_cortex-a53": "aarch64" } as const;
 type Arch = keyof typeof ARCHS;
-
-// ------------------------------------------------------------------ the reader
-
-/** A decoded ADB value. */
-type Val = null | boolean | number | Buffer | Val[] | { obj: Val[] };
-
-class Adb {
-  readonly errors: string[] = [];
-  constructor(readonly b: Buffer) {}
-
-  private need(ok: boolean, what: string): void {
-    if (!ok) throw new Error(`ADB: ${what}`);
-  }
-
-  /** Decodes the tagged u32 `tag`: type in the top 4 bits, value or offset in the low 28. */
-  value(tag: number): Val {
-    const type = tag >>> 28;
-    const v = tag & 0x0fffffff;
-    switch (type) {
-      case 0x0:
-        this.need(v <= 2, `special value ${v}`);
-        return v === 0 ? null : v === 1;
-      case 0x1:
-        return v;
-      case 0x2:
-        this.need(v % 4 === 0 && v + 4 <= this.b.length, `int32 at ${v}`);
-        return this.b.readUInt32LE(v);
-      case 0x3:
-        this.need(v % 4 === 0 && v + 8 <= this.b.length, `int64 at ${v}`);
-        return Number(this.b.readBigUInt64LE(v));
-      case 0x8:
-      case 0x9:
-      case 0xa: {
-        const w = type === 0x8 ? 1 : type === 0x9 ? 2 : 4;
-        this.need(v % w === 0 && v + w <= this.b.length, `blob length at ${v}`);
-        const n = w === 1 ? this.b[v]! : w === 2 ? this.b.readUInt16LE(v) : this.b.readUInt32LE(v);
-        this.need(v + w + n <= this.b.length, `blob of ${n} at ${v} runs past the block`);
-        return Buffer.from(this.b.subarray(v + w, v + w + n));
-      }
-      case 0xd:
-      case 0xe: {
-        this.need(v % 4 === 0 && v + 4 <= this.b.length, `slots at ${v}`);
-        const n = this.b.readUInt32LE(v);
-        this.need(n >= 1 && v + 4 * n <= this.b.length, `${n} slots at ${v}`);
-        const items: Val[] = [];
-        for (let i = 1; i < n; i++) items.push(this.value(this.b.readUInt32LE(v + 4 * i)));
-        return type === 0xd ? items : { obj: items };
-      }
-      default:
-        throw new Error(`ADB: unknown value type ${type.toString(16)}`);
-    }
-  }
-}
-
-// Field names by slot (1-based), from apk-package(5) and the apk-v3(5) file schema.
-const SCHEMA = {
-  package: ["info", "paths", "scripts", "triggers", "replaces-priority"],
-  info: [
-    "name",
-    "version",
-    "hashes",
-    "description",
-    "arch",
-    "license",
-    "origin",
-    "maintainer",
-    "url",
-    "repo-commit",
-    "build-time",
-    "installed-size",
-    "file-size",
-    "provider-priority",
-    "depends",
-    "provides",
-    "replaces",
-    "install-if",
-    "recommends",
-    "layer",
-    "tags",
-  ],
-  dependency: ["name", "version", "match"],
-  dir: ["name", "acl", "files"],
-  file: ["name", "acl", "size", "mtime", "hash", "target"],
-  acl: ["mode", "user", "group", "xattrs"],
-  scripts: ["trigger", "pre-install", "post-install", "pre-deinstall", "post-deinstall", "pre-upgrade", "post-upgrade"],
-} as const;
-
-/** An object's slots by field name; a slot beyond the schema is an error. */
-function fields(v: Val, schema: readonly string[], what: string): Record<string, Val> {
-  if (v === null) return {};
-  if (typeof v !== "object" || !("obj" in v)) throw new Error(`${what}: not an object`);
-  if (v.obj.length > schema.length) throw new Error(`${what}: ${v.obj.length} slots, the schema has ${schema.length}`);
-  const out: Record<string, Val> = {};
-  v.obj.forEach((x, i) => {
-    if (x !== null) out[schema[i]!] = x;
-  });
-  return out;
-}
-const arr = (v: Val | undefined, what: string): Val[] => {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new Error(`${what}: not an array`);
-  return v;
-};
-const str = (v: Val | undefined): string | undefined => (Buffer.isBuffer(v) ? v.toString("utf8") : undefined);
-const num = (v: Val | undefined): number | undefined => (typeof v === "number" ? v : undefined);
-
-interface Block {
-  type: number;
-  offset: number;
-  payload: Buffer;
-}
-
-interface ApkFile {
-  dir: string;
-  name: string;
-  path: string;
-  mode: number;
-  user?: string;
-  group?: string;
-  size: number;
-  mtime?: number;
-  hash?: string;
-}
-
-interface Parsed {
-  blocks: Block[];
-  adbBlock: Buffer;
-  header: { compat: number; version: number };
-  info: Record<string, Val>;
-  depends: string[];
-  dirs: { name: string; mode: number; user?: string; group?: string }[];
-  files: ApkFile[];
-  scripts: Record<string, string>;
-  /** DATA blocks: [path index, file index, contents]. */
-  data: { dirIdx: number; fileIdx: number; contents: Buffer }[];
-}
-
-/** Reads an .apk: "ADBd" + raw deflate of "ADB." + schema + blocks. */
-function readApk(file: Buffer): Parsed {
-  expect(file.subarray(0, 4).toString("latin1")).toBe("ADBd");
-  const raw = inflateRawSync(file.subarray(4));
-  expect(raw.subarray(0, 4).toString("latin1")).toBe("ADB.");
-  expect(raw.subarray(4, 8).toString("latin1")).toBe("pckg");
-  const blocks: Block[] = [];
-  let off = 8;
-  while (off < raw.length) {
-    expect(off % 8).toBe(0); // blocks start 8-aligned (the 8-byte header included)
-    const word = raw.readUInt32LE(off);
-    const type = word >>> 30;
-    const size = word & 0x3fffffff; // this word included
-    expect(type).not.toBe(3); // no extended blocks at these sizes
-    expect(size).toBeGreaterThanOrEqual(4);
-    expect(off + size).toBeLessThanOrEqual(raw.length);
-    const padded = Math.ceil(size / 8) * 8;
-    expect(raw.subarray(off + size, off + padded).every((x) => x === 0)).toBe(true);
-    blocks.push({ type, offset: off, payload: Buffer.from(raw.subarray(off + 4, off + size)) });
-    off += padded;
-  }
-  expect(off).toBe(raw.length);
-  // One ADB block first, no signature (unsigned), then only DATA blocks.
-  expect(blocks[0]!.type).toBe(0);
-  expect(blocks.slice(1).every((b) => b.type === 2)).toBe(true);
-
-  const adbBlock = blocks[0]!.payload;
-  const adb = new Adb(adbBlock);
-  const header = { compat: adbBlock[0]!, version: adbBlock[1]! };
-  expect(adbBlock.readUInt16LE(2)).toBe(0);
-  const rootTag = adbBlock.readUInt32LE(4);
-  expect(rootTag >>> 28).toBe(0xe);
-  const pkg = fields(adb.value(rootTag), SCHEMA.package, "package");
-  const info = fields(pkg.info ?? null, SCHEMA.info, "info");
-  const depends = arr(info.depends, "depends").map((d) => {
-    const f = fields(d, SCHEMA.dependency, "dependency");
-    return str(f.name)! + (f.version ? `${num(f.match) ?? "="}${str(f.version)}` : "");
-  });
-  const dirs: Parsed["dirs"] = [];
-  const files: ApkFile[] = [];
-  for (const d of arr(pkg.paths, "paths")) {
-    const df = fields(d, SCHEMA.dir, "dir");
-    const dacl = fields(df.acl ?? null, SCHEMA.acl, "acl");
-    const dname = str(df.name) ?? "";
-    dirs.push({ name: dname, mode: num(dacl.mode)!, user: str(dacl.user), group: str(dacl.group) });
-    for (const f of arr(df.files, "files")) {
-      const ff = fields(f, SCHEMA.file, "file");
-      const acl = fields(ff.acl ?? null, SCHEMA.acl, "acl");
-      expect(ff.target).toBeUndefined(); // no links or devices
-      expect(acl.xattrs).toBeUndefined();
-      const name = str(ff.name)!;
-      files.push({
-        dir: dname,
-        name,
-        path: `/${dname ? `${dname}/` : ""}${name}`,
-        mode: num(acl.mode)!,
-        user: str(acl.user),
-        group: str(acl.group),
-        size: num(ff.size)!,
-        mtime: num(ff.mtime),
-        hash: Buffer.isBuffer(ff.hash) ? ff.hash.toString("hex") : undefined,
-      });
-    }
-  }
-  const scripts: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fields(pkg.scripts ?? null, SCHEMA.scripts, "scripts"))) scripts[k] = str(v)!;
-  const data = blocks.slice(1).map((b) => ({ dirIdx: b.payload.readUInt32LE(0), fileIdx: b.payload.readUInt32LE(4), contents: b.payload.subarray(8) }));
-  return { blocks, adbBlock, header, info, depends, dirs, files, scripts, data };
-}
-
-// ------------------------------------------------------------------ build and open
 
 let out: string;
 const parsed = new Map<Arch, Parsed>();
@@ -477,6 +269,13 @@ test("the ipk and the apk carry the same files and directories with the same mod
     expect(fromApk).toEqual(fromIpk);
   });
 }, BUILD_TIMEOUT);
+
+test("mkapk also writes luci-app-iptmon-<version>-r<release>.apk (noarch), and nothing else", () => {
+  // Its contents are checked in luci-app.test.ts.
+  const luci = /^PKG_RELEASE:=(\d+)$/m.exec(readFileSync(join(ROOT, "luci/Makefile"), "utf8"))![1]!;
+  expect(readdirSync(out).sort()).toEqual([...Object.keys(ARCHS).map((a) => `iptmon-${APK_VERSION}_${a}.apk`), `luci-app-iptmon-${VERSION}-r${luci}.apk`].sort());
+  expect(str(readApk(readFileSync(join(out, `luci-app-iptmon-${VERSION}-r${luci}.apk`))).info.arch)).toBe("noarch");
+});
 
 test("reproducible: a second build of the same inputs gives the same bytes", () => {
   withTempDir("iptmon-apk-", (again) => {

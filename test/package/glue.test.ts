@@ -99,8 +99,8 @@ describe("dnsmasq restarts: at most one per install, upgrade, removal", () => {
     rmSync(log);
     run(s["post-upgrade"], {});
     expect(restarts()).toBe(0);
-    run(s["pre-deinstall"], {});
-    run(s["post-deinstall"], {});
+    run(s["pre-deinstall"]!, {});
+    run(s["post-deinstall"]!, {});
     expect(restarts()).toBe(1);
   });
 

@@ -1,6 +1,6 @@
 /**
- * The .ipk files of `make ipk` (scripts/mkipk.ts), opened with a tar reader
- * written here (and cross-checked with GNU tar): layout, control fields,
+ * The .ipk files of `make ipk` (scripts/mkipk.ts), opened with the tar reader
+ * of readers.ts (and cross-checked with GNU tar): layout, control fields,
  * modes and owners, no pax headers, the musl binary of the right machine, and
  * byte-for-byte reproducibility. Builds them first (make ipk, which needs
  * make dist-musl) when they are missing or older than their inputs.
@@ -13,78 +13,12 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { ARCHS, CONFFILES, comparePaths, readPackageInfo, ROOT } from "../../scripts/mkipk.ts";
 import { BUILD_TIMEOUT, makeTarget } from "./make.ts";
+import { checkHeaders, type Entry, gunzipFixed, readTar } from "./readers.ts";
 
 const DIST = join(ROOT, "dist");
 const INFO = readPackageInfo();
+const LUCI = readPackageInfo(ROOT, "luci/Makefile");
 const ipkPath = (arch: string) => join(DIST, `iptmon_${INFO.version}-${INFO.release}_${arch}.ipk`);
-
-interface Entry {
-  name: string;
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  uname: string;
-  gname: string;
-  mtime: number;
-  magic: string;
-  data: Buffer;
-}
-
-const str = (b: Buffer, off: number, len: number) => {
-  const s = b.subarray(off, off + len);
-  const nul = s.indexOf(0);
-  return s.subarray(0, nul < 0 ? len : nul).toString("utf8");
-};
-const oct = (b: Buffer, off: number, len: number) => Number.parseInt(str(b, off, len).trim() || "0", 8);
-
-/** Reads a tar archive; checks every header's checksum on the way. */
-function readTar(buf: Buffer): Entry[] {
-  const out: Entry[] = [];
-  let off = 0;
-  while (off + 512 <= buf.length) {
-    const h = buf.subarray(off, off + 512);
-    if (h.every((x) => x === 0)) break;
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
-    expect(oct(h, 148, 8)).toBe(sum);
-    const size = oct(h, 124, 12);
-    const prefix = str(h, 345, 155);
-    const name = str(h, 0, 100);
-    out.push({
-      name: prefix ? `${prefix}/${name}` : name,
-      type: String.fromCharCode(h[156]!),
-      mode: oct(h, 100, 8),
-      uid: oct(h, 108, 8),
-      gid: oct(h, 116, 8),
-      uname: str(h, 265, 32),
-      gname: str(h, 297, 32),
-      mtime: oct(h, 136, 12),
-      magic: h.subarray(257, 265).toString("latin1"),
-      data: Buffer.from(buf.subarray(off + 512, off + 512 + size)),
-    });
-    off += 512 + Math.ceil(size / 512) * 512;
-  }
-  return out;
-}
-
-/** gunzip, after checking the header is the fixed one (mtime 0, OS Unix). */
-function gunzipFixed(buf: Buffer): Buffer {
-  expect([...buf.subarray(0, 4)]).toEqual([0x1f, 0x8b, 8, 0]);
-  expect(buf.readUInt32LE(4)).toBe(0);
-  expect(buf[9]).toBe(3);
-  return gunzipSync(buf);
-}
-
-function checkHeaders(entries: Entry[]): void {
-  for (const e of entries) {
-    expect(e.magic).toBe("ustar\u000000"); // POSIX ustar: no GNU or pax extensions
-    expect(["0", "5"]).toContain(e.type); // no pax 'x'/'g', no GNU 'L'/'K'
-    expect([e.uid, e.gid, e.uname, e.gname]).toEqual([0, 0, "root", "root"]);
-  }
-  const names = entries.map((e) => e.name);
-  expect(names).toEqual([...names].sort(comparePaths));
-}
 
 function readelf(flag: string, file: string): string {
   const r = Bun.spawnSync(["readelf", flag, file], { stdout: "pipe", stderr: "pipe" });
@@ -102,7 +36,7 @@ function newestInput(): number {
     if (st.isDirectory()) for (const f of readdirSync(p)) visit(join(p, f));
     else newest = Math.max(newest, st.mtimeMs);
   };
-  for (const p of ["files", "openwrt", "scripts/mkipk.ts", "package.json", "dist/iptmon-x86_64-musl", "dist/iptmon-aarch64-musl"]) {
+  for (const p of ["files", "openwrt", "luci", "scripts/mkipk.ts", "package.json", "dist/iptmon-x86_64-musl", "dist/iptmon-aarch64-musl"]) {
     try {
       visit(join(ROOT, p));
     } catch {
@@ -112,11 +46,13 @@ function newestInput(): number {
   return newest;
 }
 
+const luciIpkPath = () => join(DIST, `luci-app-iptmon_${LUCI.version}-${LUCI.release}_all.ipk`);
+
 function ipksFresh(): boolean {
   const inputs = newestInput();
-  return Object.keys(ARCHS).every((a) => {
+  return [...Object.keys(ARCHS).map(ipkPath), luciIpkPath()].every((f) => {
     try {
-      return statSync(ipkPath(a)).mtimeMs >= inputs;
+      return statSync(f).mtimeMs >= inputs;
     } catch {
       return false;
     }
@@ -282,6 +218,24 @@ test("reproducible: a second build of the same inputs gives the same bytes", () 
     rmSync(out, { recursive: true, force: true });
   }
 }, 120_000);
+
+test("make ipk also writes luci-app-iptmon_<version>-<release>_all.ipk, the same bytes as building it alone", () => {
+  // Its contents are checked in luci-app.test.ts.
+  const mtime = readTar(gunzipSync(opened.get("x86_64")!.bytes))[0]!.mtime;
+  const out = mkdtempSync(join(tmpdir(), "iptmon-ipk-"));
+  try {
+    const r = Bun.spawnSync([join(ROOT, "node_modules/.bin/bun"), "scripts/mkipk.ts", "--out", out, "--package", "luci-app-iptmon"], {
+      cwd: ROOT,
+      env: { ...process.env, SOURCE_DATE_EPOCH: String(mtime) },
+      stderr: "pipe",
+    });
+    expect([r.exitCode, r.stderr.toString()]).toEqual([0, ""]);
+    expect(readdirSync(out)).toEqual([`luci-app-iptmon_${LUCI.version}-${LUCI.release}_all.ipk`]);
+    expect(sha256(readFileSync(join(out, readdirSync(out)[0]!)))).toBe(sha256(readFileSync(luciIpkPath())));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
 
 test("every entry carries the build's fixed time", () => {
   const times = new Set<number>();

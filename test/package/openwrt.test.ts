@@ -1,16 +1,17 @@
 /**
- * openwrt/Makefile, run by GNU make against a minimal stand-in for the SDK's
- * rules.mk and package.mk (written here: the SDK itself is not on this
- * machine). Checks what the SDK would take from it: version, depends, the
- * control scripts read verbatim from openwrt/control, no stripping, the extra
- * libc soname, and an install tree identical to the data of `make ipk`
- * (`make dist-musl` first: the binaries are part of that tree).
+ * openwrt/Makefile and luci/Makefile, run by GNU make against a minimal
+ * stand-in for the SDK's rules.mk and package.mk (written here: the SDK itself
+ * is not on this machine). Checks what the SDK would take from them: version,
+ * depends, the control scripts read verbatim from openwrt/control and
+ * luci/control, no stripping, the extra libc soname, PKGARCH all for the LuCI
+ * app, and install trees identical to the data of `make ipk` (`make
+ * dist-musl` first: the binaries are part of iptmon's tree).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dataEntries, readPackageInfo, ROOT } from "../../scripts/mkipk.ts";
+import { dataEntries, LUCI_APP, readPackageInfo, ROOT, specEntries, type TarEntry } from "../../scripts/mkipk.ts";
 import { BUILD_TIMEOUT, makeTarget } from "./make.ts";
 
 let sdk: string;
@@ -49,8 +50,9 @@ info:
 	$$(file >>$$(OUT)/vars,STRIP=$$(STRIP))
 	$$(file >>$$(OUT)/vars,RSTRIP=$$(RSTRIP))
 	$$(file >>$$(OUT)/vars,LICENSE=$$(PKG_LICENSE))
+	$$(file >>$$(OUT)/vars,PKGARCH=$$(PKGARCH))
 	$$(file >>$$(OUT)/vars,ROOT=$$(IPTMON_ROOT))
-	( $$(Package/$(1)/extra_provides) ) > $$(OUT)/provides
+	( :; $$(Package/$(1)/extra_provides) ) > $$(OUT)/provides
 endef
 `;
 
@@ -70,6 +72,7 @@ beforeAll(() => {
   writeFileSync(join(sdk, "include/package.mk"), PACKAGE_MK);
   // As the README says: the package directory linked into the SDK.
   symlinkSync(join(ROOT, "openwrt"), join(sdk, "package/iptmon"));
+  symlinkSync(join(ROOT, "luci"), join(sdk, "package/luci-app-iptmon"));
 });
 
 afterAll(() => rmSync(sdk, { recursive: true, force: true }));
@@ -89,6 +92,7 @@ test("what the SDK reads: version, depends, scripts verbatim, no stripping, musl
     STRIP: ":",
     RSTRIP: ":",
     LICENSE: info.license,
+    PKGARCH: "",
     // reached through package/iptmon -> openwrt: make resolves the link
     ROOT: ROOT,
   });
@@ -99,13 +103,11 @@ test("what the SDK reads: version, depends, scripts verbatim, no stripping, musl
   expect(readFileSync(join(out, "provides"), "utf8")).toBe("libc.musl-x86_64.so.1\n");
 });
 
-test("the install tree equals the data of make ipk, for x86_64 and aarch64", () => {
-  // The musl binaries are this test's input: built here (a no-op when fresh).
-  makeTarget("dist-musl");
-  for (const cpu of ["x86_64", "aarch64"]) {
-    const dest = join(sdk, `root-${cpu}`);
-    const r = make(join(sdk, "package/iptmon"), "install", { ARCH: cpu, DEST: dest });
-    expect(r.code).toBe(0);
+/** The tree Package/<name>/install writes equals `want`: paths, modes, contents. */
+function expectInstallTree(pkg: string, vars: Record<string, string>, dest: string, want: TarEntry[]): void {
+  const r = make(join(sdk, "package", pkg), "install", { ...vars, DEST: dest });
+  expect([r.code, r.err]).toEqual([0, ""]);
+  {
     const got = new Map<string, { mode: number; data?: Buffer }>();
     const walk = (dir: string, rel: string) => {
       got.set(`${rel}/`, { mode: lstatSync(dir).mode & 0o7777 });
@@ -117,7 +119,6 @@ test("the install tree equals the data of make ipk, for x86_64 and aarch64", () 
       }
     };
     walk(dest, ".");
-    const want = dataEntries(join(ROOT, "files"), join(ROOT, `dist/iptmon-${cpu}-musl`));
     expect([...got.keys()].sort()).toEqual(want.map((e) => e.path).sort());
     for (const e of want) {
       const g = got.get(e.path)!;
@@ -125,7 +126,54 @@ test("the install tree equals the data of make ipk, for x86_64 and aarch64", () 
       if (e.data) expect(g.data!.equals(Buffer.from(e.data))).toBe(true);
     }
   }
+}
+
+test("the install tree equals the data of make ipk, for x86_64 and aarch64", () => {
+  // The musl binaries are this test's input: built here (a no-op when fresh).
+  makeTarget("dist-musl");
+  for (const cpu of ["x86_64", "aarch64"]) {
+    expectInstallTree("iptmon", { ARCH: cpu }, join(sdk, `root-${cpu}`), dataEntries(join(ROOT, "files"), join(ROOT, `dist/iptmon-${cpu}-musl`)));
+  }
 }, BUILD_TIMEOUT);
+
+test("luci-app-iptmon: what the SDK reads (PKGARCH all, depends iptmon and luci-base, postinst and postrm verbatim, no prerm, no conffiles)", () => {
+  const out = join(sdk, "info-luci");
+  mkdirSync(out);
+  const r = make(join(sdk, "package/luci-app-iptmon"), "info", { OUT: out });
+  expect([r.code, r.err]).toEqual([0, ""]);
+  const info = readPackageInfo(ROOT, "luci/Makefile");
+  const vars = Object.fromEntries(readFileSync(join(out, "vars"), "utf8").trim().split("\n").map((kv) => kv.split(/=(.*)/s).slice(0, 2)));
+  expect(vars).toEqual({
+    VERSION: `${info.version}-${info.release}`,
+    DEPENDS: "+iptmon +luci-base",
+    SECTION: "luci",
+    STRIP: "strip",
+    RSTRIP: "rstrip",
+    LICENSE: info.license,
+    PKGARCH: "all",
+    ROOT: ROOT,
+  });
+  expect(readFileSync(join(out, "postinst-pkg"), "utf8")).toBe(readFileSync(join(ROOT, "luci/control/postinst-pkg"), "utf8"));
+  expect(readFileSync(join(out, "postrm"), "utf8")).toBe(readFileSync(join(ROOT, "luci/control/postrm"), "utf8"));
+  expect(readFileSync(join(out, "prerm-pkg"), "utf8")).toBe("\n");
+  expect(readFileSync(join(out, "conffiles"), "utf8")).toBe("\n");
+});
+
+test("luci-app-iptmon: the install tree equals the data of make ipk, from the repository and from a tree with views", () => {
+  expectInstallTree("luci-app-iptmon", {}, join(sdk, "root-luci"), specEntries(LUCI_APP, ROOT, join(ROOT, "dist")));
+  // IPTMON_ROOT pointing at a copy whose luci/htdocs holds a view (executable
+  // by mistake) and an editor backup: /www gets the view 0644, not the backup.
+  const src = join(sdk, "src");
+  for (const f of ["package.json", "luci/root", "luci/control"]) cpSync(join(ROOT, f), join(src, f), { recursive: true });
+  const view = join(src, "luci/htdocs/luci-static/resources/view/iptmon");
+  mkdirSync(view, { recursive: true });
+  writeFileSync(join(view, "hosts.js"), "'use strict';\n");
+  chmodSync(join(view, "hosts.js"), 0o755);
+  writeFileSync(join(view, "hosts.js~"), "old\n");
+  const want = specEntries(LUCI_APP, src, join(ROOT, "dist"));
+  expect(want.find((e) => e.path === "./www/luci-static/resources/view/iptmon/hosts.js")?.mode).toBe(0o644);
+  expectInstallTree("luci-app-iptmon", { IPTMON_ROOT: src }, join(sdk, "root-luci-views"), want);
+});
 
 test("without make dist first, Build/Compile says what to do", () => {
   const r = make(join(sdk, "package/iptmon"), "compile", { ARCH: "aarch64", IPTMON_DIST: join(sdk, "nowhere") });

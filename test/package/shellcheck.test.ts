@@ -1,6 +1,6 @@
 /**
- * Every shell file the package ships (files/, found by their #!/bin/sh line)
- * and its control scripts (openwrt/control) pass `shellcheck --shell=sh`, and
+ * Every shell file the packages ship (files/, found by their #!/bin/sh line)
+ * and their control scripts (openwrt/control, luci/control) pass `shellcheck --shell=sh`, and
  * parse with busybox sh, OpenWrt's shell.
  */
 import { describe, expect, test } from "bun:test";
@@ -18,7 +18,7 @@ function shellFiles(dir: string): string[] {
   return out;
 }
 
-const FILES = [...shellFiles(join(ROOT, "files")), ...shellFiles(join(ROOT, "openwrt/control"))];
+const FILES = [...shellFiles(join(ROOT, "files")), ...shellFiles(join(ROOT, "openwrt/control")), ...shellFiles(join(ROOT, "luci/control"))];
 const have = (cmd: string) => Bun.spawnSync(["sh", "-c", `command -v ${cmd}`]).exitCode === 0;
 
 test("the package's shell files are all found", () => {
@@ -34,6 +34,8 @@ test("the package's shell files are all found", () => {
     "openwrt/control/prerm",
     "openwrt/control/prerm-pkg",
     "openwrt/control/postrm",
+    "luci/control/postinst-pkg",
+    "luci/control/postrm",
   ]) {
     expect(FILES).toContain(f);
   }
