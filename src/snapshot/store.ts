@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import type { Runtime } from "../core.ts";
 import type { CountedHost, HostCounters } from "../model.ts";
 import type { Sys } from "../sys.ts";
-import { recordSample } from "../usage/record.ts";
+import { previewSample, recordSample } from "../usage/record.ts";
 import { reason, SnapshotFiles } from "./files.ts";
 import { copyDue, JOURNAL_MAX, JOURNAL_SUFFIX, PERSIST_NAME, snapshotSettings, STATE_READ_MAX, type SnapshotSettings } from "./settings.ts";
 import { digestOf, hostRecordIn, parseJournal, serializeJournal, stateHead, type Journal, type JournalSample } from "./journal.ts";
@@ -147,6 +147,15 @@ export class Snapshots {
     recordSample(this.current(), counted, this.sys.now(), this.settings.usage, scope === "all");
     this.unpersisted = true;
     this.save(false);
+  }
+
+  /**
+   * The open period and each host's usage in it as a sample of these hosts
+   * (a full read) would leave them, recording nothing: the state is read,
+   * never written.
+   */
+  preview(hosts: readonly CountedHost[]): ReturnType<typeof previewSample> {
+    return previewSample(this.current(), hosts, this.sys.now(), this.settings.usage);
   }
 
   /**

@@ -1,6 +1,6 @@
 /** The web page's state without a browser: parsing what the CGI sends, rates, history, the chart's hosts. */
 import { describe, expect, test } from "bun:test";
-import type { Status, StatusHost } from "../../src/status.ts";
+import { statusOfHosts, type Status, type StatusHost } from "../../src/status.ts";
 import { CHART_HOSTS, HISTORY, Model, niceMax, parseStatus } from "../../web/src/model.ts";
 
 const h = (name: string, rx: number, tx: number, extra: Partial<StatusHost> = {}): StatusHost => ({
@@ -14,7 +14,7 @@ const h = (name: string, rx: number, tx: number, extra: Partial<StatusHost> = {}
   tx_packets: 0,
   ...extra,
 });
-const st = (...hosts: StatusHost[]): Status => ({ backend: "nftables", hook: "forward", hosts });
+const st = (...hosts: StatusHost[]): Status => statusOfHosts("nftables", "forward", hosts);
 
 describe("parseStatus", () => {
   test("takes `status --json` as it is, keeping fields it does not know", () => {
