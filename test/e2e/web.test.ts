@@ -409,11 +409,33 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
   }, 120_000);
 
   test("no sideways scrolling at any width from a phone's to a desktop's", async () => {
+    // Wide content: 63-character names, IPv6 addresses, TiB totals, Mbit/s rates, the period's columns.
+    const p = await open(PAGE);
+    let n = 0;
+    await p.route(DATA, (route) => {
+      n++;
+      const hosts = Array.from({ length: 20 }, (_, i) => ({
+        name: `${"living-room-television-".repeat(3)}${i}`.slice(0, 63),
+        mac: `02:00:00:00:00:${String(10 + i)}`,
+        key: `02:00:00:00:00:${String(10 + i)}`,
+        addresses: [`192.168.177.${100 + i}`, `fd77:77:0:0:1234:5678:9abc:${1000 + i}`, `2001:db8:77:0:1234:5678:9abc:${1000 + i}`],
+        rx_bytes: 3 * 1024 ** 4 + n * 123_456_789 * (i + 1),
+        rx_packets: n,
+        tx_bytes: 7 * 1024 ** 4 + n * 987_654_321 * (i + 1),
+        tx_packets: n,
+        usage: { since: 1_796_083_200, rx_bytes: 512 * 1024 ** 3 + i, tx_bytes: 999 * 1024 ** 3 + i },
+      }));
+      const sum = (f: (h: (typeof hosts)[number]) => number) => hosts.reduce((a, h) => a + f(h), 0);
+      const totals = { rx_bytes: sum((h) => h.rx_bytes), rx_packets: 0, tx_bytes: sum((h) => h.tx_bytes), tx_packets: 0, usage: { rx_bytes: sum((h) => h.usage.rx_bytes), tx_bytes: sum((h) => h.usage.tx_bytes) } };
+      return route.fulfill({ contentType: "application/json", body: JSON.stringify({ backend: "nftables", hook: "forward", period: { name: "2026-12", start: 1_796_083_200, end: 1_798_761_600 }, count: 4321, totals, hosts }) });
+    });
+    await p.waitForFunction(() => Number(document.body.dataset.polls ?? 0) >= 2, undefined, { timeout: 10_000 });
     for (const width of [360, 500, 640, 641, 680, 720, 760, 790, 800, 801, 850, 950, 1100]) {
-      await page.setViewportSize({ width, height: 800 });
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      await p.setViewportSize({ width, height: 800 });
+      const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect([width, overflow]).toEqual([width, 0]);
     }
+    await p.close();
   }, 30_000);
 
   test("on a phone: nothing scrolls sideways, numbers are labelled; and no console errors anywhere", async () => {
