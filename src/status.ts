@@ -72,11 +72,11 @@ export interface UsageView {
 
 const NO_USAGE: UsageView = { period: null, usage: () => undefined };
 
-const statusHost = (h: CountedHost): StatusHost => ({
+const statusHost = (h: CountedHost, addresses: string[]): StatusHost => ({
   name: h.name,
   mac: macOf(h.key),
   key: h.key,
-  addresses: h.addresses,
+  addresses,
   rx_bytes: h.rx.bytes,
   rx_packets: h.rx.packets,
   tx_bytes: h.tx.bytes,
@@ -88,7 +88,15 @@ const statusHost = (h: CountedHost): StatusHost => ({
  * the BUSIEST by this period's usage, then by total bytes, then by name.
  * Count and totals always cover them all.
  */
-export function buildStatus(backend: BackendName, hosts: readonly CountedHost[], hook: Status["hook"] = "forward", view: UsageView = NO_USAGE, busiest = false): Status {
+export function buildStatus(
+  backend: BackendName,
+  hosts: readonly CountedHost[],
+  hook: Status["hook"] = "forward",
+  view: UsageView = NO_USAGE,
+  busiest = false,
+  /** A host's addresses, where the read left them to be looked up for the hosts shown. */
+  addressesOf: (h: CountedHost) => string[] = (h) => h.addresses,
+): Status {
   const totals: StatusTotals = { rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0, usage: { rx_bytes: 0, tx_bytes: 0 } };
   const usage = new Map<CountedHost, HostUsage>();
   for (const h of hosts) {
@@ -119,7 +127,7 @@ export function buildStatus(backend: BackendName, hosts: readonly CountedHost[],
     count: hosts.length,
     totals,
     hosts: shown.map((h) => {
-      const out = statusHost(h);
+      const out = statusHost(h, addressesOf(h));
       const u = usage.get(h);
       if (u) out.usage = u;
       return out;
@@ -190,7 +198,9 @@ export function readStatus(rt: Runtime): Status {
  * takes no lock and writes nothing; usage is what a sample would record now.
  */
 export function readBusiest(rt: Runtime): Status {
-  const s = rt.backend.read("full");
+  // Where the backend can, the addresses of the hosts not shown are not written out.
+  const counts = rt.backend.readCounts?.() ?? null;
+  const s = counts ? counts.state : rt.backend.read("full");
   const hosts = s.read === "full" ? s.hosts : [];
   const { period, usage } = snapshotsOf(rt).preview(hosts);
   const view: UsageView = {
@@ -201,7 +211,7 @@ export function readBusiest(rt: Runtime): Status {
       return { since: period.start, rx_bytes: u?.[0] ?? 0, tx_bytes: u?.[2] ?? 0 };
     },
   };
-  return buildStatus(rt.backend.name, hosts, rt.backend.hook, view, true);
+  return buildStatus(rt.backend.name, hosts, rt.backend.hook, view, true, counts ? (h) => counts.addresses(h.name) : undefined);
 }
 
 /** `status --json`, which the web page polls: one line. */
