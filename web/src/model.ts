@@ -43,7 +43,7 @@ export function parseStatus(text: string): Status {
   // The period, count and totals (an older iptmon sends none): kept only when whole.
   const s = d as Partial<Status> & Record<string, unknown>;
   const p = s.period as Partial<NonNullable<Status["period"]>> | null | undefined;
-  if (p !== null && !(p && isStr(p.name) && isNum(p.start) && isNum(p.end))) s.period = null;
+  if (p !== undefined && p !== null && !(isStr(p.name) && isNum(p.start) && isNum(p.end))) s.period = null;
   if (!isNum(s.count)) delete s.count;
   const t = s.totals as Partial<Status["totals"]> | undefined;
   if (!(t && isNum(t.rx_bytes) && isNum(t.tx_bytes) && isNum(t.rx_packets) && isNum(t.tx_packets) && t.usage && isNum(t.usage.rx_bytes) && isNum(t.usage.tx_bytes))) delete s.totals;
