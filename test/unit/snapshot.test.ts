@@ -191,6 +191,13 @@ describe("continuity: counters come back from the snapshot", () => {
     const next = compare();
     expect(next.period?.name).toBe("2027-01");
     expect(next.hosts[0]!.usage).toEqual({ since: Date.parse("2027-01-01T00:00:00Z") / 1000, rx_bytes: 70, tx_bytes: 80 });
+    // Two periods kept now: the poll reads the newest only, with an event's journaled sample on top.
+    r.clock.t += 3600;
+    r.kernel.traffic(mac(2), 5, 5);
+    join(r.proc(), 4);
+    r.kernel.traffic(mac(4), 9, 9);
+    expect(parseState(r.sys.files.get(RAM)!).periods).toHaveLength(2);
+    expect(compare().hosts.map((h) => [h.name, h.usage!.rx_bytes])).toEqual([["h3", 70], ["h4", 9], ["h2", 5], ["h1", 0]]);
   });
 
   test("reset zeroes named hosts' totals, in the kernel and in both copies; reset --all zeroes all", async () => {
