@@ -14,7 +14,7 @@ import { machine, ROOT } from "./common.ts";
 import { benchDatapath, datapathTable } from "./datapath.ts";
 import { benchEvents, eventsTables } from "./events.ts";
 import { benchImports, importsTable } from "./imports.ts";
-import { benchPoll, pollTable } from "./poll.ts";
+import { benchPoll, POLL_STATE, pollTable } from "./poll.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -67,7 +67,7 @@ try {
   if (only === null || only === "poll") {
     const pollSizes = nums(process.env.BENCH_POLL_SIZES, quick ? [10, 1000] : [10, 1000, 5000]);
     log(`poll: ${pollSizes.join(", ")} hosts, ${reps} rounds, placements ${placements.join(", ")}`);
-    const table = [`### The page's poll (${reps} rounds, each an event, status --json and the poll in turn)`, "", pollTable(benchPoll(dir, pollSizes, placements, reps, log))];
+    const table = [`### The page's poll (${reps} rounds, each an event, status --json and the poll in turn; ${POLL_STATE})`, "", pollTable(benchPoll(dir, pollSizes, placements, reps, log))];
     console.log(table.join("\n"));
     parts.push(...table);
   }

@@ -6,8 +6,10 @@
  * time (the `ip netns exec` wrapper included, the same for all); bytes are
  * what the poll prints.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { digestOf, serializeJournal } from "../src/snapshot/journal.ts";
+import { parseState, serializeState, type Usage } from "../src/snapshot/state.ts";
 import { BIN, sh, SUFFIX, summarise, type Sample } from "./common.ts";
 
 export interface PollRow {
@@ -62,9 +64,22 @@ export function benchPoll(dir: string, sizes: number[], placements: string[], re
         );
         const env = { IPTMON_CONFIG: conf };
         run([BIN, "init"], env);
-        // A state with usage in it, as a router's has: one sample, traffic
-        // that does not exist (counters as they are), a second sample.
         run([BIN, "status", "--json"], env);
+        // A state as a router's is after a year (periods_kept 12): eleven
+        // closed periods and the open one, every host with usage in each.
+        // Its journal names the new text, as iptmon's own write leaves it.
+        const statefile = join(dir, `poll-state-${placement}-${n}.json`);
+        const st = parseState(readFileSync(statefile, "utf8"));
+        const open = st.periods.at(-1)!;
+        const keys = Object.keys(st.hosts);
+        const usage = (m: number): Record<string, Usage> => Object.fromEntries(keys.map((k, i) => [k, [1e9 + m * 1e6 + i, 1e6 + i, 3e9 + m * 1e6 + i, 2e6 + i] as Usage]));
+        st.periods = [
+          ...Array.from({ length: 11 }, (_, m) => ({ name: `old-${m}`, spec: open.spec, start: open.start - (11 - m) * 2_678_400, end: open.start - (10 - m) * 2_678_400, hosts: usage(m) })),
+          { ...open, hosts: usage(11) },
+        ];
+        const text = serializeState(st);
+        writeFileSync(statefile, text);
+        writeFileSync(`${statefile}.journal`, serializeJournal({ state: digestOf(text), samples: [] }));
         const t: Record<"event" | "status" | "busiest", { wall: number[]; cpu: number[] }> = { event: { wall: [], cpu: [] }, status: { wall: [], cpu: [] }, busiest: { wall: [], cpu: [] } };
         const bytes = { status: 0, busiest: 0 };
         const extra = 1 << 20;
@@ -96,6 +111,8 @@ export function benchPoll(dir: string, sizes: number[], placements: string[], re
   }
   return rows;
 }
+
+export const POLL_STATE = "a year's state (12 periods, every host with usage in each)";
 
 const ms = (s: Sample) => `${s.median.toFixed(1)} / ${s.min.toFixed(1)}`;
 const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
