@@ -237,6 +237,14 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
     expect(await sender.exited).toBe(0);
     const sent = JSON.parse(exec(null, ["cat", join(vr.tmpDir, `${log}.out`)]).stdout.trim().split("\n").pop()!) as { bps: number };
     expect(Math.abs(seen.up / sent.bps - 1)).toBeLessThan(0.2);
+    // What the page polls, from the binary: the busy host first by this period's usage, as the full list has it.
+    const poll = JSON.parse(execOk(vr.routerNs, [BIN, "status", "--json", "--busiest"], { env: env() }).stdout) as Status;
+    const full = JSON.parse(execOk(vr.routerNs, [BIN, "status", "--json"], { env: env() }).stdout) as Status;
+    expect(poll.hosts[0]!.name).toBe(BUSY);
+    expect(poll.hosts[0]!.usage!.rx_bytes).toBeGreaterThan(0);
+    expect(poll.hosts[0]!.usage).toEqual(full.hosts.find((h) => h.name === BUSY)!.usage);
+    expect(poll.count).toBe(full.count);
+    expect(poll.period).toEqual(full.period);
   }, 30_000);
 
   test("sorting: by name, by total uploaded, back to busiest first", async () => {
