@@ -4,7 +4,7 @@
  * measured in the same run. Prints the tables and writes them into
  * BENCHMARKS.md between the `bench:begin` and `bench:end` markers.
  *
- *   bun bench/bench.ts [--quick] [--no-write] [--only datapath|events|imports]
+ *   bun bench/bench.ts [--quick] [--no-write] [--only datapath|events|poll|imports]
  *   BENCH_SIZES="10 1000 4000 5000" BENCH_DATAPATH_SIZES="10 4000" BENCH_REPS=15
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -14,6 +14,7 @@ import { machine, ROOT } from "./common.ts";
 import { benchDatapath, datapathTable } from "./datapath.ts";
 import { benchEvents, eventsTables } from "./events.ts";
 import { benchImports, importsTable } from "./imports.ts";
+import { benchPoll, POLL_STATE, pollTable } from "./poll.ts";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -60,6 +61,13 @@ try {
     log(`events: ${sizes.join(", ")} hosts, ${reps} repeats, placements ${placements.join(", ")}`);
     const { rows, big } = benchEvents(dir, sizes, placements, reps, log);
     const table = [`### Events, init, status (${reps} repeats; init ${Math.max(3, reps >> 2)})`, "", eventsTables(rows, big)];
+    console.log(table.join("\n"));
+    parts.push(...table);
+  }
+  if (only === null || only === "poll") {
+    const pollSizes = nums(process.env.BENCH_POLL_SIZES, quick ? [10, 1000] : [10, 1000, 5000]);
+    log(`poll: ${pollSizes.join(", ")} hosts, ${reps} rounds, placements ${placements.join(", ")}`);
+    const table = [`### The page's poll (${reps} rounds, each an event, status --json and the poll in turn; ${POLL_STATE})`, "", pollTable(benchPoll(dir, pollSizes, placements, reps, log))];
     console.log(table.join("\n"));
     parts.push(...table);
   }

@@ -1,7 +1,7 @@
 /** `iptmon status`: the hosts and their counters, for people and for scripts. */
 import type { BackendName } from "./config.ts";
 import { readHosts, type Runtime } from "./core.ts";
-import { currentUsage } from "./usage/current.ts";
+import { snapshotsOf } from "./snapshot/store.ts";
 import { macOf, sortHosts, type CountedHost } from "./model.ts";
 import { humanBytes } from "./top/format.ts";
 
@@ -31,44 +31,187 @@ export interface HostUsage {
   tx_bytes: number;
 }
 
+/** The open accounting period, as `usage` names it. */
+export interface StatusPeriod {
+  name: string;
+  /** Seconds since the epoch: its first second, and the first second after it. */
+  start: number;
+  end: number;
+}
+
+/** Sums over every host (not only those a `--busiest` list shows). */
+export interface StatusTotals {
+  rx_bytes: number;
+  rx_packets: number;
+  tx_bytes: number;
+  tx_packets: number;
+  /** This period's usage; zero where no period is open. */
+  usage: { rx_bytes: number; tx_bytes: number };
+}
+
 export interface Status {
   backend: BackendName;
   /** Where the counting happens: `ports` (the LAN ports, by MAC) or `forward` (the forward hook, by address). */
   hook: "ports" | "forward";
+  /** The open usage period; null before one is open (a clock not yet set, no state yet). */
+  period: StatusPeriod | null;
+  /** How many hosts are counted: all of them, however many `hosts` lists. */
+  count: number;
+  totals: StatusTotals;
   hosts: StatusHost[];
 }
 
-export function buildStatus(backend: BackendName, hosts: CountedHost[], hook: Status["hook"] = "forward"): Status {
+/** How many hosts `status --json --busiest` lists. */
+export const BUSIEST = 100;
+
+/** The open period, and a host's usage in it (undefined: none recorded, or no period). */
+export interface UsageView {
+  period: StatusPeriod | null;
+  usage(h: CountedHost): HostUsage | undefined;
+}
+
+const NO_USAGE: UsageView = { period: null, usage: () => undefined };
+
+const statusHost = (h: CountedHost, addresses: string[]): StatusHost => ({
+  name: h.name,
+  mac: macOf(h.key),
+  key: h.key,
+  addresses,
+  rx_bytes: h.rx.bytes,
+  rx_packets: h.rx.packets,
+  tx_bytes: h.tx.bytes,
+  tx_packets: h.tx.packets,
+});
+
+/**
+ * The status of these hosts: every one sorted by name, or (`busiest`) only
+ * the BUSIEST by this period's usage, then by total bytes, then by name.
+ * Count and totals always cover them all.
+ */
+export function buildStatus(
+  backend: BackendName,
+  hosts: readonly CountedHost[],
+  hook: Status["hook"] = "forward",
+  view: UsageView = NO_USAGE,
+  busiest = false,
+  /** A host's addresses, where the read left them to be looked up for the hosts shown. */
+  addressesOf: (h: CountedHost) => string[] = (h) => h.addresses,
+): Status {
+  const totals: StatusTotals = { rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0, usage: { rx_bytes: 0, tx_bytes: 0 } };
+  const usage = new Map<CountedHost, HostUsage>();
+  for (const h of hosts) {
+    totals.rx_bytes += h.rx.bytes;
+    totals.rx_packets += h.rx.packets;
+    totals.tx_bytes += h.tx.bytes;
+    totals.tx_packets += h.tx.packets;
+    const u = view.usage(h);
+    if (!u) continue;
+    usage.set(h, u);
+    totals.usage.rx_bytes += u.rx_bytes;
+    totals.usage.tx_bytes += u.tx_bytes;
+  }
+  let shown: CountedHost[];
+  if (busiest) {
+    const used = (h: CountedHost) => {
+      const u = usage.get(h);
+      return u ? u.rx_bytes + u.tx_bytes : 0;
+    };
+    const order = (a: CountedHost, b: CountedHost) =>
+      used(b) - used(a) || b.rx.bytes + b.tx.bytes - (a.rx.bytes + a.tx.bytes) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    shown = topOf(hosts, BUSIEST, order);
+  } else shown = sortHosts([...hosts]);
   return {
     backend,
     hook,
-    hosts: sortHosts([...hosts]).map((h) => ({
-        name: h.name,
-        mac: macOf(h.key),
-        key: h.key,
-        addresses: h.addresses,
-        rx_bytes: h.rx.bytes,
-        rx_packets: h.rx.packets,
-        tx_bytes: h.tx.bytes,
-        tx_packets: h.tx.packets,
-      })),
+    period: view.period,
+    count: hosts.length,
+    totals,
+    hosts: shown.map((h) => {
+      const out = statusHost(h, addressesOf(h));
+      const u = usage.get(h);
+      if (u) out.usage = u;
+      return out;
+    }),
   };
 }
+
+/** The first `n` of `items` in `order`, without sorting them all (a poll of thousands shows a hundred). */
+export function topOf<T>(items: readonly T[], n: number, order: (a: T, b: T) => number): T[] {
+  if (items.length <= n) return [...items].sort(order);
+  const top: T[] = [];
+  for (const x of items) {
+    if (top.length === n && order(x, top[n - 1]!) >= 0) continue;
+    // Insert in place: ordered, at most n long.
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (order(x, top[mid]!) < 0) hi = mid;
+      else lo = mid + 1;
+    }
+    top.splice(lo, 0, x);
+    if (top.length > n) top.pop();
+  }
+  return top;
+}
+
+/** A status of hosts already in their JSON shape, listed as given (all of them), with their count and totals. */
+export function statusOfHosts(backend: BackendName, hook: Status["hook"], hosts: StatusHost[], period: StatusPeriod | null = null): Status {
+  const totals: StatusTotals = { rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0, usage: { rx_bytes: 0, tx_bytes: 0 } };
+  for (const h of hosts) {
+    totals.rx_bytes += h.rx_bytes;
+    totals.rx_packets += h.rx_packets;
+    totals.tx_bytes += h.tx_bytes;
+    totals.tx_packets += h.tx_packets;
+    totals.usage.rx_bytes += h.usage?.rx_bytes ?? 0;
+    totals.usage.tx_bytes += h.usage?.tx_bytes ?? 0;
+  }
+  return { backend, hook, period, count: hosts.length, totals, hosts };
+}
+
+const periodOf = (p: { name: string; start: number; end: number } | undefined): StatusPeriod | null => (p ? { name: p.name, start: p.start, end: p.end } : null);
 
 /**
  * Reads the kernel's counters once: what `status`, `metrics`, `push`, `top`
  * and the web page's CGI (through `status --json`) all show, so they never
- * disagree.
+ * disagree. The read is a sample: it brings the open period up to date.
  */
 export function readStatus(rt: Runtime): Status {
-  const s = buildStatus(rt.backend.name, readHosts(rt), rt.backend.hook);
-  // The read brought the open period up to date: each host's part of it rides along.
-  const usage = currentUsage(rt, s.hosts.map((h) => h.key));
-  for (const h of s.hosts) {
-    const u = usage.get(h.key);
-    if (u) h.usage = u;
-  }
-  return s;
+  const hosts = readHosts(rt);
+  const snaps = snapshotsOf(rt);
+  const p = snaps.current().periods.at(-1);
+  const view: UsageView = {
+    period: periodOf(p),
+    usage(h) {
+      if (!p) return undefined;
+      const u = p.hosts[h.key];
+      return { since: p.start, rx_bytes: u?.[0] ?? 0, tx_bytes: u?.[2] ?? 0 };
+    },
+  };
+  return buildStatus(rt.backend.name, hosts, rt.backend.hook, view);
+}
+
+/**
+ * `status --json --busiest`, which a page left open polls every few
+ * seconds: the busiest hosts with counts and totals over all. It only reads:
+ * no sample is recorded (other reads and events keep the state), so it
+ * takes no lock and writes nothing; usage is what a sample would record now.
+ */
+export function readBusiest(rt: Runtime): Status {
+  // Where the backend can, the addresses of the hosts not shown are not written out.
+  const counts = rt.backend.readCounts?.() ?? null;
+  const s = counts ? counts.state : rt.backend.read("full");
+  const hosts = s.read === "full" ? s.hosts : [];
+  const { period, usage } = snapshotsOf(rt).preview(hosts);
+  const view: UsageView = {
+    period: periodOf(period),
+    usage(h) {
+      if (!period) return undefined;
+      const u = usage(h);
+      return { since: period.start, rx_bytes: u?.[0] ?? 0, tx_bytes: u?.[2] ?? 0 };
+    },
+  };
+  return buildStatus(rt.backend.name, hosts, rt.backend.hook, view, true, counts ? (h) => counts.addresses(h.name) : undefined);
 }
 
 /** `status --json`, which the web page polls: one line. */
@@ -88,15 +231,15 @@ export function formatStatus(s: Status): string {
     humanBytes(h.tx_bytes),
     String(h.tx_packets),
   ]);
-  const sum = (f: (h: StatusHost) => number) => s.hosts.reduce((a, h) => a + f(h), 0);
+  const t = s.totals;
   const total = [
-    `TOTAL (${s.hosts.length} host${s.hosts.length === 1 ? "" : "s"})`,
+    s.count === s.hosts.length ? `TOTAL (${s.count} host${s.count === 1 ? "" : "s"})` : `TOTAL (${s.count} hosts, ${s.hosts.length} shown)`,
     "",
     "",
-    humanBytes(sum((h) => h.rx_bytes)),
-    String(sum((h) => h.rx_packets)),
-    humanBytes(sum((h) => h.tx_bytes)),
-    String(sum((h) => h.tx_packets)),
+    humanBytes(t.rx_bytes),
+    String(t.rx_packets),
+    humanBytes(t.tx_bytes),
+    String(t.tx_packets),
   ];
   const all = [head, ...rows, total];
   const width = head.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));

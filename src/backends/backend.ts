@@ -22,6 +22,13 @@ export interface Backend<S extends KernelState = KernelState, C = unknown> {
    */
   read(detail: "full" | "event"): S;
   /**
+   * Every host with key and counters, for a reader that shows only some of
+   * them (the page's poll): addresses are left empty in the state and looked
+   * up by host name for the hosts shown. Not for planning (`complete` is not
+   * known). Null where this backend cannot read that way: use read("full").
+   */
+  readCounts?(): { state: S; addresses(name: string): string[] } | null;
+  /**
    * Only the hosts an event touches, looked up by key (a `scoped` state), at
    * a cost that does not grow with the number of hosts; null where this
    * backend, or the table as it is, cannot tell them that way.

@@ -4,10 +4,14 @@ export const statusCommand: Command = {
   command: "status",
   scripted: true,
   describe: "show every host with its counters (rx: received from the host, tx: sent to it)",
-  options: { json: { type: "boolean", describe: "machine-readable output" } },
+  options: {
+    json: { type: "boolean", describe: "machine-readable output" },
+    busiest: { type: "boolean", describe: "only the 100 busiest hosts this period (counts and totals still over all); reads, records nothing" },
+  },
   async run(args, app) {
-    const { formatStatus, readStatus, statusJson } = await import("../status.ts");
-    const s = readStatus(await app.runtime());
+    const { formatStatus, readBusiest, readStatus, statusJson } = await import("../status.ts");
+    const rt = await app.runtime();
+    const s = args.busiest ? readBusiest(rt) : readStatus(rt);
     app.out(args.json ? statusJson(s) : formatStatus(s));
     return 0;
   },

@@ -28,7 +28,6 @@ import {
   str,
   u32be,
   u64be,
-  udata,
   udataComment,
   type Attr,
   type NfFamily,
@@ -333,13 +332,18 @@ export function counterOf(m: NlMessage): NfCounter | null {
         const l = dv.getUint16(q, true);
         if (l < 4 || q + l > p + len) break;
         const u = dv.getUint16(q + 2, true) & 0x3fff;
-        if (l === 12 && u === A.COUNTER_BYTES) bytes = Number(dv.getBigUint64(q + 4));
-        else if (l === 12 && u === A.COUNTER_PACKETS) packets = Number(dv.getBigUint64(q + 4));
+        // A u64, big-endian, read as two halves (no BigInt per value: a dump has thousands).
+        if (l === 12 && u === A.COUNTER_BYTES) bytes = dv.getUint32(q + 4) * 4294967296 + dv.getUint32(q + 8);
+        else if (l === 12 && u === A.COUNTER_PACKETS) packets = dv.getUint32(q + 4) * 4294967296 + dv.getUint32(q + 8);
         q += (l + 3) & ~3;
       }
     else if (t === A.OBJ_USERDATA) {
-      const c = udata(b.subarray(p + 4, p + len)).get(NFTNL_UDATA_OBJ_COMMENT);
-      if (c) comment = ascii(c, 0, c.length);
+      // libnftnl's TLVs (one byte type, one byte length), walked in place; the last comment wins, as udata's map has it.
+      for (let q = p + 4; q + 2 <= p + len; ) {
+        const l = b[q + 1]!;
+        if (b[q] === NFTNL_UDATA_OBJ_COMMENT) comment = ascii(b, q + 2, Math.min(q + 2 + l, p + len));
+        q += 2 + l;
+      }
     }
     p += (len + 3) & ~3;
   }

@@ -73,6 +73,27 @@ export function stateHead(text: string): { time: number; persisted: number; trie
   return m ? { time: Number(m[2]), persisted: Number(m[3]), tried: Number(m[4] ?? 0), hosts: m[0].length - 1 } : null;
 }
 
+/**
+ * A state text that serializeState wrote, with every period but the newest
+ * cut out, for a reader of the open period only (a kept year of periods is
+ * most of the text); null when the text is not laid out that way (parse it
+ * whole). Exact for the same reason as hostRecordIn: the hosts end at the
+ * first `},"periods":[`; inside the periods only a period opens with
+ * `{"name":"` (a period's hosts are arrays), and `,"held":{` after the last
+ * one is the held usage, the last member.
+ */
+export function newestPeriodOnly(text: string, head = stateHead(text)): string | null {
+  if (!head) return null;
+  const hostsEnd = text.indexOf('},"periods":[', head.hosts);
+  if (hostsEnd < 0) return null;
+  const open = hostsEnd + '},"periods":['.length;
+  const held = text.lastIndexOf('],"held":{');
+  if (held < open - 1) return null;
+  const last = text.lastIndexOf('{"name":"', held);
+  if (last < open) return text;
+  return `${text.slice(0, open)}${text.slice(last)}`;
+}
+
 /** Keys whose JSON is themselves in quotes and that cannot follow a closing quote: MACs, `duid:…`, `host:…`. */
 const PLAIN_KEY = /^[A-Za-z0-9][A-Za-z0-9:._-]*$/;
 

@@ -61,15 +61,16 @@ export function need(ok: boolean, what: string): asserts ok {
   if (!ok) throw new BadState(what);
 }
 
-function counts(v: unknown, n: number, what: string): number[] {
-  need(Array.isArray(v) && v.length === n && v.every(isCount), `${what} is not ${n} counts`);
+/** `what` names the value in the error, and is only worked out for one (a state has tens of thousands of these). */
+function counts(v: unknown, n: number, what: string | (() => string)): number[] {
+  if (!(Array.isArray(v) && v.length === n && v.every(isCount))) throw new BadState(`${typeof what === "string" ? what : what()} is not ${n} counts`);
   return v as number[];
 }
 
 function usageMap(v: unknown, what: string): Record<string, Usage> {
   need(isObj(v), `${what} is not an object`);
   const out: Record<string, Usage> = {};
-  for (const [k, u] of Object.entries(v)) out[k] = counts(u, 4, `${what}[${JSON.stringify(k).slice(0, 40)}]`) as Usage;
+  for (const [k, u] of Object.entries(v)) out[k] = counts(u, 4, () => `${what}[${JSON.stringify(k).slice(0, 40)}]`) as Usage;
   return out;
 }
 

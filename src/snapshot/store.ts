@@ -13,10 +13,10 @@ import { dirname, join } from "node:path";
 import type { Runtime } from "../core.ts";
 import type { CountedHost, HostCounters } from "../model.ts";
 import type { Sys } from "../sys.ts";
-import { recordSample } from "../usage/record.ts";
+import { previewSample, recordSample } from "../usage/record.ts";
 import { reason, SnapshotFiles } from "./files.ts";
 import { copyDue, JOURNAL_MAX, JOURNAL_SUFFIX, PERSIST_NAME, snapshotSettings, STATE_READ_MAX, type SnapshotSettings } from "./settings.ts";
-import { digestOf, hostRecordIn, parseJournal, serializeJournal, stateHead, type Journal, type JournalSample } from "./journal.ts";
+import { digestOf, hostRecordIn, newestPeriodOnly, parseJournal, serializeJournal, stateHead, type Journal, type JournalSample } from "./journal.ts";
 import { BadState, emptyState, floorOf, floorsOf, parseState, serializeState, type State } from "./state.ts";
 
 /** How many hosts' floors are looked up in the state's text before it is read whole. */
@@ -147,6 +147,38 @@ export class Snapshots {
     recordSample(this.current(), counted, this.sys.now(), this.settings.usage, scope === "all");
     this.unpersisted = true;
     this.save(false);
+  }
+
+  /**
+   * The open period and each host's usage in it as a sample of these hosts
+   * (a full read) would leave them, recording nothing: the state is read,
+   * never written.
+   */
+  preview(hosts: readonly CountedHost[]): ReturnType<typeof previewSample> {
+    return previewSample(this.recent(), hosts, this.sys.now(), this.settings.usage);
+  }
+
+  /**
+   * The state with only its newest period, for a reader of the open period
+   * that writes nothing: the older periods (most of a kept year's text) are
+   * not parsed. The RAM file as serializeState wrote it, checked as a whole
+   * read checks it, with its journal replayed; anything else takes the whole
+   * read (current). Not kept: a later current() reads it all.
+   */
+  recent(): State {
+    if (this.state || this.files.leftAlone(this.settings.statefile)) return this.current();
+    const text = this.files.peek(this.settings.statefile);
+    const cut = text === null ? null : newestPeriodOnly(text);
+    if (cut === null) return this.current();
+    let s: State;
+    try {
+      s = parseState(cut);
+    } catch (e) {
+      if (e instanceof BadState) return this.current();
+      throw e;
+    }
+    this.replay(s, this.readJournal(text!));
+    return s;
   }
 
   /**

@@ -129,3 +129,36 @@ export function selectPeriods(s: State, which: string): Period[] {
   if (which === "previous") return s.periods.length > 1 ? [s.periods.at(-2)!] : [];
   return s.periods.filter((p) => p.name === which);
 }
+
+/**
+ * The open period and each host's usage in it as `recordSample` would leave
+ * them after this sample, without changing `s`: for a reader that only shows
+ * usage (the page's poll), so it neither writes the state nor needs the lock.
+ * Usually the sample goes to the newest period, whose usage plus each host's
+ * growth is the answer; a sample that would open or fold a period is
+ * recorded into a copy instead, so the rules live in one place.
+ */
+export function previewSample(s: State, hosts: readonly CountedHost[], t: number, set: UsageSettings): { period: Period | undefined; usage: (h: CountedHost) => Usage | undefined } {
+  const newest = s.periods.at(-1);
+  const simple = !isSaneTime(t) || (newest !== undefined && t < newest.end && (newest.spec === specText(set.spec) || t < newest.start) && s.periods.every((p) => p.start <= t));
+  if (!simple) {
+    const copy = structuredClone(s);
+    recordSample(copy, hosts, t, set);
+    const p = copy.periods.at(-1);
+    return { period: p, usage: (h) => p?.hosts[h.key] };
+  }
+  const baseline = s.periods.length === 0 && Object.keys(s.hosts).length === 0 && Object.keys(s.held).length === 0;
+  if (!newest) return { period: undefined, usage: () => undefined };
+  return {
+    period: newest,
+    usage(h) {
+      const have = newest.hosts[h.key];
+      if (baseline) return have;
+      const last = s.hosts[h.key];
+      const [rb, rp] = growth(h.rx, last?.rx);
+      const [tb, tp] = growth(h.tx, last?.tx);
+      if (rb === 0 && rp === 0 && tb === 0 && tp === 0) return have;
+      return have ? [have[0] + rb, have[1] + rp, have[2] + tb, have[3] + tp] : [rb, rp, tb, tp];
+    },
+  };
+}

@@ -171,6 +171,9 @@ describe.skipIf(skip !== null)("the CGIs, run as a CGI server runs them", () => 
         expect(h.headers[0]).toBe("Content-Type: application/json");
         const status = JSON.parse(h.body) as Status;
         expect(status.hosts.map((x) => x.name).sort()).toEqual(HOSTNAMES);
+        // The page's poll: the busiest, with the count of all.
+        expect(h.calls).toEqual(["iptmon service http", "iptmon status --json --busiest"]);
+        expect(status.count).toBe(HOSTNAMES.length);
         expect(h.syslog).toContain("set aside");
       });
 

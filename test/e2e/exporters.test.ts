@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFil
 import { join } from "node:path";
 import { renderLineProtocol } from "../../src/exporters/influxdb.ts";
 import { renderPrometheus } from "../../src/exporters/prometheus.ts";
-import type { Status, StatusHost } from "../../src/status.ts";
+import { statusOfHosts, type Status, type StatusHost } from "../../src/status.ts";
 import { BIN, exec, type ExecOptions, execOk, iptmonBin, iptmonConfig, NETNS_NEEDS, NetnsRun, ROOT, skipReason, SYS_PATH as PATH, waitFor } from "./harness.ts";
 
 const BUN = process.execPath;
@@ -263,7 +263,7 @@ LoadPlugin csv
 
     test("the renderer's escaping of hostile label values passes promtool", () => {
       const hosts = [...HOSTILE, '\\"\n', "trail\\"].map((name, i) => ({ name, mac: i % 2 ? null : "02:00:00:00:00:01", key: "k", addresses: [], rx_bytes: i, rx_packets: i, tx_bytes: i, tx_packets: i }));
-      const check = run(["promtool", "check", "metrics"], { input: renderPrometheus({ backend: "nftables", hook: "forward", hosts }) });
+      const check = run(["promtool", "check", "metrics"], { input: renderPrometheus(statusOfHosts("nftables", "forward", hosts)) });
       expect(`${check.stdout}${check.stderr}`).toBe("");
       expect(check.code).toBe(0);
     });

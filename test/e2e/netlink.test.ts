@@ -93,6 +93,22 @@ describe.skipIf(skip !== null)("events over netlink", () => {
       expect(ok(c, ["status", "--json"], true)).toBe(ok(c, ["status", "--json"], false));
     });
 
+    test(`${placement}: the poll (status --json --busiest) reads the same hosts, addresses and totals as the full list, over netlink and through nft`, () => {
+      const c = conf(placement);
+      type S = { count: number; totals: unknown; period: unknown; hosts: { key: string; name: string; addresses: string[] }[] };
+      const byKey = (s: S) => [...s.hosts].sort((a, b) => (a.key < b.key ? -1 : 1));
+      const full = JSON.parse(ok(c, ["status", "--json"])) as S;
+      // After the events above: 40 hosts, one with two addresses, one renamed (its old pair folded into its carry).
+      expect(full.hosts.length).toBe(40);
+      expect(full.hosts.find((h) => h.name === "newcomer")?.addresses).toHaveLength(2);
+      expect(full.hosts.some((h) => h.name === "renamed")).toBe(true);
+      for (const netlink of [true, false]) {
+        const poll = JSON.parse(ok(c, ["status", "--json", "--busiest"], netlink)) as S;
+        expect([poll.count, poll.totals, poll.period]).toEqual([full.count, full.totals, full.period]);
+        expect(byKey(poll)).toEqual(byKey(full));
+      }
+    });
+
     test(`${placement}: netlink's reads say what nft's JSON says`, () => {
       const r = JSON.parse(execOk(ns, [process.execPath, PROBE, "read", placement, "iptmon"], { env: { PATH: SYS_PATH } }).stdout);
       const byName = (s: { hosts: { name: string }[] }) => ({ ...s, hosts: [...s.hosts].sort((a, b) => a.name.localeCompare(b.name)) });

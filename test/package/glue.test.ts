@@ -187,10 +187,10 @@ describe("one decision on enabled", () => {
     expect(bad).toEndWith("\r\n\r\niptmon: iptmon service http failed (exit 2); the reason is in the system log (logread -e iptmon)\n");
     expect(logged()).toEqual([
       "iptmon service http",
-      "iptmon " + (name === "iptmon-metrics" ? "metrics" : "status --json"),
+      "iptmon " + (name === "iptmon-metrics" ? "metrics" : "status --json --busiest"),
       "logger -s -t iptmon -p daemon.warning",
       "iptmon service http",
-      "iptmon " + (name === "iptmon-metrics" ? "metrics" : "status --json"),
+      "iptmon " + (name === "iptmon-metrics" ? "metrics" : "status --json --busiest"),
       "logger -s -t iptmon -p daemon.warning",
       "iptmon service http",
       "iptmon service http",

@@ -194,7 +194,7 @@ describe("main: backends", () => {
   test("`--backend nftables` overrides the config", async () => {
     const { sys } = router({ config: "config iptmon\n\toption backend 'iptables'\n" });
     expect(await main(["status", "--json", "--backend", "nftables"], sys)).toBe(0);
-    expect(JSON.parse(sys.out)).toEqual({ backend: "nftables", hook: "forward", hosts: [] });
+    expect(JSON.parse(sys.out)).toMatchObject({ backend: "nftables", hook: "forward", count: 0, hosts: [] });
   });
 });
 
@@ -371,9 +371,13 @@ describe("main: commands that work", () => {
     };
     const { sys } = router({ commands: { "nft -j list table inet iptmon": ok(JSON.stringify(table)) } });
     expect(await main(["status", "--json"], sys)).toBe(0);
+    const since = new Date(2027, 0, 1).getTime() / 1000;
     expect(JSON.parse(sys.out)).toEqual({
       backend: "nftables",
       hook: "forward",
+      period: { name: "2027-01", start: since, end: new Date(2027, 1, 1).getTime() / 1000 },
+      count: 1,
+      totals: { rx_bytes: 300, rx_packets: 3, tx_bytes: 400, tx_packets: 4, usage: { rx_bytes: 0, tx_bytes: 0 } },
       hosts: [
         {
           name: "tv",
@@ -385,11 +389,17 @@ describe("main: commands that work", () => {
           tx_bytes: 400,
           tx_packets: 4,
           // This first reading opens the month (by local time) it falls in (the fake clock: January 2027).
-          usage: { since: new Date(2027, 0, 1).getTime() / 1000, rx_bytes: 0, tx_bytes: 0 },
+          usage: { since, rx_bytes: 0, tx_bytes: 0 },
         },
       ],
     });
     expect(commandLines(sys).filter((c) => c.startsWith("nft -j"))).toHaveLength(1);
+    // The poll: the same reading, one host of one; nothing written.
+    const before = new Map(sys.files);
+    sys.out = "";
+    expect(await main(["status", "--json", "--busiest"], sys)).toBe(0);
+    expect(JSON.parse(sys.out)).toMatchObject({ count: 1, hosts: [{ name: "tv", usage: { since, rx_bytes: 0, tx_bytes: 0 } }] });
+    expect(new Map(sys.files)).toEqual(before);
   });
 });
 
@@ -568,6 +578,9 @@ describe("one definition of the commands serves both parsers", () => {
     [["tftp", "1024", "192.168.1.5", "/srv/tftp/x"]],
     [["tftp"]],
     [["status", "--json"]],
+    [["status", "--json", "--busiest"]],
+    [["status", "--busiest", "--json"]],
+    [["status", "--busiest"]],
     [["status"]],
     [["metrics"]],
     [["init"]],
@@ -585,6 +598,7 @@ describe("one definition of the commands serves both parsers", () => {
     [["hotplug", "dhcp", "--backend", "nftables"]],
     [["hotplug", "dhcp", "--help"]],
     [["status", "--json", "--json"]],
+    [["status", "--json", "--busiest", "--busiest"]],
     [["status", "--json", "--verbose"]],
     [["status", "--js"]],
     [["metrics", "--json"]],

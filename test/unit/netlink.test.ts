@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { keyBytes, keyText, netlinkOps, readMapsNetlink } from "../../src/backends/nft/netlink.ts";
 import type { NftChange } from "../../src/backends/nft/plan.ts";
 import { A, attrs, NFT_MSG, nftType, nfMessage, parseMessages, type NlMessage } from "../../src/netlink/message.ts";
-import { encodeOps, NfError, NfTables, type NfOp } from "../../src/netlink/nftables.ts";
+import { counterOf, encodeOps, NfError, NfTables, type NfOp } from "../../src/netlink/nftables.ts";
 import type { NetlinkSocket } from "../../src/netlink/socket.ts";
 
 const DIR = `${import.meta.dir}/../fixtures/netlink`;
@@ -131,6 +131,18 @@ describe("decoding: the kernel's replies say what nft -j lists", () => {
       o.counter ? [{ name: o.counter.name, packets: o.counter.packets, bytes: o.counter.bytes, comment: o.counter.comment, use: refs.filter((r) => r === o.counter!.name).length }] : [],
     );
     expect(nf.counters("inet", "t")).toEqual(want);
+  });
+
+  test("a counter's 64-bit numbers and comment, as the add that created it carried them (beyond 2^32, up to 2^53)", () => {
+    for (const [packets, bytes] of [
+      [0, 0],
+      [2 ** 32 - 1, 2 ** 32],
+      [2 ** 40 + 5, 2 ** 53 - 1],
+      [123_456_789_012, 9_876_543_210_987],
+    ]) {
+      const [m] = parseMessages(encodeOps("inet", "t", [{ op: "add-counter", name: "rx_h", packets: packets!, bytes: bytes!, comment: "iptmon: 02:00:00:00:00:01" }], 1)[0]!);
+      expect(counterOf(m!)).toEqual({ name: "rx_h", packets: packets!, bytes: bytes!, comment: "iptmon: 02:00:00:00:00:01", use: null });
+    }
   });
 
   test("one counter, with the number of elements naming it (two addresses, its MAC, its name)", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { renderPrometheus, escapeLabelValue } from "../../src/exporters/prometheus.ts";
 import { main } from "../../src/main.ts";
-import type { Status, StatusHost } from "../../src/status.ts";
+import { statusOfHosts, type Status, type StatusHost } from "../../src/status.ts";
 import { laptopNftJson, statusHost } from "../helpers/builders.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
 
@@ -31,7 +31,7 @@ function parseSample(line: string): { name: string; labels: Record<string, strin
 }
 
 describe("renderPrometheus", () => {
-  const status: Status = { backend: "nftables", hook: "forward", hosts: [host("laptop", "02:00:00:00:00:01"), host("printer", null, 2)] };
+  const status: Status = statusOfHosts("nftables", "forward", [host("laptop", "02:00:00:00:00:01"), host("printer", null, 2)]);
   const text = renderPrometheus(status);
 
   test("renders the exposition format exactly", () => {
@@ -65,7 +65,7 @@ describe("renderPrometheus", () => {
   });
 
   test("no hosts: the families stay, with iptmon_hosts 0", () => {
-    const t = renderPrometheus({ backend: "nftables", hook: "forward", hosts: [] });
+    const t = renderPrometheus(statusOfHosts("nftables", "forward", []));
     expect(t).toContain("# TYPE iptmon_rx_bytes_total counter\n# HELP iptmon_rx_packets_total");
     expect(t).toContain("\niptmon_hosts 0\n");
   });
@@ -77,7 +77,7 @@ describe("renderPrometheus", () => {
 
   test("hostile host names survive a round trip, one line per sample", () => {
     const hosts = HOSTILE.map((n, i) => host(n, `02:00:00:00:01:${String(i).padStart(2, "0")}`, i + 1));
-    const t = renderPrometheus({ backend: "nftables", hook: "forward", hosts });
+    const t = renderPrometheus(statusOfHosts("nftables", "forward", hosts));
     const samples = t
       .split("\n")
       .filter((l) => l !== "" && !l.startsWith("#"))

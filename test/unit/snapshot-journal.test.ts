@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { CountedHost } from "../../src/model.ts";
-import { digestOf, hostRecordIn, parseJournal, serializeJournal } from "../../src/snapshot/journal.ts";
+import { digestOf, hostRecordIn, newestPeriodOnly, parseJournal, serializeJournal } from "../../src/snapshot/journal.ts";
 import { BadState, emptyState, floorsOf, parseState, serializeState, type State } from "../../src/snapshot/state.ts";
 import { JOURNAL_MAX, type SnapshotSettings } from "../../src/snapshot/settings.ts";
 import { Snapshots } from "../../src/snapshot/store.ts";
@@ -89,6 +89,36 @@ describe("hostRecordIn: one host out of the state text, exactly as the full pars
     const spaced = JSON.stringify(JSON.parse(serializeState(s)), null, 1);
     expect(hostRecordIn(spaced, mac(1))).toBeNull();
     expect(hostRecordIn('{"format":"iptmon-state","version":1,"since":1,"time":2,"persisted":0,"hosts":{"02:00:00:00:00:01":{"name":"a","rx":[1',  mac(1))).toBeNull();
+  });
+});
+
+describe("newestPeriodOnly: the state text without its older periods, for a reader of the open one", () => {
+  /** A state with `months` periods, tricky host names and keys, held usage. */
+  function withPeriods(months: number): State {
+    const s = emptyState(T0);
+    const keys = [mac(1), mac(2), "duid:000100012a3b4c5d", "host:a", 'x"y', '02:00:00:00:00:01":{'];
+    const set = { spec: MONTH, kept: 12, zone: () => 0 };
+    for (let m = 0; m < months; m++) recordSample(s, keys.map((k, i) => counted(k, TRICKY[i % TRICKY.length]!, 1000 * (m + 1) * (i + 1))), T0 + m * 31 * 86_400, set);
+    if (months === 0) for (const [i, k] of keys.entries()) s.hosts[k] = { name: TRICKY[i % TRICKY.length]!, rx: [i, i], tx: [i, i], seen: T0 };
+    s.held = { [mac(1)]: [1, 2, 3, 4], "host:zz": [5, 6, 7, 8] };
+    return s;
+  }
+
+  test.each([0, 1, 2, 5])("with %p periods: everything the full parse has, but only the newest period", (months) => {
+    const text = serializeState(withPeriods(months));
+    const full = parseState(text);
+    expect(full.periods).toHaveLength(months);
+    const cut = newestPeriodOnly(text);
+    expect(cut).not.toBeNull();
+    expect(parseState(cut!)).toEqual({ ...full, periods: full.periods.slice(-1) });
+    if (months > 1) expect(cut!.length).toBeLessThan(text.length);
+  });
+
+  test("a text not in serializeState's layout is left to the full parse", () => {
+    const text = serializeState(withPeriods(2));
+    expect(newestPeriodOnly(JSON.stringify(JSON.parse(text), null, 1))).toBeNull();
+    expect(newestPeriodOnly(text.slice(0, text.indexOf('],"held":')))).toBeNull();
+    expect(newestPeriodOnly("{}")).toBeNull();
   });
 });
 

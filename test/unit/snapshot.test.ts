@@ -5,8 +5,7 @@ import { main } from "../../src/main.ts";
 import { runReset } from "../../src/snapshot/reset.ts";
 import { BadState, parseState, serializeState, STATE_VERSION } from "../../src/snapshot/state.ts";
 import { snapshotsOf, withSnapshots } from "../../src/snapshot/store.ts";
-import { readStatus } from "../../src/status.ts";
-import { currentUsage } from "../../src/usage/current.ts";
+import { readBusiest, readStatus, type Status } from "../../src/status.ts";
 import { FakeKernel } from "../helpers/fakekernel.ts";
 import { fakeSys, ok } from "../helpers/fakesys.ts";
 
@@ -113,9 +112,7 @@ describe("continuity: counters come back from the snapshot", () => {
     expect(r.kernel.hosts.size).toBe(0);
     join(r.proc(), 7);
     expect(r.totals().get(mac(7))).toEqual({ rx: 1234, tx: 4321 });
-    const rt = r.proc();
-    readHosts(rt);
-    expect(currentUsage(rt).get(mac(7))).toEqual({ since: Date.parse("2026-12-01T00:00:00Z") / 1000, rx_bytes: 1234, tx_bytes: 4321 });
+    expect(readStatus(r.proc()).hosts.find((h) => h.key === mac(7))?.usage).toEqual({ since: Date.parse("2026-12-01T00:00:00Z") / 1000, rx_bytes: 1234, tx_bytes: 4321 });
   });
 
   test("stop copies to flash what earlier runs sampled, even when the table is already gone (firewall stop)", () => {
@@ -155,6 +152,49 @@ describe("continuity: counters come back from the snapshot", () => {
     const since = Date.parse("2026-12-01T00:00:00Z") / 1000;
     expect(s.hosts.find((h) => h.key === mac(1))?.usage).toEqual({ since, rx_bytes: 600, tx_bytes: 900 });
     expect(s.hosts.find((h) => h.key === mac(2))?.usage).toEqual({ since, rx_bytes: 0, tx_bytes: 0 });
+  });
+
+  test("status --json --busiest shows the usage a sample would record, and records nothing (no write, no lock)", () => {
+    const r = router();
+    runInit(r.proc(), "apply");
+    for (const i of [1, 2, 3]) join(r.proc(), i);
+    r.kernel.traffic(mac(1), 600, 900);
+    readHosts(r.proc());
+    r.kernel.traffic(mac(2), 5000, 1);
+    r.kernel.traffic(mac(1), 10, 10);
+    r.clock.t += 60;
+    const usageOf = (s: Status) => new Map(s.hosts.map((h) => [h.key, h.usage]));
+    const compare = () => {
+      const files = new Map(r.sys.files);
+      let locked = 0;
+      const lock = r.sys.lock;
+      r.sys.lock = (f, o) => (locked++, lock(f, o));
+      const b = readBusiest(r.proc());
+      r.sys.lock = lock;
+      expect(locked).toBe(0);
+      expect(new Map(r.sys.files)).toEqual(files);
+      const s = readStatus(r.proc());
+      expect(usageOf(b)).toEqual(usageOf(s));
+      expect([b.period, b.count, b.totals]).toEqual([s.period, s.count, s.totals]);
+      return b;
+    };
+    const b = compare();
+    expect(b.hosts.map((h) => h.key)).toEqual([mac(2), mac(1), mac(3)]);
+    expect(b.period).toEqual({ name: "2026-12", start: Date.parse("2026-12-01T00:00:00Z") / 1000, end: Date.parse("2027-01-01T00:00:00Z") / 1000 });
+    expect(b.totals.usage).toEqual({ rx_bytes: 5610, tx_bytes: 911 });
+    // Into the next month: the sample would open a new period.
+    r.clock.t = Date.parse("2027-01-02T00:00:00Z") / 1000;
+    r.kernel.traffic(mac(3), 70, 80);
+    const next = compare();
+    expect(next.period?.name).toBe("2027-01");
+    expect(next.hosts[0]!.usage).toEqual({ since: Date.parse("2027-01-01T00:00:00Z") / 1000, rx_bytes: 70, tx_bytes: 80 });
+    // Two periods kept now: the poll reads the newest only, with an event's journaled sample on top.
+    r.clock.t += 3600;
+    r.kernel.traffic(mac(2), 5, 5);
+    join(r.proc(), 4);
+    r.kernel.traffic(mac(4), 9, 9);
+    expect(parseState(r.sys.files.get(RAM)!).periods).toHaveLength(2);
+    expect(compare().hosts.map((h) => [h.name, h.usage!.rx_bytes])).toEqual([["h3", 70], ["h4", 9], ["h2", 5], ["h1", 0]]);
   });
 
   test("reset zeroes named hosts' totals, in the kernel and in both copies; reset --all zeroes all", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { CountedHost } from "../../src/model.ts";
-import { buildStatus, formatStatus, humanBytes } from "../../src/status.ts";
+import { buildStatus, BUSIEST, formatStatus, humanBytes, topOf, type UsageView } from "../../src/status.ts";
 
 const HOSTS: CountedHost[] = [
   { key: "02:00:00:00:00:02", name: "phone", addresses: ["192.168.1.12"], rx: { packets: 3, bytes: 2048 }, tx: { packets: 4, bytes: 1024 } },
@@ -14,6 +14,9 @@ describe("buildStatus", () => {
       JSON.stringify({
         backend: "nftables",
         hook: "ports",
+        period: null,
+        count: 3,
+        totals: { rx_bytes: 2148, rx_packets: 4, tx_bytes: 1224, tx_packets: 6, usage: { rx_bytes: 0, tx_bytes: 0 } },
         hosts: [
           { name: "apple-tv", mac: null, key: "duid:00020000ab11", addresses: [], rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0 },
           { name: "nas", mac: null, key: "host:nas", addresses: ["192.168.1.50", "fd00::50"], rx_bytes: 100, rx_packets: 1, tx_bytes: 200, tx_packets: 2 },
@@ -40,7 +43,79 @@ describe("buildStatus", () => {
   });
 
   test("no hosts", () => {
-    expect(buildStatus("nftables", [])).toEqual({ backend: "nftables", hook: "forward", hosts: [] });
+    expect(buildStatus("nftables", [])).toEqual({
+      backend: "nftables",
+      hook: "forward",
+      period: null,
+      count: 0,
+      totals: { rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0, usage: { rx_bytes: 0, tx_bytes: 0 } },
+      hosts: [],
+    });
+  });
+});
+
+describe("--busiest", () => {
+  const counted = (i: number, total: number): CountedHost => ({ key: `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`, name: `h${String(i).padStart(4, "0")}`, addresses: [`10.0.${i >> 8}.${i & 255}`], rx: { packets: 1, bytes: total }, tx: { packets: 2, bytes: 0 } });
+  const PERIOD = { name: "2026-12", start: 1_796_083_200, end: 1_798_761_600 };
+  // Usage: host i used (i * 7919) % 1000 bytes, hosts divisible by 10 none at all.
+  const used = (i: number) => (i % 10 === 0 ? 0 : (i * 7919) % 1000);
+  const view: UsageView = {
+    period: PERIOD,
+    usage: (h) => {
+      const i = Number(h.name.slice(1));
+      return { since: PERIOD.start, rx_bytes: used(i), tx_bytes: 2 * used(i) };
+    },
+  };
+  const hosts = Array.from({ length: 1000 }, (_, i) => counted(i + 1, (i * 31) % 97));
+
+  test("lists the BUSIEST by this period's usage, then total bytes, then name; count and totals cover all", () => {
+    const s = buildStatus("nftables", hosts, "ports", view, true);
+    expect(s.hosts).toHaveLength(BUSIEST);
+    const key = (h: (typeof s.hosts)[number]) => [h.usage!.rx_bytes + h.usage!.tx_bytes, h.rx_bytes + h.tx_bytes, h.name] as const;
+    const want = hosts
+      .map((h) => buildStatus("nftables", [h], "ports", view).hosts[0]!)
+      .sort((a, b) => key(b)[0] - key(a)[0] || key(b)[1] - key(a)[1] || (a.name < b.name ? -1 : 1))
+      .slice(0, BUSIEST);
+    expect(s.hosts).toEqual(want);
+    expect(s.count).toBe(1000);
+    expect(s.period).toEqual(PERIOD);
+    expect(s.totals).toEqual({
+      rx_bytes: hosts.reduce((a, h) => a + h.rx.bytes, 0),
+      rx_packets: 1000,
+      tx_bytes: 0,
+      tx_packets: 2000,
+      usage: { rx_bytes: hosts.reduce((a, _, i) => a + used(i + 1), 0), tx_bytes: 2 * hosts.reduce((a, _, i) => a + used(i + 1), 0) },
+    });
+  });
+
+  test("the full list has the same count, totals and period, every host by name", () => {
+    const all = buildStatus("nftables", hosts, "ports", view);
+    const some = buildStatus("nftables", hosts, "ports", view, true);
+    expect(all.hosts.map((h) => h.name)).toEqual(hosts.map((h) => h.name).sort());
+    expect([all.count, all.totals, all.period]).toEqual([some.count, some.totals, some.period]);
+  });
+
+  test("ties in usage go to the host with more bytes in total, then by name; fewer hosts than BUSIEST are all listed", () => {
+    const few = [counted(3, 5), counted(1, 5), counted(2, 9), counted(4, 0)];
+    const flat: UsageView = { period: null, usage: (h) => (h.name === "h0004" ? { since: 0, rx_bytes: 1, tx_bytes: 0 } : undefined) };
+    expect(buildStatus("nftables", few, "forward", flat, true).hosts.map((h) => h.name)).toEqual(["h0004", "h0002", "h0001", "h0003"]);
+  });
+
+  test("the text table says how many of how many are shown", () => {
+    expect(formatStatus(buildStatus("nftables", hosts, "ports", view, true))).toContain(`TOTAL (1000 hosts, ${BUSIEST} shown)`);
+  });
+});
+
+describe("topOf", () => {
+  test("equals sorting all and taking the first n, for random lists with ties", () => {
+    let seed = 11;
+    const rand = (n: number) => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31), seed % n);
+    const order = (a: { v: number; i: number }, b: { v: number; i: number }) => b.v - a.v || a.i - b.i;
+    for (let round = 0; round < 200; round++) {
+      const items = Array.from({ length: rand(300) }, (_, i) => ({ v: rand(20), i }));
+      const n = 1 + rand(120);
+      expect(topOf(items, n, order)).toEqual([...items].sort(order).slice(0, n));
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { main } from "../../src/main.ts";
-import type { Status, StatusHost } from "../../src/status.ts";
+import { statusOfHosts, type Status, type StatusHost } from "../../src/status.ts";
 import { humanBits, humanRate } from "../../src/top/format.ts";
 import { computeRates, sortRates, type HostRate, type Rates } from "../../src/top/rates.ts";
 import { keyAction, parseInterval } from "../../src/top/run.ts";
@@ -10,7 +10,7 @@ import { fakeSys, ok } from "../helpers/fakesys.ts";
 function host(name: string, key: string, rx: number, tx: number, addresses = ["192.168.1.10"]): StatusHost {
   return { name, mac: key.startsWith("host:") ? null : key, key, addresses, rx_bytes: rx, rx_packets: 1, tx_bytes: tx, tx_packets: 1 };
 }
-const status = (...hosts: StatusHost[]): Status => ({ backend: "nftables", hook: "forward", hosts });
+const status = (...hosts: StatusHost[]): Status => statusOfHosts("nftables", "forward", hosts);
 
 describe("computeRates", () => {
   test("bits per second from two readings, by direction", () => {

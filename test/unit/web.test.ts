@@ -1,6 +1,6 @@
 /** The web page's state without a browser: parsing what the CGI sends, rates, history, the chart's hosts. */
 import { describe, expect, test } from "bun:test";
-import type { Status, StatusHost } from "../../src/status.ts";
+import { statusOfHosts, type Status, type StatusHost } from "../../src/status.ts";
 import { CHART_HOSTS, HISTORY, Model, niceMax, parseStatus } from "../../web/src/model.ts";
 
 const h = (name: string, rx: number, tx: number, extra: Partial<StatusHost> = {}): StatusHost => ({
@@ -14,7 +14,7 @@ const h = (name: string, rx: number, tx: number, extra: Partial<StatusHost> = {}
   tx_packets: 0,
   ...extra,
 });
-const st = (...hosts: StatusHost[]): Status => ({ backend: "nftables", hook: "forward", hosts });
+const st = (...hosts: StatusHost[]): Status => statusOfHosts("nftables", "forward", hosts);
 
 describe("parseStatus", () => {
   test("takes `status --json` as it is, keeping fields it does not know", () => {
@@ -31,6 +31,13 @@ describe("parseStatus", () => {
     ["addresses that are not text", JSON.stringify(st({ ...h("a", 1, 2), addresses: [1] as unknown as string[] })), "the router's answer has a malformed host"],
   ])("refuses %s", (_what, text, message) => {
     expect(() => parseStatus(text)).toThrow(message);
+  });
+
+  test("period, count and totals are kept when whole; a malformed one is dropped (a period: null)", () => {
+    const good = { ...st(h("a", 1, 2)), period: { name: "2026-12", start: 1, end: 2 }, count: 7 };
+    expect(parseStatus(JSON.stringify(good))).toEqual(good);
+    const bad = parseStatus(JSON.stringify({ ...good, period: { name: 5 }, count: "7", totals: { rx_bytes: 1 } }));
+    expect([bad.period, "count" in bad, "totals" in bad]).toEqual([null, false, false]);
   });
 
   test("a malformed usage is dropped, not shown", () => {
@@ -73,6 +80,50 @@ describe("Model", () => {
     expect(m.hasUsage()).toBe(false);
     m.add(st(h("a", 0, 0), h("b", 0, 0, { usage: { since: 0, rx_bytes: 1, tx_bytes: 2 } })), 1000);
     expect(m.hasUsage()).toBe(true);
+  });
+});
+
+describe("Model: the footer and the chart's colours", () => {
+  /** A poll of the busiest: the hosts shown, the count and totals of all. */
+  const poll = (count: number, rx: number, tx: number, ...hosts: StatusHost[]): Status => ({
+    ...st(...hosts),
+    period: { name: "2026-12", start: 0, end: 1 },
+    count,
+    totals: { rx_bytes: rx, rx_packets: 0, tx_bytes: tx, tx_packets: 0, usage: { rx_bytes: 5, tx_bytes: 6 } },
+  });
+
+  test("sums every host from the totals, says how many are shown, and rates all hosts from the totals' growth", () => {
+    const m = new Model();
+    m.add(poll(5000, 1000, 2000, h("a", 10, 20)), 0);
+    expect(m.footer()).toEqual({ shown: 1, count: 5000, rx_bytes: 1000, tx_bytes: 2000, usage: { rx_bytes: 5, tx_bytes: 6 }, rx_bps: null, tx_bps: null });
+    m.add(poll(5000, 3000, 2500, h("a", 10, 20)), 2000);
+    expect(m.footer()).toMatchObject({ rx_bps: 8000, tx_bps: 2000 });
+    // A host gone in between: the totals shrink, and no rate is claimed.
+    m.add(poll(4999, 2900, 2600, h("a", 10, 20)), 4000);
+    expect(m.footer()).toMatchObject({ count: 4999, rx_bps: null, tx_bps: 400 });
+  });
+
+  test("from an older iptmon (no totals): the hosts listed are summed", () => {
+    const m = new Model();
+    m.add(st(h("a", 1, 2), h("b", 10, 20)), 0);
+    m.add(st(h("a", 3, 2), h("b", 10, 24)), 1000);
+    expect(m.footer()).toEqual({ shown: 2, count: 2, rx_bytes: 13, tx_bytes: 26, usage: null, rx_bps: 16, tx_bps: 32 });
+  });
+
+  test("a host keeps its colour while its rank changes; a new one takes a colour no charted host has", () => {
+    const m = new Model();
+    const seen = new Map<string, Set<string>>();
+    for (let t = 0; t < 30; t++) {
+      // Six hosts whose ranks rotate: five are charted at a time.
+      m.add(st(...[0, 1, 2, 3, 4, 5].map((i) => h(`h${i}`, 0, t * t * 1000 * (1 + ((i + t) % 6))))), t * 1000);
+      const chart = m.chart();
+      expect(new Set(chart.map((s) => s.color)).size).toBe(chart.length);
+      for (const s of chart) seen.set(s.host.key, (seen.get(s.host.key) ?? new Set()).add(s.color));
+    }
+    expect(seen.size).toBe(6);
+    for (const colours of seen.values()) expect(colours.size).toBe(1);
+    m.clear();
+    expect([m.footer(), m.chart(), m.colors.size]).toEqual([null, [], 0]);
   });
 });
 

@@ -14,7 +14,7 @@ import { runIp } from "../../sources/load.ts";
 import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { NfError } from "../../netlink/nftables.ts";
-import { netlinkOps, readMapsNetlink, readPartsNetlink, readScopeNetlink, readTableNetlink } from "./netlink.ts";
+import { netlinkOps, readCountsNetlink, readMapsNetlink, readPartsNetlink, readScopeNetlink, readTableNetlink } from "./netlink.ts";
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planFolds, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
@@ -64,6 +64,10 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
       if (r.code !== 0) throw fail(`read maps of table ${t}`, r);
       const m = parseNftMapsJson(r.stdout, o.table, o.placement);
       return "shortfall" in m ? readTable(o.placement) : m;
+    },
+    readCounts() {
+      const nl = netlink();
+      return nl ? viaNetlink(`read table ${FAMILY[o.placement]} ${o.table}`, () => readCountsNetlink(nl, o)) : null;
     },
     readScope(scope) {
       const nl = netlink();

@@ -7,7 +7,7 @@
  */
 import { addressText, parseAddress, parseMac } from "../../addr.ts";
 import { concatBytes } from "../../netlink/message.ts";
-import { ENOENT, NfError, type NfOp, type NfTables } from "../../netlink/nftables.ts";
+import { ENOENT, NfError, type NfCounter, type NfOp, type NfTables } from "../../netlink/nftables.ts";
 import { familyOf, macOf, SAFE_NAME, sortAddresses, type EventScope, type HostCounters, type ScopedHost } from "../../model.ts";
 
 import { carryName, FAMILY, KEYS_MAP, MAPS, nameKeyBytes, NAMES_MAP, type KeyParts, type NftOptions, type NftState, type Placement } from "./layout.ts";
@@ -191,6 +191,47 @@ export function readTableNetlink(nf: NfTables, o: NftOptions, p: Placement = o.p
   for (const m of RX_MAPS) if (t.maps.has(m)) elementsOf(nf, opts, m, t.addrs);
   sortedKeys(t.addrs);
   return stateOf(t, p);
+}
+
+/**
+ * Every host with key and counters, as readTableNetlink reads them, for a
+ * reader that shows a few of thousands (the page's poll): the rx maps'
+ * elements are kept as the kernel sent them and only the hosts asked for
+ * have their addresses written out; the names map is not listed, the
+ * counters' use counts tell the same (every live pair is named by its names
+ * element; a pair a rename left behind is named by nothing). The chains are
+ * not listed either: `complete` is not known, and only a change needs it.
+ */
+export function readCountsNetlink(nf: NfTables, o: NftOptions): { state: NftState; addresses(name: string): string[] } {
+  const family = FAMILY[o.placement];
+  const none = { addresses: () => [] };
+  if (!nf.hasTable(family, o.table)) return { state: { read: "absent" }, ...none };
+  const counters = new Map<string, NfCounter>();
+  for (const c of nf.counters(family, o.table)) counters.set(c.name, c);
+  const maps = new Set(nf.names("sets", family, o.table));
+  let named: Set<string> | null = null;
+  if (maps.has(NAMES_MAP)) {
+    named = new Set();
+    for (const [name, c] of counters) if (c.use !== null && c.use > 0) named.add(name);
+  }
+  const raw = new Map<string, Uint8Array[]>();
+  for (const m of RX_MAPS) {
+    if (!maps.has(m)) continue;
+    for (const e of nf.elements(family, o.table, m)) {
+      const list = raw.get(e.ref);
+      if (list) list.push(e.key);
+      else raw.set(e.ref, [e.key]);
+    }
+  }
+  const state = stateOf({ counters, addrs: new Map(), maps, chains: new Set(), named }, o.placement);
+  return {
+    state,
+    addresses(name) {
+      const keys = raw.get(`rx_${name}`) ?? [];
+      const out = keys.map(keyText).filter((k): k is string => k !== null);
+      return out.length > 1 ? sortAddresses(out) : out;
+    },
+  };
 }
 
 /** A change that declares nothing, as netlink operations: the renderer's steps, in its order. */
