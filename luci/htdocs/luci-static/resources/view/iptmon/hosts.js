@@ -13,6 +13,7 @@
 var INTERVAL = 5;         // seconds between polls
 var HISTORY = 60;         // samples kept for the chart (5 minutes)
 var CHART_HOSTS = 6;      // lines in the chart
+var PAGE = 250;           // rows drawn at once; "Show more" adds as many
 
 var ARGS_BUSIEST = [ 'status', '--json', '--busiest' ];
 var ARGS_ALL = [ 'status', '--json' ];
@@ -196,6 +197,10 @@ return view.extend({
 			list.sort(common.compare(col.get, this.sort.desc));
 		}
 		var count = typeof st.count === 'number' ? st.count : list.length;
+		var matching = list.length;
+		list = list.slice(0, this.limit);
+		this.moreButton.style.display = matching > list.length ? '' : 'none';
+		this.moreButton.textContent = _('Show %d more of %d').format(Math.min(PAGE, matching - list.length), matching - list.length);
 		dom.content(this.periodNode, [ st.period ? _('This period: %s').format(common.period(st.period)) : _('No accounting period is open.') ]);
 		dom.content(this.sortNode, [ this.sort.col === 'busiest' ? _('Sorted busiest first (this period\'s usage)') : '' ]);
 		dom.content(this.scopeNode, [ this.full ? _('All hosts, as read on demand; rates come from the busiest hosts\' polls.')
@@ -228,6 +233,8 @@ return view.extend({
 		this.chartNode = E('div', {}, []);
 		this.tableNode = E('div', { 'style': 'overflow-x:auto' }, []);
 		this.footNode = E('div', {}, []);
+		this.limit = PAGE;
+		this.moreButton = E('button', { 'class': 'cbi-button', 'id': 'iptmon-more', 'click': function() { self.limit += PAGE; self.refresh(); } }, []);
 		this.allButton = E('button', { 'class': 'cbi-button', 'id': 'iptmon-all', 'click': function() { self.readAll(); } }, [ _('Show all hosts') ]);
 		var search = E('input', { 'type': 'search', 'class': 'cbi-input-text', 'id': 'iptmon-search', 'placeholder': _('Filter: name, MAC or address'), 'style': 'max-width:100%',
 			'input': function(ev) { self.query = ev.target.value; self.refresh(); } });
@@ -246,6 +253,7 @@ return view.extend({
 				]),
 				this.scopeNode,
 				this.tableNode,
+				E('div', { 'style': 'margin:.5em 0' }, [ this.moreButton ]),
 				this.footNode
 			])
 		]);
