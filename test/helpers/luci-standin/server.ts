@@ -39,7 +39,7 @@ export interface StandinOptions {
 
 export interface Standin {
   url: string;
-  server: Server;
+  server: Server<undefined>;
   uci: Record<string, UciSection[]>;
   /** Every command line asked for, with the bytes answered. */
   execs: { cmd: string; args: string[]; bytes: number }[];
