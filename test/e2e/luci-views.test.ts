@@ -528,9 +528,12 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
         for (const width of [1100, 375]) {
           const p = await open(path, { width, dark });
           if (name === "hosts") {
+            // A few readings with traffic between them, so the chart has a line.
             await tick(p);
-            router.ping(100, 1000);
-            await tick(p);
+            for (const count of [100, 300, 200]) {
+              router.ping(count, 1000);
+              await tick(p);
+            }
           }
           const m = await p.evaluate(() => {
             const td = document.querySelector<HTMLElement>("#maincontent td")!;

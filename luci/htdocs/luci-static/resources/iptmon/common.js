@@ -67,12 +67,15 @@ return baseclass.extend({
 		return from === to ? p.name : _('%s (%s to %s)').format(p.name, from, to);
 	},
 
-	/** One colour per host key, whatever its rank: a hue from a hash of the key. */
+	/** One colour per host key, whatever its rank: a hue from a well-mixed hash of the key (FNV-1a, then murmur3's finaliser), so keys a character apart differ. */
 	color: function(key) {
-		var h = 0;
+		var h = 0x811c9dc5;
 		for (var i = 0; i < key.length; i++)
-			h = (h * 31 + key.charCodeAt(i)) >>> 0;
-		return 'hsl(' + (h % 360) + ',70%,48%)';
+			h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+		h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+		h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+		h = (h ^ (h >>> 16)) >>> 0;
+		return 'hsl(' + (h % 360) + ',70%,' + (42 + (h >>> 9) % 12) + '%)';
 	},
 
 	/** A number cell: its title for narrow screens, its raw value for sorting and scripts. */
@@ -131,6 +134,16 @@ return baseclass.extend({
 		a.click();
 		document.body.removeChild(a);
 		window.setTimeout(function() { URL.revokeObjectURL(url); }, 1000);
+	},
+
+	/** The width, in CSS pixels, a chart is drawn at: its box once shown, else the page's content width. */
+	chartWidth: function(node) {
+		var w = node && node.clientWidth;
+		if (!w) {
+			var main = document.getElementById('maincontent') || document.body;
+			w = main.clientWidth - 40;
+		}
+		return Math.max(280, Math.min(1400, Math.round(w)));
 	},
 
 	/** An SVG element (E() makes HTML ones). */

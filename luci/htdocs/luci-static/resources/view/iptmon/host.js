@@ -129,20 +129,20 @@ return view.extend({
 	renderPeriods: function(rows) {
 		if (!rows.length)
 			return E('p', {}, [ E('em', {}, [ _('No usage of this host in any kept period.') ]) ]);
-		var W = 600, H = 140, B = 18, n = rows.length, slot = W / n, max = 0;
+		var W = common.chartWidth(null), H = 140, B = 18, n = rows.length, slot = W / n, max = 0;
 		rows.forEach(function(r) { max = Math.max(max, r.tx_bytes, r.rx_bytes); });
 		var h = function(v) { return max ? (H - B - 14) * v / max : 0; };
 		var parts = [ common.svg('line', { x1: 0, y1: H - B, x2: W, y2: H - B, stroke: 'currentColor', 'stroke-opacity': '.4' }),
 			common.svg('text', { x: W - 2, y: 11, 'font-size': '11', fill: 'currentColor', 'text-anchor': 'end' }, [ common.bytes(max) ]) ];
 		rows.forEach(function(r, i) {
-			var w = Math.max(1, slot * 0.35), x = i * slot + slot * 0.12;
+			var w = Math.max(1, Math.min(40, slot * 0.35)), x = i * slot + slot / 2 - w;
 			parts.push(common.svg('rect', { x: x, y: H - B - h(r.tx_bytes), width: w, height: h(r.tx_bytes), fill: 'hsl(210,70%,50%)', 'data-period': r.period.name }, [ common.svg('title', {}, [ _('%s: download %s').format(r.period.name, common.bytes(r.tx_bytes)) ]) ]));
 			parts.push(common.svg('rect', { x: x + w, y: H - B - h(r.rx_bytes), width: w, height: h(r.rx_bytes), fill: 'hsl(30,85%,50%)' }, [ common.svg('title', {}, [ _('%s: upload %s').format(r.period.name, common.bytes(r.rx_bytes)) ]) ]));
 			if (n <= 12 || i % Math.ceil(n / 12) === 0)
 				parts.push(common.svg('text', { x: i * slot + slot / 2, y: H - 4, 'font-size': '10', fill: 'currentColor', 'text-anchor': 'middle' }, [ r.period.name ]));
 		});
 		return E('div', { 'id': 'iptmon-host-periods' }, [
-			common.svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', height: H, preserveAspectRatio: 'none', role: 'img', 'aria-label': _('Usage per period') }, parts),
+			common.svg('svg', { viewBox: '0 0 ' + W + ' ' + H, style: 'width:100%;height:auto;max-height:' + H + 'px;display:block', role: 'img', 'aria-label': _('Usage per period') }, parts),
 			E('div', {}, [
 				E('span', { 'style': 'margin-right:1em' }, [ E('span', { 'style': 'display:inline-block;width:.8em;height:.8em;background:hsl(210,70%,50%)' }, []), ' ', _('Download') ]),
 				E('span', {}, [ E('span', { 'style': 'display:inline-block;width:.8em;height:.8em;background:hsl(30,85%,50%)' }, []), ' ', _('Upload') ])
@@ -179,7 +179,7 @@ return view.extend({
 				'title': writable ? null : _('Read-only: this login may not change iptmon'), 'click': function() { if (writable) fn.call(self, h); } }, [ label ]);
 		};
 		var field = function(label, value, raw) {
-			return E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left', 'style': 'width:33%' }, [ E('strong', {}, [ label ]) ]),
+			return E('tr', { 'class': 'tr' }, [ E('td', { 'class': 'td left' }, [ E('strong', {}, [ label ]) ]),
 				E('td', { 'class': 'td left', 'data-value': raw == null ? null : String(raw), 'style': 'overflow-wrap:anywhere' }, [ value ]) ]);
 		};
 		return E('div', { 'class': 'cbi-map', 'id': 'iptmon-host-view', 'data-key': h.key }, [

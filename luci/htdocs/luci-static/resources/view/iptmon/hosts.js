@@ -151,7 +151,8 @@ return view.extend({
 
 	/** Lines of the hosts with the most traffic over the chart's window, against time. */
 	renderChart: function() {
-		var hist = this.history, W = 600, H = 160, PADL = 4, PADB = 18;
+		// Drawn at the width it is shown at (once on the page), so its text is never stretched.
+		var hist = this.history, W = common.chartWidth(this.chartNode), H = 160, PADL = 4, PADB = 18;
 		var sum = {};
 		hist.forEach(function(p) { for (var k in p.v) sum[k] = (sum[k] || 0) + p.v[k]; });
 		var keys = Object.keys(sum).filter(function(k) { return sum[k] > 0; })
@@ -159,26 +160,30 @@ return view.extend({
 		var max = 0;
 		hist.forEach(function(p) { keys.forEach(function(k) { if ((p.v[k] || 0) > max) max = p.v[k]; }); });
 		var t1 = hist.length ? hist[hist.length - 1].t : Date.now(), t0 = t1 - HISTORY * INTERVAL * 1000;
-		var x = function(t) { return PADL + (W - PADL) * (t - t0) / (t1 - t0); };
+		var x = function(t) { return PADL + (W - PADL - 2) * (t - t0) / (t1 - t0); };
 		var y = function(v) { return (H - PADB) - (H - PADB - 4) * (max ? v / max : 0); };
 		var parts = [
 			common.svg('line', { x1: PADL, y1: H - PADB, x2: W, y2: H - PADB, stroke: 'currentColor', 'stroke-opacity': '.4' }),
 			common.svg('line', { x1: PADL, y1: 4, x2: W, y2: 4, stroke: 'currentColor', 'stroke-opacity': '.15' })
 		];
-		for (var i = 0; i <= 4; i++) {
-			var tt = t0 + (t1 - t0) * i / 4;
-			parts.push(common.svg('text', { x: x(tt), y: H - 4, 'font-size': '11', fill: 'currentColor', 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' },
-				[ i === 4 ? _('now') : '-' + Math.round((t1 - tt) / 60000) + ' min' ]));
+		// A tick each minute back from the latest reading.
+		for (var m = 0; m * 60000 <= t1 - t0; m++) {
+			var tt = t1 - m * 60000;
+			parts.push(common.svg('line', { x1: x(tt), y1: H - PADB, x2: x(tt), y2: H - PADB + 3, stroke: 'currentColor', 'stroke-opacity': '.4' }));
+			parts.push(common.svg('text', { x: x(tt), y: H - 4, 'font-size': '11', fill: 'currentColor', 'text-anchor': m === 0 ? 'end' : (tt - t0 < 1000 ? 'start' : 'middle') },
+				[ m === 0 ? _('now') : _('-%d min').format(m) ]));
 		}
 		parts.push(common.svg('text', { x: W - 2, y: 16, 'font-size': '11', fill: 'currentColor', 'text-anchor': 'end' }, [ max ? common.rate(max) : _('no traffic yet') ]));
 		keys.forEach(function(k) {
 			var pts = hist.filter(function(p) { return p.v[k] != null; }).map(function(p) { return x(p.t).toFixed(1) + ',' + y(p.v[k]).toFixed(1); });
+			if (pts.length === 1)
+				parts.push(common.svg('circle', { cx: pts[0].split(',')[0], cy: pts[0].split(',')[1], r: '2.5', fill: common.color(k) }));
 			if (pts.length)
 				parts.push(common.svg('polyline', { points: pts.join(' '), fill: 'none', stroke: common.color(k), 'stroke-width': '2', 'data-key': k }));
 		});
 		var self = this;
 		return E('div', { 'id': 'iptmon-chart' }, [
-			common.svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', height: H, preserveAspectRatio: 'none', role: 'img', 'aria-label': _('Rates of the busiest hosts') }, parts),
+			common.svg('svg', { viewBox: '0 0 ' + W + ' ' + H, style: 'width:100%;height:auto;max-height:' + H + 'px;display:block', role: 'img', 'aria-label': _('Rates of the busiest hosts') }, parts),
 			E('div', { 'id': 'iptmon-legend' }, keys.map(function(k) { return common.swatch(k, self.hosts[k] ? self.hosts[k].name : k); }))
 		]);
 	},

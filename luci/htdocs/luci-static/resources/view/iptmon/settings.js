@@ -54,7 +54,7 @@ return view.extend({
 		o.default = 'month';
 
 		o = s.taboption('periods', form.Value, 'period_start', _('Period starts on'),
-			_('Day of the month (1 to 28) a monthly period begins on; for weeks, 1 is Monday.'));
+			_('Months: the day of the month a period begins on (1 to 28). Weeks: the weekday, 1 (Monday) to 7 (Sunday). Days: unused.'));
 		o.datatype = 'and(uinteger,range(1,28))';
 		o.placeholder = '1';
 
