@@ -495,13 +495,28 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
     await p.close();
   }, 60_000);
 
-  test("host: a read-only login gets no actions", async () => {
+  test("host: a read-only login gets no actions; a host beyond the busiest is read from the whole list", async () => {
     const ro = startStandin({ exec: execFor(() => router), uci, readonly: true });
+    // This host is left out of the busiest answer, as one of 5,000 would be.
+    mutate = (args, out) => {
+      if (!args.includes("--busiest")) return out;
+      const st = JSON.parse(out) as Status;
+      return JSON.stringify({ ...st, hosts: st.hosts.filter((h) => h.key !== mac(3)) });
+    };
     try {
       const p = await open(`admin/status/iptmon_host?key=${encodeURIComponent(mac(3))}`, { base: ro });
       for (const id of ["#iptmon-rename", "#iptmon-exclude", "#iptmon-reset"]) expect(await p.isDisabled(id)).toBe(true);
+      expect(await p.getAttribute("#iptmon-host-view", "data-key")).toBe(mac(3));
+      expect(ro.execs.map((e) => e.args.join(" ")).filter((l) => l.startsWith("status"))).toEqual(["status --json --busiest", "status --json"]);
       await p.close();
+      // Among the busiest: the whole list is not read.
+      mutate = (_a, out) => out;
+      const q = await open(`admin/status/iptmon_host?key=${encodeURIComponent(mac(3))}`, { base: ro });
+      expect(await q.getAttribute("#iptmon-host-view", "data-key")).toBe(mac(3));
+      expect(ro.execs.map((e) => e.args.join(" ")).filter((l) => l.startsWith("status")).slice(2)).toEqual(["status --json --busiest"]);
+      await q.close();
     } finally {
+      mutate = (_a, out) => out;
       ro.stop();
     }
   }, 60_000);

@@ -36,8 +36,14 @@ function findSection(h) {
 
 return view.extend({
 	load: function() {
+		var key = keyFromUrl();
+		// The busiest hosts' list is small; the whole list only when the host is not among them.
+		var status = common.read([ 'status', '--json', '--busiest' ]).then(function(st) {
+			var found = st && Array.isArray(st.hosts) && st.hosts.some(function(h) { return h.key === key; });
+			return found ? st : common.read([ 'status', '--json' ]);
+		});
 		return Promise.all([
-			common.read([ 'status', '--json' ]),
+			status,
 			common.read([ 'usage', '--json', '--period', 'all' ]),
 			L.resolveDefault(uci.load('iptmon'), null)
 		]);

@@ -48,9 +48,12 @@ return view.extend({
 			self.hosts[h.key] = h;
 			seen[h.key] = true;
 		});
-		// A complete list says which hosts are gone; the busiest list cannot.
+		// A complete list says which hosts are gone; the busiest list cannot, but a host
+		// missing from it has no current rate (its last one would be stale).
 		if (complete)
 			Object.keys(this.hosts).forEach(function(k) { if (!seen[k]) { delete self.hosts[k]; delete self.rates[k]; delete self.last[k]; } });
+		else
+			Object.keys(this.rates).forEach(function(k) { if (!seen[k]) delete self.rates[k]; });
 		this.status = st;
 		var point = { t: now, v: {} };
 		Object.keys(seen).forEach(function(k) {
@@ -206,7 +209,8 @@ return view.extend({
 		list = list.slice(0, this.limit);
 		this.moreButton.style.display = matching > list.length ? '' : 'none';
 		this.moreButton.textContent = _('Show %d more of %d').format(Math.min(PAGE, matching - list.length), matching - list.length);
-		dom.content(this.periodNode, [ st.period ? _('This period: %s').format(common.period(st.period)) : _('No accounting period is open.') ]);
+		// period: null means none is open; absent, the binary predates the field.
+		dom.content(this.periodNode, [ st.period ? _('This period: %s').format(common.period(st.period)) : st.period === null ? _('No accounting period is open.') : '' ]);
 		dom.content(this.sortNode, [ this.sort.col === 'busiest' ? _('Sorted busiest first (this period\'s usage)') : '' ]);
 		dom.content(this.scopeNode, [ this.full ? _('All hosts, as read on demand; rates come from the busiest hosts\' polls.')
 			: _('The %d busiest hosts; search or show all to see the others.').format(Object.keys(this.hosts).length) ]);

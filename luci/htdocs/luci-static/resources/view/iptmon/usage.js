@@ -133,7 +133,10 @@ return view.extend({
 				this.descNode
 			]),
 			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Shares of the period\'s traffic') ]), this.sharesNode ]),
-			E('div', { 'class': 'cbi-section' }, [ this.tableNode ])
+			E('div', { 'class': 'cbi-section' }, [ this.tableNode ]),
+			Array.isArray(report.unassigned) && report.unassigned.length
+				? E('p', { 'id': 'iptmon-unassigned', 'style': 'opacity:.8' }, [ _('Usage of %d hosts was seen before the clock was set; it goes to the first period opened.').format(report.unassigned.length) ])
+				: ''
 		]);
 		this.refresh();
 		return root;
