@@ -362,15 +362,27 @@
 			if (!r.ok) throw new Error('cannot load ' + name + ': ' + r.status);
 			return r.text();
 		}).then(function (text) {
-			var deps = [], names = [], re = /^\s*'require\s+([A-Za-z0-9_.]+)(?:\s+as\s+([A-Za-z0-9_]+))?';/gm, m;
-			while ((m = re.exec(text)) != null) {
-				deps.push(m[1]);
-				names.push(m[2] || m[1].replace(/\./g, '_'));
+			// As LuCI reads them: the quoted strings from the top of the file, 'use strict' or
+			// 'require NAME [as ALIAS]', up to the first other string (comments are not skipped).
+			var deps = [], names = [], quote = -1, off = -1, esc = false;
+			for (var i = 0; i < text.length; i++) {
+				var c = text.charCodeAt(i);
+				if (esc) { esc = false; continue; }
+				if (c === 92) { esc = true; continue; }
+				if (c === quote) {
+					var str = text.substring(off, i), m = /^require[ \t]+(\S+)(?:[ \t]+as[ \t]+([a-zA-Z_]\S*))?$/.exec(str);
+					if (m) { deps.push(m[1]); names.push(m[2] || m[1].replace(/[^a-zA-Z0-9_]/g, '_')); }
+					else if (!/^use[ \t]+strict$/.test(str)) break;
+					quote = -1;
+				}
+				else if (quote === -1 && (c === 34 || c === 39)) { quote = c; off = i + 1; }
 			}
 			return Promise.all(deps.map(require)).then(function (mods) {
-				var factory = new Function(names.join(','), text);
-				var C = factory.apply(null, mods);
-				return modules[name] = (typeof C === 'function' && C.prototype instanceof Class) ? new C() : C;
+				var factory = new Function([ 'window', 'document', 'L' ].concat(names).join(','), text);
+				var C = factory.apply(null, [ window, document, L ].concat(mods));
+				if (!(typeof C === 'function' && C.prototype instanceof Class))
+					throw new TypeError('"' + name + '" factory yields invalid constructor');
+				return modules[name] = new C();
 			});
 		});
 	}
