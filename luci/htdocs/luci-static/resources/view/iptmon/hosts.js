@@ -210,7 +210,8 @@ return view.extend({
 		this.moreButton.style.display = matching > list.length ? '' : 'none';
 		this.moreButton.textContent = _('Show %d more of %d').format(Math.min(PAGE, matching - list.length), matching - list.length);
 		// period: null means none is open; absent, the binary predates the field.
-		dom.content(this.periodNode, [ st.period ? _('This period: %s').format(common.period(st.period)) : st.period === null ? _('No accounting period is open.') : '' ]);
+		dom.content(this.periodNode, [ !this.status ? _('Could not read iptmon\'s status: is iptmon installed, and may this login run it?')
+			: st.period ? _('This period: %s').format(common.period(st.period)) : st.period === null ? _('No accounting period is open.') : '' ]);
 		dom.content(this.sortNode, [ this.sort.col === 'busiest' ? _('Sorted busiest first (this period\'s usage)') : '' ]);
 		dom.content(this.scopeNode, [ this.full ? _('All hosts, as read on demand; rates come from the busiest hosts\' polls.')
 			: _('The %d busiest hosts; search or show all to see the others.').format(Object.keys(this.hosts).length) ]);
@@ -270,6 +271,9 @@ return view.extend({
 
 		poll.add(function() {
 			return common.read(ARGS_BUSIEST).then(function(next) {
+				// A failed poll keeps what is shown (a router busy for a moment); the next one may answer.
+				if (!next)
+					return;
 				self.take(next, Date.now(), false);
 				self.refresh();
 			});

@@ -71,7 +71,6 @@ return view.extend({
 			_('Writes to flash wear it: 1 to 44640 minutes (31 days).'));
 		o.datatype = 'and(uinteger,range(1,44640))';
 		o.placeholder = '1440';
-		o.depends({ persist_dir: /./ });
 
 		o = s.taboption('lan', form.DynamicList, 'network', _('LAN networks'), _('OpenWrt networks whose devices and subnets are the LAN (e.g. lan).'));
 		o.validate = matching(NAME, _('A network name of letters, digits, _ . -'));
