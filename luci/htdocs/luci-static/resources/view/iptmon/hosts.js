@@ -52,8 +52,13 @@ return view.extend({
 		// missing from it has no current rate (its last one would be stale).
 		if (complete)
 			Object.keys(this.hosts).forEach(function(k) { if (!seen[k]) { delete self.hosts[k]; delete self.rates[k]; delete self.last[k]; } });
-		else
+		else {
 			Object.keys(this.rates).forEach(function(k) { if (!seen[k]) delete self.rates[k]; });
+			// Until all hosts are asked for, the table is the busiest list as it is now
+			// (a host's last reading stays, for its rate should it come back).
+			if (!this.full)
+				Object.keys(this.hosts).forEach(function(k) { if (!seen[k]) delete self.hosts[k]; });
+		}
 		this.status = st;
 		var point = { t: now, v: {} };
 		Object.keys(seen).forEach(function(k) {
