@@ -80,7 +80,7 @@ return baseclass.extend({
 
 	/** A number cell: its title for narrow screens, its raw value for sorting and scripts. */
 	num: function(title, value, text) {
-		return E('td', { 'class': 'td', 'data-title': title, 'data-value': value == null ? '' : String(value) }, [ text ]);
+		return E('td', { 'class': 'td', 'data-title': title, 'data-value': value == null ? '' : String(value), 'style': 'white-space:nowrap' }, [ text ]);
 	},
 
 	/** Link to one host's view; the name is a text node. */

@@ -124,7 +124,7 @@ return view.extend({
 		var rows = list.map(function(h) {
 			return E('tr', { 'class': 'tr', 'data-key': h.key }, cols.map(function(c) {
 				if (!c.num)
-					return E('td', { 'class': 'td', 'data-title': c.title }, [
+					return E('td', { 'class': 'td', 'data-title': c.title, 'style': 'overflow-wrap:anywhere' }, [
 						E('span', { 'style': 'display:inline-block;width:.7em;height:.7em;margin-right:.35em;border-radius:2px;background:' + common.color(h.key) }, []),
 						common.hostLink(h.key, h.name),
 						E('br', {}, []),
@@ -181,7 +181,7 @@ return view.extend({
 			parts.push(common.svg('text', { x: x(tt), y: H - 4, 'font-size': '11', fill: 'currentColor', 'text-anchor': m === 0 ? 'end' : (tt - t0 < 1000 ? 'start' : 'middle') },
 				[ m === 0 ? _('now') : _('-%d min').format(m) ]));
 		}
-		parts.push(common.svg('text', { x: W - 2, y: 16, 'font-size': '11', fill: 'currentColor', 'text-anchor': 'end' }, [ max ? common.rate(max) : _('no traffic yet') ]));
+		parts.push(common.svg('text', { x: PADL + 2, y: 16, 'font-size': '11', fill: 'currentColor', 'text-anchor': 'start' }, [ max ? common.rate(max) : _('no traffic yet') ]));
 		keys.forEach(function(k) {
 			var pts = hist.filter(function(p) { return p.v[k] != null; }).map(function(p) { return x(p.t).toFixed(1) + ',' + y(p.v[k]).toFixed(1); });
 			if (pts.length === 1)

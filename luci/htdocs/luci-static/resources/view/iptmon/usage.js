@@ -63,7 +63,7 @@ return view.extend({
 		var rows = list.map(function(h) {
 			return E('tr', { 'class': 'tr', 'data-key': h.key }, cols.map(function(c) {
 				if (!c.num)
-					return E('td', { 'class': 'td', 'data-title': c.title }, [ common.hostLink(h.key, h.name) ]);
+					return E('td', { 'class': 'td', 'data-title': c.title, 'style': 'overflow-wrap:anywhere' }, [ common.hostLink(h.key, h.name) ]);
 				var v = c.get(h);
 				return common.num(c.title, v, c.fmt.call(common, v));
 			}));
