@@ -21,6 +21,8 @@ import type { Browser, Page } from "playwright-core";
 import { exec, execOk, iptmonBin, NetnsRun, ROOT, skipReason, NETNS_NEEDS } from "./harness.ts";
 import { startStandin, type Standin, type UciSection } from "../helpers/luci-standin/server.ts";
 import { prng } from "../helpers/prng.ts";
+import type { Status, StatusHost } from "../../src/status.ts";
+import type { UsageReport } from "../../src/usage/report.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = skipReason("LuCI views", [...NETNS_NEEDS, "busybox", CHROMIUM]);
@@ -38,28 +40,6 @@ const HOSTILE = [
   "x".repeat(63),
 ];
 
-interface StatusHost {
-  name: string;
-  mac: string | null;
-  key: string;
-  addresses: string[];
-  rx_bytes: number;
-  rx_packets: number;
-  tx_bytes: number;
-  tx_packets: number;
-  usage?: { since: number; rx_bytes: number; tx_bytes: number };
-}
-interface Status {
-  backend: string;
-  hook: string;
-  hosts: StatusHost[];
-  period?: { name: string; start: number; end: number } | null;
-  count?: number;
-  totals?: { rx_bytes: number; rx_packets: number; tx_bytes: number; tx_packets: number; usage: { rx_bytes: number; tx_bytes: number } };
-}
-interface UsageReport {
-  periods: { name: string; start: number; end: number; current: boolean; hosts: { key: string; name: string; mac: string | null; rx_bytes: number; rx_packets: number; tx_bytes: number; tx_packets: number }[]; total: Record<string, number> }[];
-}
 
 const mac = (i: number) => `02:65:00:${((i >> 16) & 255).toString(16).padStart(2, "0")}:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
 const ip = (i: number) => `10.65.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
@@ -121,18 +101,11 @@ class Router {
     return exec(this.r, [BIN, ...args], { env: { IPTMON_CONFIG: this.conf }, timeoutMs: 60_000 });
   }
 
-  /**
-   * `status --json --busiest` by the shared contract's rule, built here from
-   * `status --json` and `usage --json --period current` until the binary has
-   * it: the 100 busiest by this period's usage, then total bytes, then name;
-   * with period, count and totals over all hosts. STAND-IN for the binary's
-   * own: switch to `this.iptmon("status", "--json", "--busiest")` once it exists.
-   */
+  /** The binary's own `status --json --busiest`: what the hosts view polls. */
   busiest(): string {
-    const native = this.iptmon("status", "--json", "--busiest");
-    if (native.code === 0) return native.stdout;
-    const st = JSON.parse(this.iptmon("status", "--json").stdout) as Status;
-    return JSON.stringify(withBusiest(st, JSON.parse(this.iptmon("usage", "--json", "--period", "current").stdout) as UsageReport));
+    const r = this.iptmon("status", "--json", "--busiest");
+    if (r.code !== 0) throw new Error(`status --json --busiest: exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
   }
 
   /** Sends `count` pings of `size` bytes from the client to the WAN host (every `interval` s, else each on the last reply): both directions counted. */
@@ -145,27 +118,6 @@ class Router {
   }
 }
 
-function usageOf(h: StatusHost) {
-  return h.usage ? h.usage.rx_bytes + h.usage.tx_bytes : 0;
-}
-
-/** The contract's busiest form of a full status (see Router.busiest). */
-function withBusiest(st: Status, cur: UsageReport): Status {
-  const all = st.hosts;
-  const hosts = [...all].sort((a, b) => usageOf(b) - usageOf(a) || b.rx_bytes + b.tx_bytes - (a.rx_bytes + a.tx_bytes) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).slice(0, 100);
-  const p = cur.periods.find((x) => x.current);
-  const sum = (f: (h: StatusHost) => number) => all.reduce((s, h) => s + f(h), 0);
-  return {
-    ...st,
-    hosts,
-    period: p ? { name: p.name, start: p.start, end: p.end } : null,
-    count: all.length,
-    totals: {
-      rx_bytes: sum((h) => h.rx_bytes), rx_packets: sum((h) => h.rx_packets), tx_bytes: sum((h) => h.tx_bytes), tx_packets: sum((h) => h.tx_packets),
-      usage: { rx_bytes: sum((h) => h.usage?.rx_bytes ?? 0), tx_bytes: sum((h) => h.usage?.tx_bytes ?? 0) },
-    },
-  };
-}
 
 /** WCAG contrast ratio of two CSS colours "rgb(r, g, b)". */
 function contrast(fg: string, bg: string): number {
