@@ -47,8 +47,11 @@ export function runReset(rt: Runtime, which: readonly string[] | "all"): ResetRe
       const desired: PlannedHost[] = current.hosts.map(({ key, name, addresses }) =>
         zero.has(key) ? { key, name, addresses, counters: { rx: zeroCounter(), tx: zeroCounter() }, reset: true } : { key, name, addresses, counters: "keep" },
       );
+      rt.changing?.();
       rt.backend.apply(rt.backend.plan(current, desired, { rebuild: !current.complete }));
     }
+    // What the ranking says of these hosts' totals and usage is no more.
+    snaps.dropRanking();
     snaps.forget(which === "all" ? null : keys);
     if (!snaps.save(true)) {
       const what = which === "all" ? "every host" : which.map(quoteInput).join(" ");
