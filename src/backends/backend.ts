@@ -51,6 +51,11 @@ export interface Backend<S extends KernelState = KernelState, C = unknown> {
    * renamed hosts' old counters once nothing counts into them.)
    */
   apply(change: C): void;
+  /**
+   * Whether applying the change alters the hosts in the kernel (their names,
+   * addresses or counters); absent: take it that it may.
+   */
+  changesHosts?(change: C): boolean;
   /** Dry run in the kernel's own parser, applying nothing. */
   check(change: C): void;
   /** Removes everything iptmon created, and nothing else. */

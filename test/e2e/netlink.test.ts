@@ -5,7 +5,7 @@
  * event spawns no nft at all.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { CountedHost, EventScope } from "../../src/model.ts";
 import { scopedOf } from "../helpers/scoped.ts";
@@ -152,8 +152,14 @@ describe.skipIf(skip !== null)("events over netlink", () => {
       expect(poll.hosts.length).toBe(full.hosts.length);
       for (const h of poll.hosts) expect(h).toEqual(byKey.get(h.key)!);
       expect([poll.count, poll.totals, poll.period]).toEqual([full.count, full.totals, full.period]);
+      // An event that changes nothing (a lease renewed as it was) keeps the ranking of the full read above.
+      const resampled = JSON.parse(readFileSync(join(run.tmpDir, "state.json.busiest"), "utf8")) as { t: number };
+      ok(c, ["add", mac(10), ip(10), "host10"]);
+      expect(existsSync(join(run.tmpDir, "state.json.busiest"))).toBe(true);
+      expect((JSON.parse(ok(c, ["status", "--json", "--busiest"])) as S).ranked_at).toBe(resampled.t);
       // A change to the hosts since the sample: the poll reads every counter, and shows the new one.
       ok(c, ["add", mac(500), ip(500), "after-sample"]);
+      expect(existsSync(join(run.tmpDir, "state.json.busiest"))).toBe(false);
       const after = JSON.parse(ok(c, ["status", "--json", "--busiest"])) as S;
       expect(after.ranked_at).toBeGreaterThan(ranking.t);
       expect(after.count).toBe(full.count + 1);

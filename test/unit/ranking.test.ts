@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseConfig } from "../../src/config.ts";
 import { readHosts, runEvent, runInit, type Runtime } from "../../src/core.ts";
-import type { CountedHost, HostCounters, KernelState } from "../../src/model.ts";
+import type { CountedHost, HostCounters, KernelState, PlannedHost } from "../../src/model.ts";
 import { parseRanking, RANKED, serializeRanking, type Ranking } from "../../src/snapshot/ranking.ts";
 import { withSnapshots } from "../../src/snapshot/store.ts";
 import { BUSIEST, readBusiest, readStatus, type Status } from "../../src/status.ts";
@@ -32,6 +32,16 @@ class NamedKernel extends FakeKernel {
   override read(): KernelState {
     this.fullReads++;
     return super.read();
+  }
+  /** As the nft backend says: whether the change alters any host (here, a desired list unlike the kernel's). */
+  changesHosts(desired: PlannedHost[]): boolean {
+    return (
+      desired.length !== this.hosts.size ||
+      desired.some((h) => {
+        const cur = this.hosts.get(h.name);
+        return !cur || h.counters !== "keep" || cur.key !== h.key || cur.addresses.join() !== h.addresses.join();
+      })
+    );
   }
   readNamed(hosts: readonly { key: string; name: string }[]): (HostCounters | null)[] {
     this.lookups += hosts.length;
@@ -214,6 +224,14 @@ describe("the poll reads every counter when the ranking does not hold", () => {
     runEvent(r.proc(), { action: "add", source: "dhcp", key: mac(77), address: ip(77), hostname: "newcomer" });
     expect(r.sys.files.has(RANKING)).toBe(false);
     expect(fallsBack(r).hosts.map((h) => h.name)).toContain("newcomer");
+  });
+
+  test("an event that changes nothing (a lease renewed as it was) keeps the ranking", () => {
+    const r = router(4);
+    sample(r);
+    runEvent(r.proc(), { action: "add", source: "dhcp", key: mac(2), address: ip(2), hostname: "h2" });
+    expect(r.sys.files.has(RANKING)).toBe(true);
+    expect(poll(r).fullReads).toBe(0);
   });
 
   test("a lookup that fails (a name taken by another key, a pair gone)", () => {

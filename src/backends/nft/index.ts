@@ -106,6 +106,7 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
           })();
       commit(planFolds(parts, o.placement));
     },
+    changesHosts: (change) => !nftChangeIsEmpty(change),
     check(change) {
       const r = nft(["-c", "-f", "-"], renderNft(change, o));
       if (r.code !== 0) throw fail(`check ruleset for table ${t}`, r);
