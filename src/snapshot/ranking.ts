@@ -6,8 +6,11 @@
  * the count and totals over every host, and the RANKED busiest hosts at that
  * sample (by this period's usage, then total bytes, then name) with their
  * counters and usage then. It names the state text written with it (its
- * digest), so it is only used while that state, with an empty journal, is
- * the one on disk; a change to the kernel's hosts removes it.
+ * digest), and is used only while the journal beside the state names that
+ * text with no sample since (iptmon wrote no other state: no reset, no
+ * event's sample); a change to the kernel's hosts removes it. The poll never
+ * reads the state itself: a state file broken meanwhile is found (and set
+ * aside) by the next read that needs it.
  */
 import type { CountedHost } from "../model.ts";
 import type { PeriodSpec } from "../usage/periods.ts";

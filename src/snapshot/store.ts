@@ -188,7 +188,8 @@ export class Snapshots {
 
   /**
    * The last full sample's ranking, when the page's poll may build on it:
-   * written with the state now on disk (whose journal holds no sample since),
+   * written with the state iptmon last wrote (the journal names that text,
+   * with no sample since),
    * by this backend, table and placement, under this period setting, with
    * its period still open at `now`, and at most `maxAge` seconds old. Null
    * otherwise (a missing or empty file is no ranking; an unusable one is set
