@@ -1,8 +1,11 @@
 /**
  * What the page's poll (`status --json --busiest`) costs at N hosts, paired
  * in one run with its yardsticks: an event (`add` of a new host, then its
- * `del`) and the full list (`status --json`). Each round runs the four in
- * turn, so a busy machine slows them alike. CPU is the child's user+system
+ * `del`) and the full list (`status --json`). Each round runs them in turn,
+ * so a busy machine slows them alike: the event, the full list (a full
+ * sample, as cron's takes, which leaves the ranking), the poll (built on
+ * that ranking), then the poll once more with the ranking removed (what a
+ * poll costs when the ranking does not hold: every counter is read). CPU is the child's user+system
  * time (the `ip netns exec` wrapper included, the same for all); bytes are
  * what the poll prints.
  */
@@ -12,12 +15,14 @@ import { digestOf, serializeJournal } from "../src/snapshot/journal.ts";
 import { parseState, serializeState, type Usage } from "../src/snapshot/state.ts";
 import { BIN, sh, SUFFIX, summarise, type Sample } from "./common.ts";
 
+type Cmd = "event" | "status" | "busiest" | "unranked";
+
 export interface PollRow {
   placement: string;
   hosts: number;
   /** Wall and CPU ms per command. */
-  wall: Record<"event" | "status" | "busiest", Sample>;
-  cpu: Record<"event" | "status" | "busiest", Sample>;
+  wall: Record<Cmd, Sample>;
+  cpu: Record<Cmd, Sample>;
   bytes: { status: number; busiest: number };
 }
 
@@ -80,7 +85,7 @@ export function benchPoll(dir: string, sizes: number[], placements: string[], re
         const text = serializeState(st);
         writeFileSync(statefile, text);
         writeFileSync(`${statefile}.journal`, serializeJournal({ state: digestOf(text), samples: [] }));
-        const t: Record<"event" | "status" | "busiest", { wall: number[]; cpu: number[] }> = { event: { wall: [], cpu: [] }, status: { wall: [], cpu: [] }, busiest: { wall: [], cpu: [] } };
+        const t: Record<Cmd, { wall: number[]; cpu: number[] }> = { event: { wall: [], cpu: [] }, status: { wall: [], cpu: [] }, busiest: { wall: [], cpu: [] }, unranked: { wall: [], cpu: [] } };
         const bytes = { status: 0, busiest: 0 };
         const extra = 1 << 20;
         for (let i = 0; i < reps; i++) {
@@ -94,15 +99,24 @@ export function benchPoll(dir: string, sizes: number[], placements: string[], re
           const b = timed(ns, [BIN, "status", "--json", "--busiest"], env);
           t.busiest.wall.push(b.wall);
           t.busiest.cpu.push(b.cpu);
+          // The poll above was built on the ranking the full list just left (its time); without it, every counter is read.
+          const rankedAt = (JSON.parse(readFileSync(`${statefile}.busiest`, "utf8")) as { t: number }).t;
+          run(["rm", "-f", `${statefile}.busiest`]);
+          const u = timed(ns, [BIN, "status", "--json", "--busiest"], env);
+          t.unranked.wall.push(u.wall);
+          t.unranked.cpu.push(u.cpu);
           bytes.status = s.out.length;
           bytes.busiest = b.out.length;
-          const parsed = JSON.parse(b.out) as { count: number; hosts: unknown[] };
-          if (parsed.count !== n || parsed.hosts.length !== Math.min(n, 100)) throw new Error(`poll at ${n}: count ${parsed.count}, ${parsed.hosts.length} listed`);
+          for (const [what, out] of [["poll", b.out], ["poll without a ranking", u.out]] as const) {
+            const parsed = JSON.parse(out) as { count: number; hosts: unknown[]; ranked_at: number };
+            if (parsed.count !== n || parsed.hosts.length !== Math.min(n, 100)) throw new Error(`${what} at ${n}: count ${parsed.count}, ${parsed.hosts.length} listed`);
+            if (what === "poll" && parsed.ranked_at !== rankedAt) throw new Error(`the poll at ${n} did not use the ranking (ranked_at ${parsed.ranked_at}, ranking of ${rankedAt})`);
+          }
         }
         const sum = (k: keyof typeof t) => ({ wall: summarise(t[k].wall), cpu: summarise(t[k].cpu) });
-        const [e, s, b] = [sum("event"), sum("status"), sum("busiest")];
-        rows.push({ placement, hosts: n, wall: { event: e.wall, status: s.wall, busiest: b.wall }, cpu: { event: e.cpu, status: s.cpu, busiest: b.cpu }, bytes });
-        log(`  poll ${placement} ${n} hosts: CPU busiest ${b.cpu.median.toFixed(1)} ms, event ${e.cpu.median.toFixed(1)}, status --json ${s.cpu.median.toFixed(1)}; ${bytes.busiest} bytes`);
+        const [e, s, b, u] = [sum("event"), sum("status"), sum("busiest"), sum("unranked")];
+        rows.push({ placement, hosts: n, wall: { event: e.wall, status: s.wall, busiest: b.wall, unranked: u.wall }, cpu: { event: e.cpu, status: s.cpu, busiest: b.cpu, unranked: u.cpu }, bytes });
+        log(`  poll ${placement} ${n} hosts: CPU busiest ${b.cpu.median.toFixed(1)} ms (without a ranking ${u.cpu.median.toFixed(1)}), event ${e.cpu.median.toFixed(1)}, status --json ${s.cpu.median.toFixed(1)}; ${bytes.busiest} bytes`);
         run([BIN, "stop"], env);
       }
     }
@@ -120,14 +134,14 @@ const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
 
 export function pollTable(rows: PollRow[]): string {
   const out = [
-    "CPU ms (user + system) and wall ms, median / min; event: `add` of a new host; poll: `status --json --busiest`",
+    "CPU ms (user + system) and wall ms, median / min; event: `add` of a new host; poll: `status --json --busiest` right after a full sample (built on its ranking); unranked: the same poll with no ranking to build on",
     "",
-    "| placement | hosts | poll CPU | event CPU | status --json CPU | poll ÷ event (CPU) | poll wall | event wall | status --json wall | poll bytes | status --json bytes |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| placement | hosts | poll CPU | event CPU | poll ÷ event (CPU) | unranked poll CPU | unranked ÷ event | status --json CPU | poll wall | event wall | unranked poll wall | status --json wall | poll bytes | status --json bytes |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const r of rows)
     out.push(
-      `| ${r.placement} | ${r.hosts} | ${ms(r.cpu.busiest)} | ${ms(r.cpu.event)} | ${ms(r.cpu.status)} | ${x(r.cpu.busiest.median, r.cpu.event.median)} | ${ms(r.wall.busiest)} | ${ms(r.wall.event)} | ${ms(r.wall.status)} | ${kb(r.bytes.busiest)} | ${kb(r.bytes.status)} |`,
+      `| ${r.placement} | ${r.hosts} | ${ms(r.cpu.busiest)} | ${ms(r.cpu.event)} | ${x(r.cpu.busiest.median, r.cpu.event.median)} | ${ms(r.cpu.unranked)} | ${x(r.cpu.unranked.median, r.cpu.event.median)} | ${ms(r.cpu.status)} | ${ms(r.wall.busiest)} | ${ms(r.wall.event)} | ${ms(r.wall.unranked)} | ${ms(r.wall.status)} | ${kb(r.bytes.busiest)} | ${kb(r.bytes.status)} |`,
     );
   return `${out.join("\n")}\n`;
 }

@@ -31,6 +31,21 @@ export interface Runtime {
   remember?(hosts: readonly CountedHost[], scope: "all" | "some"): void;
   /** Copies the snapshot to persistent storage now (stop: shutdown, upgrade). */
   persist?(): void;
+  /**
+   * The hosts in the kernel are about to change (a change applied, the
+   * table removed): what was kept of them for the page's poll is dropped.
+   */
+  changing?(): void;
+}
+
+/**
+ * Applies a change; first, where it changes the hosts in the kernel (their
+ * names, addresses or counters), drops what was kept of them for the page's
+ * poll (a change that does nothing, such as a lease renewed as it was, keeps it).
+ */
+export function applyChange(rt: Runtime, change: unknown): void {
+  if (rt.backend.changesHosts?.(change) !== false) rt.changing?.();
+  rt.backend.apply(change);
 }
 
 /** Lock files this process holds, and how deep: a holder that calls another locked step goes on. */
@@ -125,7 +140,7 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
     const change = b.plan(current, desired, { rebuild: true });
     const script = b.render(change);
     if (mode === "apply") {
-      b.apply(change);
+      applyChange(rt, change);
       rememberCreated(rt, desired);
     }
     if (mode === "check") b.check(change);
@@ -199,7 +214,7 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
         const stay = new Set(plan.hosts.map((h) => h.name));
         const gone = scoped.hosts.filter((h) => !stay.has(h.name));
         if (gone.length > 0) rt.remember?.(gone, "some");
-        b.apply(b.plan(scoped, plan.hosts, { rebuild: false }));
+        applyChange(rt, b.plan(scoped, plan.hosts, { rebuild: false }));
         rememberCreated(rt, plan.hosts);
         return { kind: "applied", hosts: plan.hosts };
       }
@@ -223,7 +238,7 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
       if (last.read === "full") rt.remember(last.hosts, "all");
     }
     const complete = current.read !== "full" || current.complete;
-    b.apply(b.plan(current, plan.hosts, { rebuild: !complete }));
+    applyChange(rt, b.plan(current, plan.hosts, { rebuild: !complete }));
     rememberCreated(rt, plan.hosts);
     return { kind: "applied", hosts: plan.hosts };
   });
@@ -242,7 +257,7 @@ function rebuildWith(rt: Runtime, k: Knowledge, current: KernelState, ev: HostEv
   const plan = planEvent(rebuilt, ev, key, k);
   const hosts = plan.kind === "change" ? plan.hosts.map(({ key, name, addresses }) => ({ key, name, addresses })) : base;
   const desired = mustPlanCounters(current, hosts, () => floorsOf(rt, current));
-  rt.backend.apply(rt.backend.plan(current, desired, { rebuild: true }));
+  applyChange(rt, rt.backend.plan(current, desired, { rebuild: true }));
   rememberCreated(rt, desired);
   return { kind: "applied", hosts: desired };
 }
@@ -270,7 +285,7 @@ export function runDeviceEvent(rt: Runtime, action: "add" | "remove", device: st
     const current = b.read("full");
     if (current.read === "absent") return none("iptmon's table is not there ('iptmon init' builds it)");
     const desired = mustPlanCounters(current, current.hosts);
-    b.apply(b.plan(current, desired, { rebuild: true }));
+    applyChange(rt, b.plan(current, desired, { rebuild: true }));
     return { kind: "applied", hosts: desired };
   });
 }
@@ -298,6 +313,7 @@ export function runStop(rt: Runtime): void {
   withLock(rt, () => {
     if (rt.remember) readHosts(rt);
     rt.persist?.();
+    rt.changing?.();
     rt.backend.remove();
   });
 }

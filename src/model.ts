@@ -18,6 +18,11 @@ export interface Counter {
 export interface CountedHost extends Host {
   rx: Counter;
   tx: Counter;
+  /**
+   * Its counters include a pair a rename left behind that no element names
+   * and nothing folded yet: a lookup of its pair by name misses that part.
+   */
+  unfolded?: true;
 }
 
 export interface HostCounters {

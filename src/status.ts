@@ -2,10 +2,12 @@
 import type { BackendName } from "./config.ts";
 import { readHosts, type Runtime } from "./core.ts";
 import { snapshotsOf } from "./snapshot/store.ts";
-import { macOf, sortHosts, type CountedHost } from "./model.ts";
+import { macOf, sortHosts, type CountedHost, type HostCounters } from "./model.ts";
 import { humanBytes } from "./top/format.ts";
+import { busiestFirst, topOf, type Ranking } from "./snapshot/ranking.ts";
+import { growth } from "./usage/record.ts";
 
-export { humanBytes };
+export { humanBytes, topOf };
 
 export interface StatusHost {
   name: string;
@@ -59,6 +61,12 @@ export interface Status {
   count: number;
   totals: StatusTotals;
   hosts: StatusHost[];
+  /**
+   * `--busiest` only: when the ranking was made (seconds since the epoch).
+   * The time of this read, or of the last full sample, whose ranking the
+   * poll then builds on (see readBusiest).
+   */
+  ranked_at?: number;
 }
 
 /** How many hosts `status --json --busiest` lists. */
@@ -116,9 +124,8 @@ export function buildStatus(
       const u = usage.get(h);
       return u ? u.rx_bytes + u.tx_bytes : 0;
     };
-    const order = (a: CountedHost, b: CountedHost) =>
-      used(b) - used(a) || b.rx.bytes + b.tx.bytes - (a.rx.bytes + a.tx.bytes) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-    shown = topOf(hosts, BUSIEST, order);
+    const ranked = hosts.map((h) => ({ h, used: used(h), total: h.rx.bytes + h.tx.bytes, name: h.name }));
+    shown = topOf(ranked, BUSIEST, busiestFirst).map((r) => r.h);
   } else shown = sortHosts([...hosts]);
   return {
     backend,
@@ -133,26 +140,6 @@ export function buildStatus(
       return out;
     }),
   };
-}
-
-/** The first `n` of `items` in `order`, without sorting them all (a poll of thousands shows a hundred). */
-export function topOf<T>(items: readonly T[], n: number, order: (a: T, b: T) => number): T[] {
-  if (items.length <= n) return [...items].sort(order);
-  const top: T[] = [];
-  for (const x of items) {
-    if (top.length === n && order(x, top[n - 1]!) >= 0) continue;
-    // Insert in place: ordered, at most n long.
-    let lo = 0;
-    let hi = top.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (order(x, top[mid]!) < 0) hi = mid;
-      else lo = mid + 1;
-    }
-    top.splice(lo, 0, x);
-    if (top.length > n) top.pop();
-  }
-  return top;
 }
 
 /** A status of hosts already in their JSON shape, listed as given (all of them), with their count and totals. */
@@ -196,8 +183,72 @@ export function readStatus(rt: Runtime): Status {
  * seconds: the busiest hosts with counts and totals over all. It only reads:
  * no sample is recorded (other reads and events keep the state), so it
  * takes no lock and writes nothing; usage is what a sample would record now.
+ *
+ * Where the last full sample left a ranking that still holds (see
+ * Snapshots.ranking: at most twice push_interval old, the same period, no
+ * change to the hosts since), only the hosts it lists are read, by name
+ * (rankedStatus); otherwise every counter is.
  */
 export function readBusiest(rt: Runtime): Status {
+  const now = rt.sys.now();
+  const r = rt.backend.readNamed ? snapshotsOf(rt).ranking(now, 2 * rt.cfg.pushInterval * 60) : null;
+  const counts = r ? rt.backend.readNamed!(r.hosts) : null;
+  if (r && counts && counts.every((c) => c !== null)) return rankedStatus(rt.backend.name, rt.backend.hook, r, counts as HostCounters[]);
+  return { ...readAllBusiest(rt), ranked_at: now };
+}
+
+/**
+ * The poll from the last full sample's ranking and its hosts' counters now
+ * (`now`, in the ranking's order): each one's usage is its usage at the
+ * sample plus its growth since (a counter lower than then counts from zero,
+ * as a sample's does), and they are ranked again. Count and totals are the
+ * sample's, the totals plus the change of the listed hosts' counters and
+ * their usage's growth since. A host the ranking does not list (beyond the
+ * first RANKED) enters it at the next sample.
+ */
+export function rankedStatus(backend: BackendName, hook: Status["hook"], r: Ranking, now: readonly HostCounters[]): Status {
+  const period = r.period;
+  const t = r.totals;
+  const totals: StatusTotals = { ...t, usage: { ...t.usage } };
+  const hosts = r.hosts.map((h, i) => {
+    const c = now[i]!;
+    const rx = growth(c.rx, h.rx);
+    const tx = growth(c.tx, h.tx);
+    totals.rx_bytes += c.rx.bytes - h.rx[0];
+    totals.rx_packets += c.rx.packets - h.rx[1];
+    totals.tx_bytes += c.tx.bytes - h.tx[0];
+    totals.tx_packets += c.tx.packets - h.tx[1];
+    totals.usage.rx_bytes += rx[0];
+    totals.usage.tx_bytes += tx[0];
+    const usage = { rx_bytes: h.usage[0] + rx[0], tx_bytes: h.usage[1] + tx[0] };
+    return { h, c, usage, used: usage.rx_bytes + usage.tx_bytes, total: c.rx.bytes + c.tx.bytes, name: h.name };
+  });
+  return {
+    backend,
+    hook,
+    period: period ? { name: period.name, start: period.start, end: period.end } : null,
+    count: r.count,
+    totals,
+    hosts: topOf(hosts, BUSIEST, busiestFirst).map(({ h, c, usage }) => {
+      const out: StatusHost = {
+        name: h.name,
+        mac: macOf(h.key),
+        key: h.key,
+        addresses: h.addresses,
+        rx_bytes: c.rx.bytes,
+        rx_packets: c.rx.packets,
+        tx_bytes: c.tx.bytes,
+        tx_packets: c.tx.packets,
+      };
+      if (period) out.usage = { since: period.start, ...usage };
+      return out;
+    }),
+    ranked_at: r.t,
+  };
+}
+
+/** The poll from every host's counters now (no ranking to build on). */
+function readAllBusiest(rt: Runtime): Status {
   // Where the backend can, the addresses of the hosts not shown are not written out.
   const counts = rt.backend.readCounts?.() ?? null;
   const s = counts ? counts.state : rt.backend.read("full");

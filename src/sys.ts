@@ -1,5 +1,5 @@
 import { constants as os } from "node:os";
-import { existsSync, readdirSync, renameSync, writeSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { DEFAULTS } from "./defaults.ts";
 import { NfTables } from "./netlink/nftables.ts";
 import { RtNetlink } from "./netlink/rtnetlink.ts";
@@ -50,6 +50,8 @@ export interface Sys {
   ensurePrivateDir(path: string): void;
   /** Renames a file within its filesystem. */
   rename(from: string, to: string): void;
+  /** Removes a file; nothing when it is not there. Absent in fakes. */
+  remove?(path: string): void;
   env: Record<string, string | undefined>;
   /** The parent process's pid (who ran us: dnsmasq, hotplug, a shell). */
   ppid: number;
@@ -158,6 +160,13 @@ export const realSys: Sys = {
   writeFile: writeFileAtomic,
   ensurePrivateDir,
   rename: (from, to) => renameSync(from, to),
+  remove(path) {
+    try {
+      unlinkSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+  },
   env: process.env,
   ppid: process.ppid,
   stdout: (t) => writeOut(1, t, () => process.stdout),

@@ -29,6 +29,13 @@ export interface Backend<S extends KernelState = KernelState, C = unknown> {
    */
   readCounts?(): { state: S; addresses(name: string): string[] } | null;
   /**
+   * These hosts' counters now, looked up by name and key, at a cost that
+   * grows with how many are asked, not with the table: what a full read
+   * would say of each (null: that name is not that key's live pair now).
+   * Null where this backend cannot look them up so.
+   */
+  readNamed?(hosts: readonly { key: string; name: string }[]): (HostCounters | null)[] | null;
+  /**
    * Only the hosts an event touches, looked up by key (a `scoped` state), at
    * a cost that does not grow with the number of hosts; null where this
    * backend, or the table as it is, cannot tell them that way.
@@ -44,6 +51,11 @@ export interface Backend<S extends KernelState = KernelState, C = unknown> {
    * renamed hosts' old counters once nothing counts into them.)
    */
   apply(change: C): void;
+  /**
+   * Whether applying the change alters the hosts in the kernel (their names,
+   * addresses or counters); absent: take it that it may.
+   */
+  changesHosts?(change: C): boolean;
   /** Dry run in the kernel's own parser, applying nothing. */
   check(change: C): void;
   /** Removes everything iptmon created, and nothing else. */

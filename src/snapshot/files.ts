@@ -8,6 +8,7 @@
 import { oneLine, shorten } from "../errors.ts";
 import type { Sys } from "../sys.ts";
 import { FileError } from "../sys/files.ts";
+import { RANKING_READ_MAX, RANKING_SUFFIX } from "./ranking.ts";
 import { JOURNAL_READ_MAX, STATE_READ_MAX } from "./settings.ts";
 
 /** `ENOSPC: no space left on device, write` → `no space left on device (ENOSPC)`. */
@@ -38,7 +39,8 @@ export class SnapshotFiles {
 
   /** A file's text, or null when it is missing; a FileError when it cannot be used. */
   read(path: string): string | null {
-    return this.sys.readFile(path, { noFollow: true, maxBytes: path === this.journalFile ? JOURNAL_READ_MAX : STATE_READ_MAX });
+    const maxBytes = path === this.journalFile ? JOURNAL_READ_MAX : path.endsWith(RANKING_SUFFIX) ? RANKING_READ_MAX : STATE_READ_MAX;
+    return this.sys.readFile(path, { noFollow: true, maxBytes });
   }
 
   /** A file's text, or null when it is missing or cannot be read (the whole read reports that). */

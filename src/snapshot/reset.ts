@@ -4,7 +4,7 @@
  * in RAM and on flash, so no restart or reboot brings them back. Usage
  * already counted in periods stays: it was used.
  */
-import { readHosts, withLock, type Runtime } from "../core.ts";
+import { applyChange, readHosts, withLock, type Runtime } from "../core.ts";
 import { badInput, failure, quoteInput } from "../errors.ts";
 import { zeroCounter, type PlannedHost } from "../model.ts";
 import { snapshotsOf } from "./store.ts";
@@ -47,8 +47,10 @@ export function runReset(rt: Runtime, which: readonly string[] | "all"): ResetRe
       const desired: PlannedHost[] = current.hosts.map(({ key, name, addresses }) =>
         zero.has(key) ? { key, name, addresses, counters: { rx: zeroCounter(), tx: zeroCounter() }, reset: true } : { key, name, addresses, counters: "keep" },
       );
-      rt.backend.apply(rt.backend.plan(current, desired, { rebuild: !current.complete }));
+      applyChange(rt, rt.backend.plan(current, desired, { rebuild: !current.complete }));
     }
+    // What the ranking says of these hosts' totals and usage is no more.
+    snaps.dropRanking();
     snaps.forget(which === "all" ? null : keys);
     if (!snaps.save(true)) {
       const what = which === "all" ? "every host" : which.map(quoteInput).join(" ");

@@ -17,6 +17,8 @@ import { previewSample, recordSample } from "../usage/record.ts";
 import { reason, SnapshotFiles } from "./files.ts";
 import { copyDue, JOURNAL_MAX, JOURNAL_SUFFIX, PERSIST_NAME, snapshotSettings, STATE_READ_MAX, type SnapshotSettings } from "./settings.ts";
 import { digestOf, hostRecordIn, newestPeriodOnly, parseJournal, serializeJournal, stateHead, type Journal, type JournalSample } from "./journal.ts";
+import { parseRanking, rankingOf, RANKING_SUFFIX, serializeRanking, type Ranking, type RankingSource } from "./ranking.ts";
+import { specText } from "../usage/periods.ts";
 import { BadState, emptyState, floorOf, floorsOf, parseState, serializeState, type State } from "./state.ts";
 
 /** How many hosts' floors are looked up in the state's text before it is read whole. */
@@ -76,6 +78,8 @@ export class Snapshots {
   private quick: Quick | null | undefined;
   /** Whether the state changed since it was last copied to persistent storage. */
   private unpersisted = false;
+  /** The digest of the state text this run last saved with an empty journal; null: the last save did not. */
+  private saved: string | null = null;
   private readonly files: SnapshotFiles;
 
   constructor(
@@ -83,6 +87,8 @@ export class Snapshots {
     readonly settings: SnapshotSettings,
     /** One line for the user (stderr): a file set aside, a save that failed. */
     private readonly report: (line: string) => void,
+    /** What counts the hosts, for the ranking each full sample writes (null: none is written). */
+    private readonly source: RankingSource | null = null,
   ) {
     this.files = new SnapshotFiles(sys, this.journalFile, report);
   }
@@ -93,6 +99,10 @@ export class Snapshots {
 
   get journalFile(): string {
     return `${this.settings.statefile}${JOURNAL_SUFFIX}`;
+  }
+
+  get rankingFile(): string {
+    return `${this.settings.statefile}${RANKING_SUFFIX}`;
   }
 
   /**
@@ -144,9 +154,77 @@ export class Snapshots {
     if (scope === "some" && counted.length === 0) return;
     if (scope === "some" && this.journal(counted)) return;
     this.catchUp();
-    recordSample(this.current(), counted, this.sys.now(), this.settings.usage, scope === "all");
+    const now = this.sys.now();
+    recordSample(this.current(), counted, now, this.settings.usage, scope === "all");
     this.unpersisted = true;
     this.save(false);
+    if (scope === "all") this.rank(counted, now);
+  }
+
+  /**
+   * Writes the ranking of a full sample just saved, for the page's poll (see
+   * ranking.ts); removes the last one when there is nothing to rank by or
+   * the state could not be saved (it would name a state not on disk).
+   */
+  private rank(hosts: readonly CountedHost[], t: number): void {
+    if (!this.source) return;
+    const r = this.saved === null ? null : rankingOf(this.current(), hosts, t, this.settings.usage.spec, this.source, this.saved);
+    if (r) this.write(this.rankingFile, serializeRanking(r), false);
+    else this.dropRanking();
+  }
+
+  /** The hosts in the kernel are about to change (an event, init, stop): the ranking would list them as they were. */
+  dropRanking(): void {
+    const path = this.rankingFile;
+    if (this.files.leftAlone(path) || !this.sys.exists(path)) return;
+    try {
+      if (this.sys.remove) this.sys.remove(path);
+      else this.sys.writeFile(path, "");
+    } catch (e) {
+      // A ranking that cannot be removed must not be read either.
+      this.files.setAside(path, `cannot be removed (${reason(e)})`, "the page's poll reads every counter");
+    }
+  }
+
+  /**
+   * The last full sample's ranking, when the page's poll may build on it:
+   * written with the state iptmon last wrote (the journal names that text,
+   * with no sample since),
+   * by this backend, table and placement, under this period setting, with
+   * its period still open at `now`, and at most `maxAge` seconds old. Null
+   * otherwise (a missing or empty file is no ranking; an unusable one is set
+   * aside and said, as the state's files are).
+   */
+  ranking(now: number, maxAge: number): Ranking | null {
+    const path = this.rankingFile;
+    if (!this.source || this.files.leftAlone(path)) return null;
+    let text: string | null;
+    try {
+      text = this.files.read(path);
+    } catch (e) {
+      this.files.setAside(path, `cannot be read (${reason(e)})`, "the page's poll reads every counter");
+      return null;
+    }
+    if (text === null || text === "") return null;
+    let r: Ranking;
+    try {
+      r = parseRanking(text);
+    } catch (e) {
+      if (!(e instanceof BadState)) throw e;
+      this.files.setAside(path, `is unusable (${e.message})`, "the page's poll reads every counter");
+      return null;
+    }
+    const src = this.source;
+    if (r.backend !== src.backend || r.table !== src.table || r.hook !== src.hook) return null;
+    if (!r.period || r.spec !== specText(this.settings.usage.spec) || now < r.t || now - r.t > maxAge || now >= r.period.end) return null;
+    const jtext = this.files.peek(this.journalFile);
+    if (jtext === null) return null;
+    try {
+      const j = parseJournal(jtext);
+      return j.state === r.state && j.samples.length === 0 ? r : null;
+    } catch {
+      return null; // the next whole read sets it aside and says so
+    }
   }
 
   /**
@@ -321,9 +399,13 @@ export class Snapshots {
       } else if (now < s.persisted) s.persisted = now;
     }
     const text = this.serialize(s);
+    this.saved = null;
     // The journal's samples are in this text now: a journal for it starts empty.
     if (!this.write(this.settings.statefile, text, false)) return false;
-    return this.write(this.journalFile, serializeJournal({ state: digestOf(text), samples: [] }), false) && ok;
+    const digest = digestOf(text);
+    if (!this.write(this.journalFile, serializeJournal({ state: digest, samples: [] }), false)) return false;
+    this.saved = digest;
+    return ok;
   }
 
   /** The state's text, its oldest periods dropped while it would be longer than a read takes (STATE_READ_MAX). */
@@ -373,11 +455,14 @@ export function withSnapshots(rt: Runtime, report: (line: string) => void): Runt
   const settings = snapshotSettings(rt.cfg);
   // Under world-writable /tmp: before anything is read or changed, the directory must be root's alone.
   rt.sys.ensurePrivateDir(dirname(settings.statefile));
-  const snaps = new Snapshots(rt.sys, settings, report);
+  // A ranking only serves a backend that can look its hosts up by name.
+  const source = rt.backend.readNamed ? { backend: rt.backend.name, table: rt.cfg.table, hook: rt.backend.hook } : null;
+  const snaps = new Snapshots(rt.sys, settings, report, source);
   const out: Runtime = {
     ...rt,
     floors: () => snaps.floors(),
     remember: (hosts, scope) => snaps.remember(hosts, scope),
+    changing: () => snaps.dropRanking(),
     persist: () => snaps.save(true),
   };
   attached.set(out, snaps);

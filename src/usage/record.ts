@@ -27,7 +27,8 @@ export interface UsageSettings {
   zone: ZoneOffset;
 }
 
-const growth = (cur: { bytes: number; packets: number }, last: [number, number] | undefined): [number, number] => {
+/** What a counter counted since it read `last` ([bytes, packets]); one lower than then was created anew and counts from zero. */
+export const growth = (cur: { bytes: number; packets: number }, last: [number, number] | undefined): [number, number] => {
   if (!last) return [cur.bytes, cur.packets];
   if (cur.bytes < last[0] || cur.packets < last[1]) return [cur.bytes, cur.packets];
   return [cur.bytes - last[0], cur.packets - last[1]];

@@ -108,7 +108,7 @@ describe.skipIf(skip !== null)("hardening, nftables backend", () => {
       mkdirSync(d);
       const victim = join(dir, `${name}-victim`);
       writeFileSync(victim, "precious\n");
-      for (const f of ["state.json", "state.json.journal", ...[1, 2, 3, process.pid].flatMap((p) => [`state.json.tmp.${p}`, `state.json.journal.tmp.${p}`])]) symlinkSync(victim, join(d, f));
+      for (const f of ["state.json", "state.json.journal", "state.json.busiest", ...[1, 2, 3, process.pid].flatMap((p) => [`state.json.tmp.${p}`, `state.json.journal.tmp.${p}`])]) symlinkSync(victim, join(d, f));
       chownSync(d, owner, owner);
       chmodSync(d, mode);
       return { d, victim };
@@ -135,7 +135,7 @@ describe.skipIf(skip !== null)("hardening, nftables backend", () => {
       });
     }
 
-    test("a directory iptmon makes is 0700, and the state, journal and flash copy are 0600", () => {
+    test("a directory iptmon makes is 0700, and the state, journal, ranking and flash copy are 0600", () => {
       const d = join(dir, "fresh", "iptmon");
       const c = confWithState("fresh", join(d, "state.json"));
       const r = iptmon(["status"], {}, c);
@@ -144,7 +144,25 @@ describe.skipIf(skip !== null)("hardening, nftables backend", () => {
       expect(statSync(d).uid).toBe(0);
       ok("stop"); // copies to flash
       ok("init");
-      for (const f of [join(d, "state.json"), join(d, "state.json.journal"), ram(), flash()]) expect([f, statSync(f).mode & 0o777]).toEqual([f, 0o600]);
+      ok("status"); // a full sample: it leaves the ranking
+      for (const f of [join(d, "state.json"), join(d, "state.json.journal"), join(d, "state.json.busiest"), ram(), `${ram()}.busiest`, flash()]) expect([f, statSync(f).mode & 0o777]).toEqual([f, 0o600]);
+    });
+
+    test("a ranking that is a symbolic link (to made-up counters) is set aside by the poll, not followed nor trusted", () => {
+      ok("status");
+      const fake = join(dir, "made-up-ranking.json");
+      const made = JSON.parse(readFileSync(`${ram()}.busiest`, "utf8"));
+      for (const h of made.hosts as { rx: number[]; tx: number[] }[]) h.rx = h.tx = [1_000_000_000_000, 1_000_000_000];
+      writeFileSync(fake, JSON.stringify(made));
+      rmSync(`${ram()}.busiest`);
+      symlinkSync(fake, `${ram()}.busiest`);
+      const r = iptmon(["status", "--json", "--busiest"]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/^iptmon: snapshot \S+state\.json\.busiest cannot be read \(is a symbolic link, not followed\): set aside as \S+\.bad-\d+; the page's poll reads every counter\n$/);
+      const poll = JSON.parse(r.stdout) as { hosts: { mac: string; rx_bytes: number; tx_bytes: number }[] };
+      expect(new Map(poll.hosts.map((h) => [h.mac, { rx: h.rx_bytes, tx: h.tx_bytes }]))).toEqual(sent);
+      expect(lstatSync(`${ram()}.busiest`, { throwIfNoEntry: false })).toBeUndefined();
+      expect(readFileSync(fake, "utf8")).toBe(JSON.stringify(made));
     });
 
     test("a state file that is a symbolic link (to 931 GiB of made-up totals) is set aside, not followed nor trusted", () => {

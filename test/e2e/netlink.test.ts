@@ -5,7 +5,7 @@
  * event spawns no nft at all.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { CountedHost, EventScope } from "../../src/model.ts";
 import { scopedOf } from "../helpers/scoped.ts";
@@ -13,6 +13,7 @@ import { exec, execOk, iptmonBin, iptmonConfig, NETNS_NEEDS, NetnsRun, skipReaso
 
 const skip = skipReason("netlink", NETNS_NEEDS);
 const PROBE = resolve(import.meta.dir, "../helpers/nl-probe.ts");
+const SEND = resolve(import.meta.dir, "../helpers/udp-send.ts");
 const mac = (i: number) => `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
 const ip = (i: number) => `10.67.${i >> 8}.${i & 255}`;
 
@@ -32,6 +33,8 @@ describe.skipIf(skip !== null)("events over netlink", () => {
   let run: NetnsRun;
   let ns: string;
   let BIN: string;
+  /** The namespace of a host that sends (made by the first test that needs it). */
+  let traffic: string | undefined;
   const conf = (placement: string, extra: string[] = []) => {
     const f = join(run.tmpDir, `iptmon-${placement}-${extra.length}.conf`);
     writeFileSync(f, iptmonConfig(run.tmpDir, { backend: "nftables", options: [`\toption hook '${placement}'`, "\toption lan_interface 'br-lan'", ...extra] }));
@@ -107,6 +110,61 @@ describe.skipIf(skip !== null)("events over netlink", () => {
         expect([poll.count, poll.totals, poll.period]).toEqual([full.count, full.totals, full.period]);
         expect(byKey(poll)).toEqual(byKey(full));
       }
+    });
+
+    test(`${placement}: right after a sample, with traffic since, the poll builds on the sample's ranking and its hosts' counters and usage are a full read's`, async () => {
+      const c = conf(placement);
+      // A host sending from its own namespace: through a LAN port, forwarded to a dummy network.
+      if (!traffic) {
+        const h = run.ns("h");
+        run.addNamespaces([h]);
+        // The far side: a link whose one neighbour is written down (its datagrams go nowhere further).
+        run.ipBatch(ns, [
+          "link add lan2 type veth peer name lan2p",
+          "link set lan2 master br-lan",
+          "link set lan2 up",
+          `link set lan2p netns ${h}`,
+          "link add wan0 type veth peer name wan0p",
+          "addr add 10.68.0.1/24 dev wan0",
+          "link set wan0 up",
+          "link set wan0p up",
+          "neigh add 10.68.0.2 lladdr 02:00:00:00:ff:ff dev wan0 nud permanent",
+        ]);
+        run.ipBatch(h, [`link set lan2p address ${mac(10)}`, `addr add ${ip(10)}/16 dev lan2p`, "link set lan2p up", "route add default via 10.67.255.254"]);
+        run.sysctl(ns, ["net.ipv4.ip_forward=1"]);
+        traffic = h;
+      }
+      ok(c, ["init"]);
+      type S = { count: number; totals: unknown; period: unknown; ranked_at?: number; hosts: { key: string; name: string; rx_bytes: number; usage?: unknown }[] };
+      const sample = JSON.parse(ok(c, ["status", "--json"])) as S;
+      const ranking = JSON.parse(readFileSync(join(run.tmpDir, "state.json.busiest"), "utf8")) as { t: number; hook: string; count: number };
+      expect([ranking.hook, ranking.count]).toEqual([placement, sample.count]);
+      execOk(traffic, [process.execPath, SEND, "4", "10.68.0.2", "9", "40", "1000"]);
+      await Bun.sleep(1100);
+      const poll = JSON.parse(ok(c, ["status", "--json", "--busiest"])) as S;
+      const full = JSON.parse(ok(c, ["status", "--json"])) as S;
+      // The sample's ranking, not a read of every counter (which is ranked now, a second later).
+      expect(poll.ranked_at).toBe(ranking.t);
+      const busy = poll.hosts[0]!;
+      expect(busy.name).toBe("host10");
+      expect(busy.rx_bytes - sample.hosts.find((h) => h.name === "host10")!.rx_bytes).toBe(40 * 1028);
+      const byKey = new Map(full.hosts.map((h) => [h.key, h]));
+      expect(poll.hosts.length).toBe(full.hosts.length);
+      for (const h of poll.hosts) expect(h).toEqual(byKey.get(h.key)!);
+      expect([poll.count, poll.totals, poll.period]).toEqual([full.count, full.totals, full.period]);
+      // An event that changes nothing (a lease renewed as it was) keeps the ranking of the full read above.
+      const resampled = JSON.parse(readFileSync(join(run.tmpDir, "state.json.busiest"), "utf8")) as { t: number };
+      ok(c, ["add", mac(10), ip(10), "host10"]);
+      expect(existsSync(join(run.tmpDir, "state.json.busiest"))).toBe(true);
+      expect((JSON.parse(ok(c, ["status", "--json", "--busiest"])) as S).ranked_at).toBe(resampled.t);
+      // A change to the hosts since the sample: the poll reads every counter, and shows the new one.
+      ok(c, ["add", mac(500), ip(500), "after-sample"]);
+      expect(existsSync(join(run.tmpDir, "state.json.busiest"))).toBe(false);
+      const after = JSON.parse(ok(c, ["status", "--json", "--busiest"])) as S;
+      expect(after.ranked_at).toBeGreaterThan(ranking.t);
+      expect(after.count).toBe(full.count + 1);
+      expect(after.hosts.some((h) => h.name === "after-sample")).toBe(true);
+      ok(c, ["del", mac(500), ip(500)]);
     });
 
     test(`${placement}: netlink's reads say what nft's JSON says`, () => {

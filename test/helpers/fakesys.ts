@@ -61,6 +61,7 @@ export function fakeSys(
       files.delete(from);
       files.set(to, d);
     },
+    remove: (p) => void files.delete(p),
     env: opts.env ?? {},
     ppid: 1,
     stdout: (t) => void (sys.out += t),

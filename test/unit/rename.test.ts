@@ -135,7 +135,8 @@ describe("a rename plans the old pair kept and a new one from nothing", () => {
 describe("every read adds a key's parts to its host", () => {
   test("a pair the names map does not name is retired, a carry pair is the key's; both add to the live pair, and neither is a stray", () => {
     const s = full(CUT_SHORT);
-    expect(s.hosts).toEqual([{ key: MAC, name: "notebook", addresses: ["192.168.1.101"], ...c(16, 1600, 28, 2800) }]);
+    // Marked: a lookup of its pair by name would miss the retired part.
+    expect(s.hosts).toEqual([{ key: MAC, name: "notebook", addresses: ["192.168.1.101"], ...c(16, 1600, 28, 2800), unfolded: true }]);
     expect(s.strays).toEqual([]);
     expect(s.parts.get(MAC)).toEqual({ carry: c(5, 500, 6, 600), retired: [{ name: "laptop", counters: c(10, 1000, 20, 2000) }] });
   });
@@ -183,7 +184,8 @@ describe("the fold, and a change cut short before it", () => {
         { notebook: ["192.168.1.101"] },
       ),
     );
-    expect(after.hosts).toEqual(s.hosts);
+    // The same total, and nothing left unfolded.
+    expect(after.hosts).toEqual(s.hosts.map(({ unfolded: _, ...h }) => h));
   });
 
   test("cut short, then renamed back to the retired pair's name: that pair is folded first, the new one made after", () => {

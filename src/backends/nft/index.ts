@@ -14,7 +14,7 @@ import { runIp } from "../../sources/load.ts";
 import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { NfError } from "../../netlink/nftables.ts";
-import { netlinkOps, readCountsNetlink, readMapsNetlink, readPartsNetlink, readScopeNetlink, readTableNetlink } from "./netlink.ts";
+import { netlinkOps, readCountsNetlink, readMapsNetlink, readNamedNetlink, readPartsNetlink, readScopeNetlink, readTableNetlink } from "./netlink.ts";
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planFolds, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
@@ -69,6 +69,10 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
       const nl = netlink();
       return nl ? viaNetlink(`read table ${FAMILY[o.placement]} ${o.table}`, () => readCountsNetlink(nl, o)) : null;
     },
+    readNamed(hosts) {
+      const nl = netlink();
+      return nl ? viaNetlink(`read counters of table ${t}`, () => readNamedNetlink(nl, o, hosts)) : null;
+    },
     readScope(scope) {
       const nl = netlink();
       const verb = `read hosts of table ${t}`;
@@ -102,6 +106,7 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
           })();
       commit(planFolds(parts, o.placement));
     },
+    changesHosts: (change) => !nftChangeIsEmpty(change),
     check(change) {
       const r = nft(["-c", "-f", "-"], renderNft(change, o));
       if (r.code !== 0) throw fail(`check ruleset for table ${t}`, r);

@@ -179,6 +179,50 @@ export function readPartsNetlink(nf: NfTables, o: NftOptions, retired: readonly 
   return out;
 }
 
+/**
+ * These hosts' counters now, looked up by name (the page's poll, which
+ * knows the busiest hosts from the last sample): each live pair plus its
+ * key's carry, as a full read adds them, tx on the IP packet basis; a few
+ * hundred lookups in a few datagrams, whatever the number of hosts. Null for
+ * a host whose pair is not there, is named by nothing (a rename left it) or
+ * is another key's now: a name alone does not tell its numbers then.
+ */
+export function readNamedNetlink(nf: NfTables, o: NftOptions, hosts: readonly { key: string; name: string }[]): (HostCounters | null)[] {
+  const family = FAMILY[o.placement];
+  const carries = hosts.map((h) => {
+    try {
+      return carryName("rx", h.key);
+    } catch {
+      return null;
+    }
+  });
+  const first = nf.countersNamed(family, o.table, [...hosts.flatMap((h) => [`rx_${h.name}`, `tx_${h.name}`]), ...carries.flatMap((c) => (c ? [c] : []))]);
+  const pairs = hosts.map((h, i) => {
+    const rx = first[2 * i];
+    const tx = first[2 * i + 1];
+    if (!rx || !tx || rx.use === 0 || !SAFE_NAME.test(h.name)) return null;
+    const c = hostOfCounters(h.name, rx, tx, [], o.placement);
+    return c && c.key === h.key ? c : null;
+  });
+  // A carry's tx counter is looked up only where its rx one is there.
+  let at = 2 * hosts.length;
+  const carryRx = carries.map((c) => (c ? first[at++]! : null));
+  const withCarry = hosts.flatMap((h, i) => (carryRx[i] ? [i] : []));
+  const carryTx = nf.countersNamed(family, o.table, withCarry.map((i) => carryName("tx", hosts[i]!.key)));
+  const carryOfHost = new Map(withCarry.map((i, j) => [i, carryTx[j]!]));
+  return hosts.map((h, i) => {
+    const pair = pairs[i];
+    if (!pair || carries[i] === null) return null;
+    const rx = carryRx[i];
+    const tx = carryOfHost.get(i) ?? null;
+    if (!rx) return { rx: pair.rx, tx: pair.tx };
+    const c = tx ? hostOfCounters(h.key, rx, tx, [], o.placement) : null;
+    // A carry half there, or of another key, is not what a full read would add.
+    if (!c || c.key !== h.key) return null;
+    return addParts({ rx: pair.rx, tx: pair.tx }, { carry: { rx: c.rx, tx: c.tx }, retired: [] });
+  });
+}
+
 /** What `nft -j list table` gives: every host with its counters, and whether the layout is whole. */
 export function readTableNetlink(nf: NfTables, o: NftOptions, p: Placement = o.placement): NftState {
   const family = FAMILY[p];

@@ -134,7 +134,8 @@ export function stateOf(t: TableContents, p: Placement): NftState {
   }
   const hosts = live.map((h) => {
     const kp = parts.get(h.key);
-    return kp ? { ...h, ...addParts({ rx: h.rx, tx: h.tx }, kp) } : h;
+    if (!kp) return h;
+    return { ...h, ...addParts({ rx: h.rx, tx: h.tx }, kp), ...(kp.retired.length > 0 ? { unfolded: true as const } : {}) };
   });
   const complete = CHAINS[p].every((c) => chains.has(c)) && mapsOf(p).every((m) => maps.has(m));
   return { read: "full", complete, hosts, strays: [...counters.keys()].filter((n) => !known.has(n)), parts };
