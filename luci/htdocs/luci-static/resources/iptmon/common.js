@@ -103,6 +103,11 @@ return baseclass.extend({
 		};
 	},
 
+	/** The sort after a click on column `id`: the same column turns around; another starts highest first (names: A first). */
+	nextSort: function(sort, id) {
+		return sort.col === id ? { col: id, desc: !sort.desc } : { col: id, desc: id !== 'name' };
+	},
+
 	/** A table header whose click sorts by `id`; aria-sort says how it is sorted. */
 	sortHeader: function(id, title, sort, onSort) {
 		var dir = sort.col === id ? (sort.desc ? 'descending' : 'ascending') : 'none';

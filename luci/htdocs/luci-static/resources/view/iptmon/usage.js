@@ -28,10 +28,7 @@ return view.extend({
 	},
 
 	onSort: function(id) {
-		if (this.sort.col === id)
-			this.sort.desc = !this.sort.desc;
-		else
-			this.sort = { col: id, desc: id !== 'name' };
+		this.sort = common.nextSort(this.sort, id);
 		this.refresh();
 	},
 
