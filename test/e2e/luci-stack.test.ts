@@ -34,8 +34,9 @@
  *
  * The private root (a temp dir): etc/ and www/ are copies of the stack's, usr/
  * is an overlay of the stack's usr/ over the machine's /usr (sh, glibc, nft),
- * mounted in a mount namespace of its own, so nothing touches the machine's
- * /etc, /usr or /www and everything goes when the namespaces do. Every stack
+ * mounted in a mount namespace of its own (with a pid namespace, so a
+ * postinst's `killall -HUP rpcd` reaches only this rpcd), so nothing touches
+ * the machine's /etc, /usr or /www and everything goes when the namespaces do. Every stack
  * process runs `nsenter` into that namespace and `chroot`s into the root.
  * procd is not there: a small ucode script publishes the `system` object
  * (board, info) the theme's header asks for. The packages are unpacked into
@@ -53,7 +54,6 @@
  * /etc/config/iptmon and `iptmon` itself. Screenshots go to artifacts/luci/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { Subprocess } from "bun";
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -123,13 +123,14 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
   let vr: VRouter;
   let dir: string;
   let root: string;
-  let holder: Subprocess;
+  /** The process that holds the private namespaces (pid 1 in its pid namespace; its pid here). */
+  let nsPid = 0;
   let ctx: BrowserContext;
   let page: Page;
   const errors: string[] = [];
 
   /** argv run inside the router's network namespace, the private mount namespace and the root. */
-  const inRoot = (argv: string[]) => ["nsenter", "-t", String(holder.pid), "-m", "-n", "--", "chroot", root, ...argv];
+  const inRoot = (argv: string[]) => ["nsenter", "-t", String(nsPid), "-m", "-n", "-p", "--", "chroot", root, ...argv];
   const rootEnv = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root" };
   const runRoot = (argv: string[], input?: string) => execOk(null, inRoot(argv), { cleanEnv: true, env: rootEnv, ...(input === undefined ? {} : { input }) });
   const startRoot = (name: string, argv: string[]) => vr.spawn(vr.routerNs, inRoot(argv), { cleanEnv: true, env: rootEnv, logName: name });
@@ -152,13 +153,13 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
     const name = /^Package: (.+)$/m.exec(control)![1]!;
     const files = execOk(null, ["tar", "-tzf", join(x, "data.tar.gz")]).stdout.split("\n").filter((f) => f && !f.endsWith("/")).map((f) => f.replace(/^\./, ""));
     // data.tar.gz into / (the overlay /usr exists only in the private mount namespace).
-    execOk(null, ["nsenter", "-t", String(holder.pid), "-m", "--", "tar", "-xzpf", join(x, "data.tar.gz"), "-C", root, "--keep-directory-symlink"]);
+    execOk(null, ["nsenter", "-t", String(nsPid), "-m", "--", "tar", "-xzpf", join(x, "data.tar.gz"), "-C", root, "--keep-directory-symlink"]);
     const info = "/usr/lib/opkg/info";
     const stage = join(dir, "opkg-info");
     mkdirSync(stage, { recursive: true });
     for (const f of readdirSync(ctl)) copyFileSync(join(ctl, f), join(stage, `${name}.${f}`));
     writeFileSync(join(stage, `${name}.list`), `${files.join("\n")}\n`);
-    execOk(null, ["nsenter", "-t", String(holder.pid), "-m", "--", "sh", "-c", `mkdir -p '${root}${info}' && cp -p '${stage}'/'${name}'.* '${root}${info}/' && printf '%s\\nStatus: install user installed\\n\\n' "$(grep -E '^(Package|Version|Depends|Architecture):' '${join(ctl, "control")}')" >> '${root}/usr/lib/opkg/status'`]);
+    execOk(null, ["nsenter", "-t", String(nsPid), "-m", "--", "sh", "-c", `mkdir -p '${root}${info}' && cp -p '${stage}'/'${name}'.* '${root}${info}/' && printf '%s\\nStatus: install user installed\\n\\n' "$(grep -E '^(Package|Version|Depends|Architecture):' '${join(ctl, "control")}')" >> '${root}/usr/lib/opkg/status'`]);
     rmSync(stage, { recursive: true, force: true });
     if (existsSync(join(ctl, "postinst"))) runRoot(["/bin/sh", `${info}/${name}.postinst`, "configure"]);
     return { name, files };
@@ -211,7 +212,7 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
 
     // The dhcp-script dnsmasq runs: iptmon inside the root, with the root's /etc/config/iptmon.
     const hook = join(dir, "dhcp-script");
-    writeFileSync(hook, `#!/bin/sh\nexec nsenter -t "$(cat '${dir}/holder.pid')" -m -- chroot '${root}' /usr/sbin/iptmon "$@"\n`, { mode: 0o755 });
+    writeFileSync(hook, `#!/bin/sh\nexec nsenter -t "$(cat '${dir}/holder.pid')" -m -p -- chroot '${root}' /usr/sbin/iptmon "$@"\n`, { mode: 0o755 });
     vr = await VRouter.create({ clients: [{ ipv6: false }, { ipv6: false }, { ipv6: false }], dhcpScript: hook, startDnsmasq: false });
     mkdirSync(join(root, vr.tmpDir), { recursive: true });
 
@@ -223,16 +224,18 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
       `mount -t sysfs sysfs ${root}/sys`,
       `mount --bind ${vr.tmpDir} ${root}${vr.tmpDir}`,
     ].join(" && ");
-    holder = vr.spawn(vr.routerNs, ["unshare", "-m", "--propagation", "private", "sh", "-c", `${mounts} && exec sleep 86400`], { logName: "holder" });
+    // A pid namespace too, so that what runs in the root (a postinst's `killall -HUP rpcd`) sees only its own processes.
+    const holder = vr.spawn(vr.routerNs, ["unshare", "-m", "-p", "--fork", "--propagation", "private", "sh", "-c", `${mounts} && exec sleep 86400`], { logName: "holder" });
     const mounted = () => {
       try {
-        return readFileSync(`/proc/${holder.pid}/cmdline`, "utf8").startsWith("sleep");
+        const child = Number(readFileSync(`/proc/${holder.pid}/task/${holder.pid}/children`, "utf8").trim().split(" ")[0]);
+        return child > 0 && readFileSync(`/proc/${child}/cmdline`, "utf8").startsWith("sleep") ? child : false;
       } catch {
         return false;
       }
     };
-    await waitFor(mounted, "the private root to be mounted", 10_000, 50);
-    writeFileSync(join(dir, "holder.pid"), String(holder.pid));
+    nsPid = await waitFor(mounted, "the private root to be mounted", 10_000, 50);
+    writeFileSync(join(dir, "holder.pid"), String(nsPid));
 
     // First boot: uci-defaults, then the services in OpenWrt's order.
     runRoot(["/bin/sh", "-c", "cd /etc/uci-defaults && for f in *; do [ -f \"$f\" ] && sh \"./$f\" && rm -f \"$f\"; done; true"]);
@@ -248,7 +251,7 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
 
     // The packages, into the running system as `opkg install` would put them.
     installIpk(IPK_IPTMON!);
-    execOk(null, ["nsenter", "-t", String(holder.pid), "-m", "--", "install", "-m", "0755", BIN, join(root, "usr/sbin/iptmon")]);
+    execOk(null, ["nsenter", "-t", String(nsPid), "-m", "--", "install", "-m", "0755", BIN, join(root, "usr/sbin/iptmon")]);
     installIpk(IPK_LUCI!);
     runRoot(["/usr/bin/uci", "batch"], `set iptmon.main.backend='nftables'\nadd_list iptmon.main.lan_subnet='${LAN4_SUBNET}'\nset iptmon.main.leasefile='${vr.leaseFile}'\ncommit iptmon\n`);
 
