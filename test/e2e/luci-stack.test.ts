@@ -50,8 +50,10 @@
  * `iptmon status --json`, no data without a session (iptmon's CGIs,
  * /cgi-bin/cgi-exec with each command line of the ACL, /ubus file.exec), no
  * console errors, the table's colours and font equal LuCI's own content under
- * Bootstrap and BootstrapDark, and a setting saved in the form reaching
- * /etc/config/iptmon and `iptmon` itself. Screenshots go to artifacts/luci/.
+ * Bootstrap and BootstrapDark, a setting saved in the form reaching
+ * /etc/config/iptmon and `iptmon` itself, and the one-host page (from the
+ * table's link) whose Reset runs `iptmon reset -- KEY` under the ACL's write
+ * grant. Screenshots go to artifacts/luci/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -441,6 +443,32 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
     const usage = JSON.parse(runRoot(["/usr/sbin/iptmon", "usage", "--json", "--period", "all"]).stdout) as { periods: { name: string; current?: boolean }[] };
     expect(usage.periods.find((q) => q.current)?.name).toBe(after!.name);
   }, 90_000);
+
+  test("the one-host page, reached from the table, shows the host, and its Reset zeroes it through the ACL's write grant", async () => {
+    const h = status().hosts.find((x) => x.name === NAMES[1])!;
+    expect(h.tx_bytes).toBeGreaterThan(0);
+    const p = await open(`${LUCI}/admin/status/iptmon`, "hosts (link)");
+    const link = p.locator(`#iptmon-hosts tr[data-key="${h.key}"] a`);
+    await link.waitFor({ timeout: 20_000 });
+    await Promise.all([p.waitForNavigation(), link.click()]);
+    const url = new URL(p.url());
+    expect(url.pathname).toBe("/cgi-bin/luci/admin/status/iptmon_host");
+    expect(url.searchParams.get("key")).toBe(h.key);
+    listen(p, "host");
+    const view = p.locator(`#iptmon-host-view[data-key="${h.key}"]`);
+    await view.waitFor({ timeout: 20_000 });
+    const facts = await p.evaluate(() => [...document.querySelectorAll<HTMLElement>("#iptmon-host-facts td[data-value]")].map((td) => td.dataset.value));
+    expect(facts).toContain(String(h.tx_bytes));
+    expect(facts).toContain(String(h.rx_bytes));
+    expect(await view.textContent()).toContain(h.name);
+    await p.click("#iptmon-reset");
+    await p.locator(".modal button", { hasText: /^Reset$/ }).click();
+    await p.waitForFunction(() => document.body.textContent!.includes("are zero now"), undefined, { timeout: 20_000 });
+    const after = status().hosts.find((x) => x.key === h.key)!;
+    expect([after.rx_bytes, after.tx_bytes]).toEqual([0, 0]);
+    await p.screenshot({ path: join(ARTIFACTS, "host-reset.png"), fullPage: true });
+    await p.close();
+  }, 60_000);
 
   test("no console errors on any page", () => {
     expect(errors).toEqual([]);
