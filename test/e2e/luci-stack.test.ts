@@ -48,7 +48,9 @@
  *
  * Checked: the menu entries after login, every host with the totals of
  * `iptmon status --json`, no data without a session (iptmon's CGIs,
- * /cgi-bin/cgi-exec with each command line of the ACL, /ubus file.exec), no
+ * /cgi-bin/cgi-exec with each command line of the ACL, /ubus file.exec) nor
+ * for a login without the luci-app-iptmon group (no menu entries either), a
+ * login with only its read half reading but refused the reset, no
  * console errors, the table's colours and font equal LuCI's own content under
  * Bootstrap and BootstrapDark, a setting saved in the form reaching
  * /etc/config/iptmon and `iptmon` itself, and the one-host page (from the
@@ -206,9 +208,16 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
     // root's password as /etc/shadow holds it; rpcd's login refers to it ($p$root).
     const hash = execOk(null, ["openssl", "passwd", "-6", PASSWORD]).stdout.trim();
     writeFileSync(join(root, "etc/shadow"), `root:${hash}:19000:0:99999:7:::\n`, { mode: 0o600 });
+    // Two more logins (crypt hashes in rpcd's config): one without iptmon's ACL group, one with its read half only.
+    const login = (user: string, pw: string, groups: string[], write: string[] = []) =>
+      `\nconfig login\n\toption username '${user}'\n\toption password '${pw}'\n${groups.map((g) => `\tlist read '${g}'\n`).join("")}${write.map((g) => `\tlist write '${g}'\n`).join("")}`;
+    const other = execOk(null, ["openssl", "passwd", "-6", PASSWORD]).stdout.trim();
     writeFileSync(
       join(root, "etc/config/rpcd"),
-      "config rpcd\n\toption socket /var/run/ubus/ubus.sock\n\toption timeout 30\n\nconfig login\n\toption username 'root'\n\toption password '$p$root'\n\tlist read '*'\n\tlist write '*'\n",
+      "config rpcd\n\toption socket /var/run/ubus/ubus.sock\n\toption timeout 30\n" +
+        login("root", "$p$root", ["*"], ["*"]) +
+        login("guest", other, ["luci-base", "luci-mod-status-index"]) +
+        login("reader", other, ["luci-base", "luci-mod-status-index", "luci-app-iptmon"]),
     );
     writeFileSync(join(root, "tmp/system.uc"), SYSTEM_UC);
 
@@ -372,6 +381,50 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
         expect(j.error?.code ?? (j.result?.[0] as number)).not.toBe(0);
       }
     }
+  }, 60_000);
+
+  test("a login without iptmon's ACL group sees no iptmon menu and gets no data; its read half reads but may not reset", async () => {
+    const names = status().hosts.map((h) => h.name);
+    const leaks = (body: string) => names.filter((n) => body.includes(n));
+    const sessionOf = (user: string) => {
+      const r = exec(vr.clients[1]!.ns, ["curl", "-s", "-m", "20", "-o", "/dev/null", "-D", "-", "--data-urlencode", `luci_username=${user}`, "--data-urlencode", `luci_password=${PASSWORD}`, `${LUCI}/`], { cleanEnv: true, env: { PATH: SYS_PATH } });
+      const sid = /sysauth_http=([0-9a-f]{32})/.exec(r.stdout)?.[1];
+      if (!sid) throw new Error(`no session for ${user}: ${r.stdout}`);
+      return sid;
+    };
+    type MenuNode = { satisfied?: boolean; children?: Record<string, MenuNode> };
+    /** Which of iptmon's pages the session's menu offers (LuCI lists the others as unsatisfied). */
+    const offered = (sid: string) => {
+      const tree = JSON.parse(curl(["-H", `Cookie: sysauth_http=${sid}`, `${LUCI}/admin/menu`]).body) as MenuNode;
+      expect(tree.children?.admin?.children?.status?.satisfied).toBe(true);
+      return ["admin/status/iptmon", "admin/status/iptmon_usage", "admin/status/iptmon_host", "admin/services/iptmon"].filter(
+        (path) => path.split("/").reduce<MenuNode | undefined>((n, k) => n?.children?.[k], tree)?.satisfied === true,
+      );
+    };
+    const execAs = (sid: string, argv: string[]) => curl(["--data-urlencode", `sessionid=${sid}`, "--data-urlencode", `command=${argv.join(" ")}`, `${BASE}/cgi-bin/cgi-exec`]);
+    const ubusExec = (sid: string, argv: string[]) =>
+      JSON.parse(curl(["-H", "Content-Type: application/json", "--data", JSON.stringify({ jsonrpc: "2.0", id: 1, method: "call", params: [sid, "file", "exec", { command: argv[0], params: argv.slice(1) }] }), `${BASE}/ubus`]).body) as { error?: { code: number }; result?: [number, { code?: number }?] };
+
+    const guest = sessionOf("guest");
+    expect(offered(guest)).toEqual([]);
+    for (const argv of COMMANDS) {
+      const r = execAs(guest, argv);
+      expect(r.code).toBe(403);
+      expect(leaks(r.body)).toEqual([]);
+    }
+    const reader = sessionOf("reader");
+    expect(offered(reader)).toEqual(["admin/status/iptmon", "admin/status/iptmon_usage", "admin/status/iptmon_host", "admin/services/iptmon"]);
+    for (const argv of COMMANDS) {
+      const r = execAs(reader, argv);
+      expect(r.code).toBe(200);
+      expect(leaks(r.body).length).toBeGreaterThan(0);
+    }
+    const key = status().hosts.find((h) => h.rx_bytes > 0)!.key;
+    const reset = ["/usr/sbin/iptmon", "reset", "--", key];
+    const denied = ubusExec(reader, reset);
+    expect(denied.error?.code ?? denied.result?.[0]).not.toBe(0);
+    expect(execAs(reader, reset).code).toBe(403);
+    expect(status().hosts.find((h) => h.key === key)!.rx_bytes).toBeGreaterThan(0);
   }, 60_000);
 
   test("the table's colours and font equal LuCI's own content, under Bootstrap and BootstrapDark", async () => {
