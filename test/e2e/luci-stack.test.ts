@@ -29,8 +29,8 @@
  *   www/ (luci-static/resources, luci-static/bootstrap, bootstrap-dark,
  *     bootstrap-light, cgi-bin/luci, cgi-bin/cgi-exec -> ../../usr/libexec/cgi-io);
  *   etc/config/luci, etc/uci-defaults/30_luci-theme-bootstrap.
- * Also needed: dist/iptmon_*_x86_64.ipk and dist/luci-app-iptmon_*_all.ipk
- * (`make ipk`) and dist/iptmon (`make build`).
+ * The suite builds dist/iptmon (`make build`) and the packages (`make ipk`)
+ * of this tree itself.
  *
  * The private root (a temp dir): etc/ and www/ are copies of the stack's, usr/
  * is an overlay of the stack's usr/ over the machine's /usr (sh, glibc, nft),
@@ -69,9 +69,6 @@ const SUITE = "LuCI stack";
 const CHROMIUM = "/usr/bin/chromium";
 const STACK = process.env.IPTMON_LUCI_STACK ?? "";
 const DIST = join(ROOT, "dist");
-const pkgFile = (re: RegExp): string | undefined => (existsSync(DIST) ? readdirSync(DIST).find((f) => re.test(f)) : undefined);
-const IPK_IPTMON = pkgFile(/^iptmon_.*_x86_64\.ipk$/);
-const IPK_LUCI = pkgFile(/^luci-app-iptmon_.*_all\.ipk$/);
 
 const STACK_FILES = ["usr/sbin/ubusd", "usr/sbin/rpcd", "usr/bin/uhttpd", "usr/bin/ucode", "usr/bin/uci", "usr/libexec/cgi-io", "usr/lib/uhttpd_ucode.so", "usr/lib/uhttpd_ubus.so", "usr/share/ucode/luci/uhttpd.uc", "www/luci-static/bootstrap-dark", "etc/config/luci"];
 
@@ -79,11 +76,6 @@ function whySkip(): string | null {
   if (!STACK) {
     console.warn(`e2e skip: ${SUITE}: IPTMON_LUCI_STACK is not set (a directory holding OpenWrt's web stack built for this machine; see this file's header)`);
     return "IPTMON_LUCI_STACK is not set";
-  }
-  const missing = [IPK_IPTMON ? null : "dist/iptmon_*_x86_64.ipk (make ipk)", IPK_LUCI ? null : "dist/luci-app-iptmon_*_all.ipk (make ipk)"].filter(Boolean);
-  if (missing.length) {
-    console.warn(`e2e skip: ${SUITE}: ${missing.join(", ")} missing`);
-    return "packages missing";
   }
   return skipReason(SUITE, [...VROUTER_NEEDS, CHROMIUM, "unshare", "nsenter", "chroot", "openssl", "curl", ...STACK_FILES.map((f) => join(STACK, f))]);
 }
@@ -193,6 +185,14 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
     );
 
   beforeAll(async () => {
+    // The packages of this tree (`make ipk`; a failed build fails the suite), first: it takes a while.
+    const made = exec(null, ["make", "-C", ROOT, "ipk"], { timeoutMs: 600_000 });
+    if (made.code !== 0) throw new Error(`make ipk failed (${made.code}): ${made.stderr.trim() || made.stdout.trim()}`);
+    const pkg = (re: RegExp) => {
+      const f = readdirSync(DIST).find((n) => re.test(n));
+      if (!f) throw new Error(`make ipk left no ${re} in dist/`);
+      return f;
+    };
     dir = mkdtempSync(join(tmpdir(), "iptmon-luci-"));
     root = join(dir, "root");
     for (const d of ["usr", "proc", "dev", "sys", "tmp/run/ubus", "root", "upper", "work"]) mkdirSync(join(d === "upper" || d === "work" ? dir : root, d), { recursive: true });
@@ -261,9 +261,9 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
     startRoot("uhttpd", ["/usr/bin/uhttpd", "-f", "-h", "/www", "-r", "OpenWrt", "-x", "/cgi-bin", "-u", "/ubus", "-t", "60", "-T", "30", "-k", "20", "-A", "1", "-n", "3", "-N", "100", "-R", "-p", `${ROUTER_LAN4}:80`, "-o", "/cgi-bin/luci", "-O", "/usr/share/ucode/luci/uhttpd.uc"]);
 
     // The packages, into the running system as `opkg install` would put them.
-    installIpk(IPK_IPTMON!);
+    installIpk(pkg(/^iptmon_.*_x86_64\.ipk$/));
     execOk(null, ["nsenter", "-t", String(nsPid), "-m", "--", "install", "-m", "0755", BIN, join(root, "usr/sbin/iptmon")]);
-    installIpk(IPK_LUCI!);
+    installIpk(pkg(/^luci-app-iptmon_.*_all\.ipk$/));
     runRoot(["/usr/bin/uci", "batch"], `set iptmon.main.backend='nftables'\nadd_list iptmon.main.lan_subnet='${LAN4_SUBNET}'\nset iptmon.main.leasefile='${vr.leaseFile}'\ncommit iptmon\n`);
 
     await vr.startDnsmasq();
@@ -285,7 +285,7 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
       viewport: { width: 1280, height: 900 },
     });
     mkdirSync(ARTIFACTS, { recursive: true });
-  }, 180_000);
+  }, 720_000);
 
   afterAll(async () => {
     await ctx?.close().catch(() => {});
