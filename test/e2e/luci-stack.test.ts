@@ -36,10 +36,13 @@
  * is an overlay of the stack's usr/ over the machine's /usr (sh, glibc, nft),
  * mounted in a mount namespace of its own (with a pid namespace, so a
  * postinst's `killall -HUP rpcd` reaches only this rpcd), so nothing touches
- * the machine's /etc, /usr or /www and everything goes when the namespaces do. Every stack
- * process runs `nsenter` into that namespace and `chroot`s into the root.
- * procd is not there: a small ucode script publishes the `system` object
- * (board, info) the theme's header asks for. The packages are unpacked into
+ * the machine's /etc, /usr or /www and everything goes when the namespaces
+ * do. Every stack process runs `nsenter` into those namespaces and `chroot`s
+ * into the root. procd is not there: a small ucode script publishes the
+ * `system` object (board, info) the theme's header asks for, and Save &
+ * Apply commits the config but reloads no service (no procd, no ucitrack
+ * run): the period setting shows in `iptmon` because it reads its config on
+ * every call. The packages are unpacked into
  * the root as opkg does (data into /, control files as
  * /usr/lib/opkg/info/<name>.*, status entry) and their postinst is run in the
  * root (no /lib/functions.sh there: postinst runs postinst-pkg, as with opkg
