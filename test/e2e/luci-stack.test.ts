@@ -89,7 +89,7 @@ const ARTIFACTS = join(ROOT, "artifacts/luci");
 const BASE = `http://${ROUTER_LAN4}`;
 const LUCI = `${BASE}/cgi-bin/luci`;
 const PASSWORD = `t-${Math.random().toString(36).slice(2, 10)}`;
-/** The ACL's command lines (the contract's): each must be refused without a session. */
+/** The ACL's read command lines: each must be refused without a session. */
 const COMMANDS = [
   ["/usr/sbin/iptmon", "status", "--json", "--busiest"],
   ["/usr/sbin/iptmon", "status", "--json"],

@@ -14,7 +14,7 @@ const ROOT = resolve(import.meta.dir, "../../..");
 const HTDOCS = join(ROOT, "luci/htdocs");
 const STANDIN = import.meta.dir;
 
-/** The menu's paths and their views (the contract of luci/root/usr/share/luci/menu.d/luci-app-iptmon.json). */
+/** The menu's paths and their views (as luci/root/usr/share/luci/menu.d/luci-app-iptmon.json names them). */
 export const MENU: Record<string, string> = {
   "admin/status/iptmon": "iptmon/hosts",
   "admin/status/iptmon_usage": "iptmon/usage",
