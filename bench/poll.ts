@@ -5,7 +5,8 @@
  * so a busy machine slows them alike: the event, the full list (a full
  * sample, as cron's takes, which leaves the ranking), the poll (built on
  * that ranking), then the poll once more with the ranking removed (what a
- * poll costs when the ranking does not hold: every counter is read). CPU is the child's user+system
+ * poll costs when the ranking does not hold: every counter is read, and with
+ * nftables over netlink that read is a full sample, which leaves a new ranking). CPU is the child's user+system
  * time (the `ip netns exec` wrapper included, the same for all); bytes are
  * what the poll prints.
  */
@@ -134,7 +135,7 @@ const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
 
 export function pollTable(rows: PollRow[]): string {
   const out = [
-    "CPU ms (user + system) and wall ms, median / min; event: `add` of a new host; poll: `status --json --busiest` right after a full sample (built on its ranking); unranked: the same poll with no ranking to build on",
+    "CPU ms (user + system) and wall ms, median / min; event: `add` of a new host; poll: `status --json --busiest` right after a full sample (built on its ranking); unranked: the same poll with no ranking to build on (with nftables over netlink a full sample, which leaves a new ranking)",
     "",
     "| placement | hosts | poll CPU | event CPU | poll ÷ event (CPU) | unranked poll CPU | unranked ÷ event | status --json CPU | poll wall | event wall | unranked poll wall | status --json wall | poll bytes | status --json bytes |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

@@ -163,7 +163,7 @@ const periodOf = (p: { name: string; start: number; end: number } | undefined): 
  * and the web page's CGI (through `status --json`) all show, so they never
  * disagree. The read is a sample: it brings the open period up to date.
  */
-export function readStatus(rt: Runtime): Status {
+export function readStatus(rt: Runtime, busiest = false): Status {
   const hosts = readHosts(rt);
   const snaps = snapshotsOf(rt);
   const p = snaps.current().periods.at(-1);
@@ -175,25 +175,30 @@ export function readStatus(rt: Runtime): Status {
       return { since: p.start, rx_bytes: u?.[0] ?? 0, tx_bytes: u?.[2] ?? 0 };
     },
   };
-  return buildStatus(rt.backend.name, hosts, rt.backend.hook, view);
+  return buildStatus(rt.backend.name, hosts, rt.backend.hook, view, busiest);
 }
 
 /**
  * `status --json --busiest`, which a page left open polls every few
- * seconds: the busiest hosts with counts and totals over all. It only reads:
- * no sample is recorded (other reads and events keep the state), so it
- * takes no lock and writes nothing; usage is what a sample would record now.
+ * seconds: the busiest hosts with counts and totals over all.
  *
  * Where the last full sample left a ranking that still holds (see
  * Snapshots.ranking: at most twice push_interval old, the same period, no
  * change to the hosts since), only the hosts it lists are read, by name
- * (rankedStatus); otherwise every counter is.
+ * (rankedStatus): it records nothing, takes no lock and writes nothing.
+ * Otherwise every counter is read, and, where the backend can look hosts
+ * up by name, that read is a full sample (as `status --json` is), which
+ * leaves a new ranking: after a change to the hosts one poll pays for the
+ * whole read, not every poll until the next cron sample. Without lookups by
+ * name (iptables) it only reads: usage is what a sample would record now.
  */
 export function readBusiest(rt: Runtime): Status {
   const now = rt.sys.now();
   const r = rt.backend.readNamed ? snapshotsOf(rt).ranking(now, 2 * rt.cfg.pushInterval * 60) : null;
   const counts = r ? rt.backend.readNamed!(r.hosts) : null;
   if (r && counts && counts.every((c) => c !== null)) return rankedStatus(rt.backend.name, rt.backend.hook, r, counts as HostCounters[]);
+  // A ranking that could not be looked up at all (no netlink) would not hold after a new sample either.
+  if (rt.backend.readNamed && rt.remember && !(r && counts === null)) return { ...readStatus(rt, true), ranked_at: now };
   return { ...readAllBusiest(rt), ranked_at: now };
 }
 

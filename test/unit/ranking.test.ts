@@ -226,6 +226,39 @@ describe("the poll reads every counter when the ranking does not hold", () => {
     expect(fallsBack(r).hosts.map((h) => h.name)).toContain("newcomer");
   });
 
+  test("the poll that reads everything is a full sample: it leaves a ranking, and the next poll builds on it", () => {
+    const r = router(4);
+    sample(r);
+    const lines = r.sys.readFile(LEASES)!;
+    r.sys.writeFile(LEASES, `${lines}${T0 + 86_400} ${mac(78)} ${ip(78)} late *\n`);
+    runEvent(r.proc(), { action: "add", source: "dhcp", key: mac(78), address: ip(78), hostname: "late" });
+    expect(r.sys.files.has(RANKING)).toBe(false);
+    r.clock.t += 5;
+    r.kernel.traffic(mac(78), 500, 700);
+    const first = poll(r);
+    expect(first.fullReads).toBe(1);
+    expect(r.sys.files.has(RANKING)).toBe(true);
+    expect(first.s.hosts[0]!.name).toBe("late");
+    r.clock.t += 5;
+    r.kernel.traffic(mac(78), 100, 100);
+    const next = poll(r);
+    expect(next.fullReads).toBe(0);
+    expect(next.s.ranked_at).toBe(r.clock.t - 5);
+    const full = fullOf(r, next.s);
+    expect(next.s.hosts).toEqual(full.hosts as typeof next.s.hosts);
+    expect(next.s.hosts[0]!.name).toBe("late");
+  });
+
+  test("without lookups by name (iptables) the poll only reads: no sample, no state written", () => {
+    const r = router(4, { named: false });
+    sample(r);
+    const state = r.sys.files.get(RAM);
+    r.clock.t += 5;
+    r.kernel.traffic(mac(1), 10, 10);
+    readBusiest(r.proc());
+    expect(r.sys.files.get(RAM)).toBe(state);
+  });
+
   test("an event that changes nothing (a lease renewed as it was) keeps the ranking", () => {
     const r = router(4);
     sample(r);
