@@ -46,6 +46,7 @@ const SYMBOLS = {
   recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
+  syscall: { args: [FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
 } as const;
 
 type Libc = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
@@ -63,6 +64,24 @@ function loadLibc(): Libc | null {
     }
   }
   return libc;
+}
+
+const SYS_MEMBARRIER = ARCH === "aarch64" ? 283 : 324;
+const MEMBARRIER_CMD_GLOBAL = 1;
+
+/**
+ * Waits for an RCU grace period: every packet netfilter was handling when a
+ * transaction committed (it had looked up the old map element, under
+ * rcu_read_lock) has been counted when this returns. A counter that no
+ * element names any more is still until then, not from the commit itself.
+ * membarrier(MEMBARRIER_CMD_GLOBAL) waits exactly for that
+ * (synchronize_rcu); where it cannot be had (no libc, a nohz_full kernel),
+ * a pause far longer than a packet's way through the hooks.
+ */
+export function waitForPacketsInFlight(): void {
+  const c = loadLibc();
+  if (c && Number(c.syscall(SYS_MEMBARRIER, MEMBARRIER_CMD_GLOBAL, 0, 0)) === 0) return;
+  Bun.sleepSync(20);
 }
 
 export class NetlinkError extends Error {

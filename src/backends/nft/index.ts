@@ -14,6 +14,7 @@ import { runIp } from "../../sources/load.ts";
 import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { NfError } from "../../netlink/nftables.ts";
+import { waitForPacketsInFlight } from "../../netlink/socket.ts";
 import { netlinkOps, readCountsNetlink, readMapsNetlink, readNamedNetlink, readPartsNetlink, readScopeNetlink, readTableNetlink } from "./netlink.ts";
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planFolds, planNft, type NftChange } from "./plan.ts";
@@ -94,9 +95,11 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
       };
       commit(change);
       if (change.retire.length === 0) return;
-      // Renamed hosts' old pairs count no more since that commit: read now,
-      // their values are exact, and they fold into their keys' carries. Cut
-      // short here, a full read still adds them up, and its next change folds them.
+      // Renamed hosts' old pairs count no more once the packets in flight at
+      // that commit are counted: read then, their values are exact, and they
+      // fold into their keys' carries. Cut short here, a full read still adds
+      // them up, and its next change folds them.
+      waitForPacketsInFlight();
       const nl = netlink();
       const parts = nl
         ? viaNetlink(`read hosts of table ${t}`, () => readPartsNetlink(nl, o, change.retire))
