@@ -24,7 +24,7 @@
  * and throws (a failing test) when the build fails.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { constants as osConstants, tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -394,4 +394,27 @@ export function iptmonConfig(dir: string, o: ConfigOptions = {}): string {
     "",
     o.extra ?? "",
   ].join("\n");
+}
+
+// ---------------------------------------------------------------- a browser in a namespace
+
+/** Debian's Chromium (no browser is downloaded). */
+export const CHROMIUM = "/usr/bin/chromium";
+
+/**
+ * Headless Chromium inside namespace `ns` (its profile and launcher in
+ * `dir`), driven by playwright-core through `ip netns exec`. No name lookups
+ * but `allowHost`: a page is an address, and Chromium's own DNS queries
+ * would go through the router and count as that client's upload.
+ */
+export async function chromiumIn(ns: string, dir: string, allowHost: string, viewport: { width: number; height: number }): Promise<import("playwright-core").BrowserContext> {
+  const launcher = join(dir, "chromium");
+  writeFileSync(launcher, `#!/bin/sh\nexec ip netns exec '${ns}' ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+  const { chromium } = await import("playwright-core");
+  return chromium.launchPersistentContext(join(dir, "profile"), {
+    executablePath: launcher,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${allowHost}`],
+    viewport,
+  });
 }

@@ -65,11 +65,10 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
-import { exec, execOk, iptmonBin, ROOT, skipReason, SYS_PATH } from "./harness.ts";
+import { exec, execOk, iptmonBin, ROOT, CHROMIUM, chromiumIn, skipReason, SYS_PATH } from "./harness.ts";
 import { LAN4_SUBNET, ROUTER_LAN4, VRouter, VROUTER_NEEDS, waitFor } from "./vrouter.ts";
 
 const SUITE = "LuCI stack";
-const CHROMIUM = "/usr/bin/chromium";
 const STACK = process.env.IPTMON_LUCI_STACK ?? "";
 const DIST = join(ROOT, "dist");
 
@@ -278,15 +277,7 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
       await vr.download(i + 1, { family: 4, count: 30 * (i + 1), size: 1200 });
     }
 
-    const launcher = join(dir, "chromium");
-    writeFileSync(launcher, `#!/bin/sh\nexec ip netns exec '${vr.clients[2]!.ns}' ${CHROMIUM} "$@"\n`, { mode: 0o755 });
-    const { chromium } = await import("playwright-core");
-    ctx = await chromium.launchPersistentContext(join(dir, "profile"), {
-      executablePath: launcher,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${ROUTER_LAN4}`],
-      viewport: { width: 1280, height: 900 },
-    });
+    ctx = await chromiumIn(vr.clients[2]!.ns, dir, ROUTER_LAN4, { width: 1280, height: 900 });
     mkdirSync(ARTIFACTS, { recursive: true });
   }, 720_000);
 

@@ -18,13 +18,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { exec, execOk, iptmonBin, NetnsRun, ROOT, skipReason, NETNS_NEEDS } from "./harness.ts";
+import { CHROMIUM, exec, execOk, iptmonBin, NetnsRun, ROOT, skipReason, NETNS_NEEDS } from "./harness.ts";
 import { startStandin, type Standin, type UciSection } from "../helpers/luci-standin/server.ts";
 import { prng } from "../helpers/prng.ts";
 import type { Status, StatusHost } from "../../src/status.ts";
 import type { UsageReport } from "../../src/usage/report.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const skip = skipReason("LuCI views", [...NETNS_NEEDS, "busybox", CHROMIUM]);
 const BIN = skip ? "" : iptmonBin();
 const SHOTS = process.env.IPTMON_SCREENSHOTS === "1" ? join(ROOT, "docs/screenshots") : null;

@@ -23,10 +23,9 @@ import { join, resolve } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import type { Status, StatusHost } from "../../src/status.ts";
 import { humanBytes } from "../../src/top/format.ts";
-import { exec, execOk, iptmonBin, iptmonConfig, ROOT, skipReason, SYS_PATH } from "./harness.ts";
+import { exec, execOk, iptmonBin, iptmonConfig, ROOT, CHROMIUM, chromiumIn, skipReason, SYS_PATH } from "./harness.ts";
 import { ROUTER_LAN4, VRouter, VROUTER_NEEDS, WAN4, waitFor } from "./vrouter.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const skip = skipReason("web page", [...VROUTER_NEEDS, CHROMIUM]);
 const BIN = skip ? "" : iptmonBin();
 const PACE = resolve(import.meta.dir, "../helpers/udp-pace.ts");
@@ -127,17 +126,7 @@ describe.skipIf(skip !== null)("the hosts' traffic page in Chromium", () => {
     await waitFor(() => wget(`${BASE}/iptmon/index.html`).code === 0, "busybox httpd to answer", 10_000, 50);
 
     // Chromium inside the third client's namespace; the pipe to it goes through `ip netns exec`.
-    const launcher = join(dir, "chromium");
-    writeFileSync(launcher, `#!/bin/sh\nexec ip netns exec '${vr.clients[2]!.ns}' ${CHROMIUM} "$@"\n`, { mode: 0o755 });
-    const { chromium } = await import("playwright-core");
-    ctx = await chromium.launchPersistentContext(join(dir, "profile"), {
-      executablePath: launcher,
-      headless: true,
-      // No name lookups: the page is an address, and Chromium's own DNS queries would go through
-      // the router to the machine's resolver and count as this client's upload while the test reads.
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${ROUTER_LAN4}`],
-      viewport: { width: 1100, height: 800 },
-    });
+    ctx = await chromiumIn(vr.clients[2]!.ns, dir, ROUTER_LAN4, { width: 1100, height: 800 });
     mkdirSync(ARTIFACTS, { recursive: true });
   }, 60_000);
 
