@@ -34,6 +34,16 @@ export const growth = (cur: { bytes: number; packets: number }, last: [number, n
   return [cur.bytes - last[0], cur.packets - last[1]];
 };
 
+/** A host's usage since its last sample: what its counters grew by, each counted from zero if reset. */
+const usageSince = (h: CountedHost, last: HostRecord | undefined): Usage => {
+  const [rb, rp] = growth(h.rx, last?.rx);
+  const [tb, tp] = growth(h.tx, last?.tx);
+  return [rb, rp, tb, tp];
+};
+
+/** A state with no sample in it yet: its first sample is only a baseline. */
+const isNewState = (s: State) => s.periods.length === 0 && Object.keys(s.hosts).length === 0 && Object.keys(s.held).length === 0;
+
 export function addUsage(into: Record<string, Usage>, key: string, u: Usage): void {
   if (u.every((x) => x === 0)) return;
   const t = (into[key] ??= [0, 0, 0, 0]);
@@ -90,16 +100,12 @@ function openPeriod(s: State, t: number, set: UsageSettings): Period | undefined
  * Changes `s` in place.
  */
 export function recordSample(s: State, hosts: readonly CountedHost[], t: number, set: UsageSettings, all = true): void {
-  const baseline = s.periods.length === 0 && Object.keys(s.hosts).length === 0 && Object.keys(s.held).length === 0;
+  const baseline = isNewState(s);
   const period = openPeriod(s, t, set);
   const into = period ? period.hosts : s.held;
   for (const h of hosts) {
     const last = s.hosts[h.key];
-    if (!baseline) {
-      const [rb, rp] = growth(h.rx, last?.rx);
-      const [tb, tp] = growth(h.tx, last?.tx);
-      addUsage(into, h.key, [rb, rp, tb, tp]);
-    }
+    if (!baseline) addUsage(into, h.key, usageSince(h, last));
     s.hosts[h.key] = { name: h.name, rx: [h.rx.bytes, h.rx.packets], tx: [h.tx.bytes, h.tx.packets], seen: Math.max(t, last?.seen ?? t) };
   }
   s.time = t;
@@ -148,18 +154,16 @@ export function previewSample(s: State, hosts: readonly CountedHost[], t: number
     const p = copy.periods.at(-1);
     return { period: p, usage: (h) => p?.hosts[h.key] };
   }
-  const baseline = s.periods.length === 0 && Object.keys(s.hosts).length === 0 && Object.keys(s.held).length === 0;
+  const baseline = isNewState(s);
   if (!newest) return { period: undefined, usage: () => undefined };
   return {
     period: newest,
     usage(h) {
       const have = newest.hosts[h.key];
       if (baseline) return have;
-      const last = s.hosts[h.key];
-      const [rb, rp] = growth(h.rx, last?.rx);
-      const [tb, tp] = growth(h.tx, last?.tx);
-      if (rb === 0 && rp === 0 && tb === 0 && tp === 0) return have;
-      return have ? [have[0] + rb, have[1] + rp, have[2] + tb, have[3] + tp] : [rb, rp, tb, tp];
+      const u = usageSince(h, s.hosts[h.key]);
+      if (u.every((x) => x === 0)) return have;
+      return have ? [have[0] + u[0], have[1] + u[1], have[2] + u[2], have[3] + u[3]] : u;
     },
   };
 }
