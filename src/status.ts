@@ -69,6 +69,18 @@ export interface Status {
   ranked_at?: number;
 }
 
+const noTotals = (): StatusTotals => ({ rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0, usage: { rx_bytes: 0, tx_bytes: 0 } });
+
+/** Adds a host's counts (or what they grew by) and its usage, if any, to `t`. */
+function addToTotals(t: StatusTotals, rxBytes: number, rxPackets: number, txBytes: number, txPackets: number, usage: { rx_bytes: number; tx_bytes: number } | undefined): void {
+  t.rx_bytes += rxBytes;
+  t.rx_packets += rxPackets;
+  t.tx_bytes += txBytes;
+  t.tx_packets += txPackets;
+  t.usage.rx_bytes += usage?.rx_bytes ?? 0;
+  t.usage.tx_bytes += usage?.tx_bytes ?? 0;
+}
+
 /** How many hosts `status --json --busiest` lists. */
 export const BUSIEST = 100;
 
@@ -105,18 +117,12 @@ export function buildStatus(
   /** A host's addresses, where the read left them to be looked up for the hosts shown. */
   addressesOf: (h: CountedHost) => string[] = (h) => h.addresses,
 ): Status {
-  const totals: StatusTotals = { rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0, usage: { rx_bytes: 0, tx_bytes: 0 } };
+  const totals = noTotals();
   const usage = new Map<CountedHost, HostUsage>();
   for (const h of hosts) {
-    totals.rx_bytes += h.rx.bytes;
-    totals.rx_packets += h.rx.packets;
-    totals.tx_bytes += h.tx.bytes;
-    totals.tx_packets += h.tx.packets;
     const u = view.usage(h);
-    if (!u) continue;
-    usage.set(h, u);
-    totals.usage.rx_bytes += u.rx_bytes;
-    totals.usage.tx_bytes += u.tx_bytes;
+    addToTotals(totals, h.rx.bytes, h.rx.packets, h.tx.bytes, h.tx.packets, u);
+    if (u) usage.set(h, u);
   }
   let shown: CountedHost[];
   if (busiest) {
@@ -144,15 +150,8 @@ export function buildStatus(
 
 /** A status of hosts already in their JSON shape, listed as given (all of them), with their count and totals. */
 export function statusOfHosts(backend: BackendName, hook: Status["hook"], hosts: StatusHost[], period: StatusPeriod | null = null): Status {
-  const totals: StatusTotals = { rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0, usage: { rx_bytes: 0, tx_bytes: 0 } };
-  for (const h of hosts) {
-    totals.rx_bytes += h.rx_bytes;
-    totals.rx_packets += h.rx_packets;
-    totals.tx_bytes += h.tx_bytes;
-    totals.tx_packets += h.tx_packets;
-    totals.usage.rx_bytes += h.usage?.rx_bytes ?? 0;
-    totals.usage.tx_bytes += h.usage?.tx_bytes ?? 0;
-  }
+  const totals = noTotals();
+  for (const h of hosts) addToTotals(totals, h.rx_bytes, h.rx_packets, h.tx_bytes, h.tx_packets, h.usage);
   return { backend, hook, period, count: hosts.length, totals, hosts };
 }
 
@@ -219,12 +218,7 @@ export function rankedStatus(backend: BackendName, hook: Status["hook"], r: Rank
     const c = now[i]!;
     const rx = growth(c.rx, h.rx);
     const tx = growth(c.tx, h.tx);
-    totals.rx_bytes += c.rx.bytes - h.rx[0];
-    totals.rx_packets += c.rx.packets - h.rx[1];
-    totals.tx_bytes += c.tx.bytes - h.tx[0];
-    totals.tx_packets += c.tx.packets - h.tx[1];
-    totals.usage.rx_bytes += rx[0];
-    totals.usage.tx_bytes += tx[0];
+    addToTotals(totals, c.rx.bytes - h.rx[0], c.rx.packets - h.rx[1], c.tx.bytes - h.tx[0], c.tx.packets - h.tx[1], { rx_bytes: rx[0], tx_bytes: tx[0] });
     const usage = { rx_bytes: h.usage[0] + rx[0], tx_bytes: h.usage[1] + tx[0] };
     return { h, c, usage, used: usage.rx_bytes + usage.tx_bytes, total: c.rx.bytes + c.tx.bytes, name: h.name };
   });
