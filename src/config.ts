@@ -9,6 +9,7 @@ import { DEVICE_NAME } from "./model.ts";
 import { badInput, quoteValue, shorten, UserError } from "./errors.ts";
 import type { Sys } from "./sys.ts";
 import { parseUci, type UciSection, type UciValue } from "./uci.ts";
+import { defaultServices, readServices, type ServiceClass } from "./split/services.ts";
 
 export type BackendName = "nftables" | "iptables";
 export type BackendChoice = BackendName | "auto";
@@ -97,6 +98,8 @@ export const GLOBAL_OPTIONS = {
   period: { kind: "string", choices: ["month", "week", "day"], default: DEFAULTS.period },
   period_start: { kind: "int", min: 1, max: 28, default: DEFAULTS.periodStart },
   periods_kept: { kind: "int", min: 1, max: 1000, default: DEFAULTS.periodsKept },
+  // per-host split of the totals (src/split/): by IP family, by service (config service)
+  breakdown: { kind: "string", list: true, choices: ["family", "service"], default: DEFAULTS.breakdown },
 } as const satisfies Record<string, Spec>;
 
 export const HOST_OPTIONS = {
@@ -165,6 +168,8 @@ export interface Config extends GlobalOptions {
   hosts: HostConfig[];
   /** The exporters' sections (`config influxdb`, …), in file order. */
   sections: ExporterSection[];
+  /** Service classes: the `config service` sections, or the built-in ones where there are none. */
+  services: ServiceClass[];
   warnings: string[];
 }
 
@@ -259,6 +264,7 @@ export function parseConfig(text: string, file: string, present = true): Config 
   let seenGlobal = false;
   const hosts: HostConfig[] = [];
   const sections: ExporterSection[] = [];
+  const serviceSections: UciSection[] = [];
   for (const sec of pkg.sections) {
     if (sec.type === "iptmon") {
       if (seenGlobal) warnings.push(`${file}:${sec.line}: a second 'config iptmon' section (ignored)`);
@@ -271,6 +277,8 @@ export function parseConfig(text: string, file: string, present = true): Config 
       } catch (e) {
         warnings.push(`${(e as Error).message} (section skipped)`);
       }
+    } else if (sec.type === "service") {
+      serviceSections.push(sec);
     } else if (isSectionType(sec.type)) {
       // A bad exporter section must not stop host accounting: skip it, warn.
       try {
@@ -286,7 +294,9 @@ export function parseConfig(text: string, file: string, present = true): Config 
   const typed = typedOptions(GLOBAL_OPTIONS, global);
   // Subnets given alone replace the br-lan default; both given add up.
   if (!global.has("lan_interface") && typed.lanSubnets.length > 0) typed.lanInterfaces = [];
-  return { ...typed, file, present, options: global, hosts, sections, warnings };
+  // A bad class is an error, not a skipped section: the split would shift under the owner's feet.
+  const services = serviceSections.length ? readServices(file, serviceSections, warnings) : defaultServices();
+  return { ...typed, file, present, options: global, hosts, sections, services, warnings };
 }
 
 function readHost(file: string, sec: UciSection, warnings: string[]): HostConfig | null {

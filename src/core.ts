@@ -6,7 +6,7 @@ import type { Backend } from "./backends/backend.ts";
 import type { Config } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { failure, UserError } from "./errors.ts";
-import { EMPTY_STATE, macOf, zeroCounter, type CountedHost, type FullState, type HostCounters, type KernelState, type LaidOutHost, type PlannedHost } from "./model.ts";
+import { EMPTY_STATE, macOf, zeroCounter, type CountedHost, type FullState, type HostCounters, type KernelState, type LaidOutHost, type PlannedHost, type SplitCount } from "./model.ts";
 import { eventScope, higherCounter, planCounters, planEvent, planInit, resolveEventKey, type Floors, type HostEvent, type Knowledge } from "./plan.ts";
 import { loadLan, loadLeases, loadNeighbours, loadOdhcpdLeases, loadStatic, readHostsFiles } from "./sources/load.ts";
 import type { HostsEntry } from "./sources/hostsfile.ts";
@@ -28,7 +28,7 @@ export interface Runtime {
    * Hands the snapshot what iptmon saw of hosts' counters: every host (`all`,
    * a full read) or some (counters a change just created).
    */
-  remember?(hosts: readonly CountedHost[], scope: "all" | "some"): void;
+  remember?(hosts: readonly CountedHost[], scope: "all" | "some", split?: readonly SplitCount[]): void;
   /** Copies the snapshot to persistent storage now (stop: shutdown, upgrade). */
   persist?(): void;
   /**
@@ -134,7 +134,7 @@ export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitRes
   const go = () => {
     const b = rt.backend;
     const current = b.read("full");
-    if (mode === "apply" && current.read === "full") rt.remember?.(current.hosts, "all");
+    if (mode === "apply" && current.read === "full") rt.remember?.(current.hosts, "all", current.split);
     const hosts = planInit(loadKnowledge(rt), current.read === "absent" ? [] : current.hosts);
     const desired = mustPlanCounters(current, hosts, () => floorsOf(rt, current));
     const change = b.plan(current, desired, { rebuild: true });
@@ -221,13 +221,13 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
     }
     let current = b.read(macOf(key) ? "event" : "full");
     if (lost(current)) return rebuildWith(rt, k, current, ev, key);
-    if (current.read === "full") rt.remember?.(current.hosts, "all");
+    if (current.read === "full") rt.remember?.(current.hosts, "all", current.split);
     const floors = () => floorsOf(rt, current);
     let plan = planEvent(current as Exclude<KernelState, { read: "absent" }>, ev, key, k, floors);
     if (plan.kind === "need-full") {
       current = b.read("full");
       if (lost(current)) return rebuildWith(rt, k, current, ev, key);
-      if (current.read === "full") rt.remember?.(current.hosts, "all");
+      if (current.read === "full") rt.remember?.(current.hosts, "all", current.split);
       plan = planEvent(current as FullState, ev, key, k, floors);
       if (plan.kind === "need-full") throw new Error(`a full read did not serve the event: ${plan.why}`);
     }
@@ -235,7 +235,7 @@ export function runEvent(rt: Runtime, ev: HostEvent): EventOutcome {
     // A host about to go takes its counters with it: the snapshot reads them first.
     if (rt.remember && current.read === "layout" && removesHost(current.hosts, plan.hosts)) {
       const last = b.read("full");
-      if (last.read === "full") rt.remember(last.hosts, "all");
+      if (last.read === "full") rt.remember(last.hosts, "all", last.split);
     }
     const complete = current.read !== "full" || current.complete;
     applyChange(rt, b.plan(current, plan.hosts, { rebuild: !complete }));
@@ -328,7 +328,7 @@ export function readHosts(rt: Runtime): FullState["hosts"] {
   const read = () => {
     const s = rt.backend.read("full");
     if (s.read !== "full") return [];
-    rt.remember?.(s.hosts, "all");
+    rt.remember?.(s.hosts, "all", s.split);
     return s.hosts;
   };
   return rt.remember ? withLock(rt, read) : read();

@@ -40,4 +40,6 @@ export const DEFAULTS = {
   period: "month",
   periodStart: 1,
   periodsKept: 12,
+  /** The per-host split (`family`, `service`): off, see BENCHMARKS.md ("The split's cost"). */
+  breakdown: [] as string[],
 } as const;

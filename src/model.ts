@@ -44,8 +44,26 @@ export interface HostCounters {
 export type KernelState =
   | { read: "absent" }
   | { read: "layout"; hosts: LaidOutHost[] }
-  | { read: "full"; complete: boolean; hosts: CountedHost[] }
+  | { read: "full"; complete: boolean; hosts: CountedHost[]; split?: SplitCount[] }
   | ScopedState;
+
+/**
+ * One kernel counter of the per-host split (src/split/): who it counts for
+ * (`mac:<MAC>`, `addr:<address>` or `key:<host key>`), which part (`ipv6`,
+ * a service class's name, or `#<id>` of a class no longer configured), and
+ * what it counted since the kernel made it (`gen` tells one making from
+ * the next). A full read where the split is
+ * on has every one; its absence means the split is off.
+ */
+export interface SplitCount {
+  dir: "rx" | "tx";
+  handle: string;
+  /** Which making of the counter it is: one made anew (a set flushed with its table) counts from zero again. */
+  gen?: string;
+  part: string;
+  packets: number;
+  bytes: number;
+}
 
 /**
  * What an event needs of the kernel, read by key instead of listing every

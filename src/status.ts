@@ -5,7 +5,9 @@ import { snapshotsOf } from "./snapshot/store.ts";
 import { macOf, sortHosts, type CountedHost, type HostCounters } from "./model.ts";
 import { humanBytes } from "./top/format.ts";
 import { busiestFirst, topOf, type Ranking } from "./snapshot/ranking.ts";
-import { growth } from "./usage/record.ts";
+import { growth } from "./usage/growth.ts";
+import { splitView, type SplitView } from "./split/view.ts";
+import type { State } from "./snapshot/state.ts";
 
 export { humanBytes, topOf };
 
@@ -24,6 +26,9 @@ export interface StatusHost {
    * do not know, so hosts may grow more optional fields like this one.
    */
   usage?: HostUsage;
+  /** Where `breakdown` splits the totals: by IP family and by service (see src/split/view.ts). */
+  families?: SplitView["families"];
+  services?: SplitView["services"];
 }
 
 export interface HostUsage {
@@ -116,6 +121,8 @@ export function buildStatus(
   busiest = false,
   /** A host's addresses, where the read left them to be looked up for the hosts shown. */
   addressesOf: (h: CountedHost) => string[] = (h) => h.addresses,
+  /** A host's split, where it is on. */
+  splitOf?: (h: CountedHost) => SplitView,
 ): Status {
   const totals = noTotals();
   const usage = new Map<CountedHost, HostUsage>();
@@ -143,6 +150,7 @@ export function buildStatus(
       const out = statusHost(h, addressesOf(h));
       const u = usage.get(h);
       if (u) out.usage = u;
+      if (splitOf) Object.assign(out, splitOf(h));
       return out;
     }),
   };
@@ -174,7 +182,15 @@ export function readStatus(rt: Runtime, busiest = false): Status {
       return { since: p.start, rx_bytes: u?.[0] ?? 0, tx_bytes: u?.[2] ?? 0 };
     },
   };
-  return buildStatus(rt.backend.name, hosts, rt.backend.hook, view, busiest);
+  return buildStatus(rt.backend.name, hosts, rt.backend.hook, view, busiest, undefined, hostSplit(rt, snaps.current()));
+}
+
+/** Each host's split of its totals as the state keeps it, where `breakdown` asks for one. */
+function hostSplit(rt: Runtime, state: State): ((h: CountedHost) => SplitView) | undefined {
+  const { breakdown } = rt.cfg;
+  if (breakdown.length === 0) return undefined;
+  const services = rt.cfg.services.map((c) => c.name);
+  return (h) => splitView([h.rx.bytes, h.rx.packets, h.tx.bytes, h.tx.packets], state.hosts[h.key]?.split, breakdown, services);
 }
 
 /**

@@ -9,6 +9,8 @@ export interface UciValue {
   /** Where the option was (last) set; for a list, where the list started. */
   line: number;
   isList: boolean;
+  /** A list's line of each item. */
+  lines?: number[];
 }
 
 export interface UciSection {
@@ -180,11 +182,12 @@ export function parseUci(text: string, file: string): UciPackage {
         if (command!.text.startsWith("o")) {
           section.options.set(name, { value, line, isList: false });
         } else if (!old) {
-          section.options.set(name, { value: [value], line, isList: true });
+          section.options.set(name, { value: [value], line, isList: true, lines: [line] });
         } else {
           // A list item after a plain option turns it into a list keeping the old value.
           const items = Array.isArray(old.value) ? old.value : [old.value];
-          section.options.set(name, { value: [...items, value], line: old.line, isList: true });
+          const lines = old.lines ?? [old.line];
+          section.options.set(name, { value: [...items, value], line: old.line, isList: true, lines: [...lines, line] });
         }
         break;
       }

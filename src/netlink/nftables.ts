@@ -51,6 +51,12 @@ export interface NfElement {
   ref: string;
 }
 
+export interface NfCountedElement {
+  key: Uint8Array;
+  packets: number;
+  bytes: number;
+}
+
 export type NfOp =
   | { op: "add-counter"; name: string; packets: number; bytes: number; comment: string }
   | { op: "delete-counter"; name: string }
@@ -123,6 +129,15 @@ export class NfTables {
     const out: NfElement[] = [];
     for (const m of this.dump(NFT_MSG.GETSETELEM, family, [[A.SET_ELEM_LIST_TABLE, table], [A.SET_ELEM_LIST_SET, set]])) {
       for (const list of nfAttrs(m).get(A.SET_ELEM_LIST_ELEMENTS) ?? []) out.push(...listElements(list));
+    }
+    return out;
+  }
+
+  /** Every element of a set whose elements carry a counter (key, counts). Throws NfError ENOENT when the table or set is not there. */
+  countedElements(family: NfFamily, table: string, set: string): NfCountedElement[] {
+    const out: NfCountedElement[] = [];
+    for (const m of this.dump(NFT_MSG.GETSETELEM, family, [[A.SET_ELEM_LIST_TABLE, table], [A.SET_ELEM_LIST_SET, set]])) {
+      for (const list of nfAttrs(m).get(A.SET_ELEM_LIST_ELEMENTS) ?? []) out.push(...listCountedElements(list));
     }
     return out;
   }
@@ -210,6 +225,29 @@ export class NfTables {
       if (e instanceof NfError && e.errno === ENOENT) return [];
       throw e;
     }
+  }
+
+  /**
+   * A table's handle and each of its sets' (name -> handle), as text: a set
+   * or table made anew has a new one (table handles are unique in a network
+   * namespace, set handles in their table). Null when the table is not there.
+   */
+  handles(family: NfFamily, table: string): { table: string; sets: Map<string, string> } | null {
+    let t: NlMessage;
+    try {
+      t = this.get(NFT_MSG.GETTABLE, family, [[A.TABLE_NAME, table]]);
+    } catch (e) {
+      if (e instanceof NfError && e.errno === ENOENT) return null;
+      throw e;
+    }
+    const u64 = (b: Uint8Array | undefined) => (b && b.length === 8 ? String(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0)) : "?");
+    const sets = new Map<string, string>();
+    for (const m of this.dump(NFT_MSG.GETSET, family, [[A.SET_TABLE, table]])) {
+      const a = nfAttrs(m);
+      const name = a.get(A.SET_NAME)?.[0];
+      if (name && a.get(A.SET_TABLE)?.[0] && str(a.get(A.SET_TABLE)![0]!) === table) sets.set(str(name), u64(a.get(A.SET_HANDLE)?.[0]));
+    }
+    return { table: u64(nfAttrs(t).get(A.TABLE_HANDLE)?.[0]), sets };
   }
 
   /** Whether the table exists. */
@@ -338,6 +376,54 @@ export function listElements(list: Uint8Array): NfElement[] {
     }
     p += (len + 3) & ~3;
   }
+  return out;
+}
+
+/**
+ * The elements of a set with a counter per element (a dynamic set the
+ * datapath fills): the key and the counter's values. The kernel sends one
+ * expression as NFTA_SET_ELEM_EXPR, several as NFTA_SET_ELEM_EXPRESSIONS
+ * (a list); either holds NFTA_EXPR_NAME "counter" and its NFTA_EXPR_DATA.
+ */
+export function listCountedElements(list: Uint8Array): NfCountedElement[] {
+  const out: NfCountedElement[] = [];
+  const dv = new DataView(list.buffer, list.byteOffset, list.byteLength);
+  /** Each attribute in [from, to): its type and where its payload is. */
+  const walk = (from: number, to: number, fn: (type: number, at: number, end: number) => void) => {
+    for (let q = from; q + 4 <= to; ) {
+      const l = dv.getUint16(q, true);
+      if (l < 4 || q + l > to) break;
+      fn(dv.getUint16(q + 2, true) & 0x3fff, q + 4, q + l);
+      q += (l + 3) & ~3;
+    }
+  };
+  const u64 = (at: number) => dv.getUint32(at) * 4294967296 + dv.getUint32(at + 4);
+  /** One expression: its counts when it is a counter. */
+  const counter = (from: number, to: number, into: { packets?: number; bytes?: number }) => {
+    let name = "";
+    let data: [number, number] | null = null;
+    walk(from, to, (t, at, end) => {
+      if (t === A.EXPR_NAME) name = ascii(list, at, end);
+      else if (t === A.EXPR_DATA) data = [at, end];
+    });
+    if (name !== "counter" || !data) return;
+    walk(data[0], data[1], (t, at, end) => {
+      if (end - at !== 8) return;
+      if (t === A.COUNTER_BYTES) into.bytes = u64(at);
+      else if (t === A.COUNTER_PACKETS) into.packets = u64(at);
+    });
+  };
+  walk(0, list.length, (t, at, end) => {
+    if (t !== A.LIST_ELEM) return;
+    let key: Uint8Array | undefined;
+    const c: { packets?: number; bytes?: number } = {};
+    walk(at, end, (u, bt, bend) => {
+      if (u === A.SET_ELEM_KEY) walk(bt, bend, (v, ct, cend) => { if (v === A.DATA_VALUE) key = list.subarray(ct, cend); });
+      else if (u === A.SET_ELEM_EXPR) counter(bt, bend, c);
+      else if (u === A.SET_ELEM_EXPRESSIONS) walk(bt, bend, (v, ct, cend) => { if (v === A.LIST_ELEM) counter(ct, cend, c); });
+    });
+    if (key && c.packets !== undefined && c.bytes !== undefined) out.push({ key, packets: c.packets, bytes: c.bytes });
+  });
   return out;
 }
 

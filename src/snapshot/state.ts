@@ -18,6 +18,12 @@ export interface HostRecord {
   tx: [number, number];
   /** Sample time it was last seen in the kernel. */
   seen: number;
+  /**
+   * Its totals split into parts (src/split/): `ipv6`, each service class it
+   * used, and `unsplit`, what it had counted before the split began; the
+   * rest of the totals is IPv4, and `other` service. Absent: not split.
+   */
+  split?: Record<string, Usage>;
 }
 
 export interface Period {
@@ -27,6 +33,8 @@ export interface Period {
   start: number;
   end: number;
   hosts: Record<string, Usage>;
+  /** Each host's usage in parts, as HostRecord.split is of its totals; absent for a host (or a period) not split. */
+  split?: Record<string, Record<string, Usage>>;
 }
 
 export interface State {
@@ -43,6 +51,11 @@ export interface State {
   periods: Period[];
   /** Usage seen while the clock was not yet set and no period was open: it goes to the first period opened. */
   held: Record<string, Usage>;
+  /**
+   * The split's kernel counters at the last sample ([bytes, packets]) by
+   * `<dir> <handle> <part>`: what each grew by since is what a sample adds.
+   */
+  splitSeen?: Record<string, [number, number]>;
 }
 
 export const emptyState = (t: number): State => ({ since: t, time: t, persisted: 0, tried: 0, hosts: {}, periods: [], held: {} });
@@ -77,7 +90,9 @@ function usageMap(v: unknown, what: string): Record<string, Usage> {
 /** One host's record, checked as a state file's are. */
 export function checkHostRecord(h: unknown): HostRecord {
   need(isObj(h) && typeof h.name === "string" && isTime(h.seen), "bad host record");
-  return { name: h.name, rx: counts(h.rx, 2, "rx") as [number, number], tx: counts(h.tx, 2, "tx") as [number, number], seen: h.seen as number };
+  const out: HostRecord = { name: h.name, rx: counts(h.rx, 2, "rx") as [number, number], tx: counts(h.tx, 2, "tx") as [number, number], seen: h.seen as number };
+  if (h.split !== undefined) out.split = usageMap(h.split, "host split");
+  return out;
 }
 
 /**
@@ -108,9 +123,22 @@ export function parseState(text: string): State {
   need(Array.isArray(raw.periods), "periods is not a list");
   const periods: Period[] = raw.periods.map((p: unknown) => {
     need(isObj(p) && typeof p.name === "string" && typeof p.spec === "string" && isTime(p.start) && isTime(p.end), "bad period");
-    return { name: p.name, spec: p.spec, start: p.start as number, end: p.end as number, hosts: usageMap(p.hosts, "period hosts") };
+    const out: Period = { name: p.name, spec: p.spec, start: p.start as number, end: p.end as number, hosts: usageMap(p.hosts, "period hosts") };
+    if (p.split !== undefined) {
+      need(isObj(p.split), "period split is not an object");
+      out.split = {};
+      for (const [k, parts] of Object.entries(p.split)) out.split[k] = usageMap(parts, "period split");
+    }
+    return out;
   });
-  return { since: raw.since, time: raw.time, persisted: raw.persisted, tried, hosts, periods, held: usageMap(raw.held, "held") };
+  const out: State = { since: raw.since, time: raw.time, persisted: raw.persisted, tried, hosts, periods, held: usageMap(raw.held, "held") };
+  if (raw.splitSeen !== undefined) {
+    need(isObj(raw.splitSeen), "splitSeen is not an object");
+    const seen: Record<string, [number, number]> = {};
+    for (const [k, v] of Object.entries(raw.splitSeen)) seen[k] = counts(v, 2, () => `splitSeen[${JSON.stringify(k).slice(0, 40)}]`) as [number, number];
+    out.splitSeen = seen;
+  }
+  return out;
 }
 
 /** A remembered host's totals: the floor its counters are created from. */

@@ -11,7 +11,7 @@
  */
 import { dirname, join } from "node:path";
 import type { Runtime } from "../core.ts";
-import type { CountedHost, HostCounters } from "../model.ts";
+import type { CountedHost, HostCounters, SplitCount } from "../model.ts";
 import type { Sys } from "../sys.ts";
 import { previewSample, recordSample } from "../usage/record.ts";
 import { reason, SnapshotFiles } from "./files.ts";
@@ -149,13 +149,13 @@ export class Snapshots {
   }
 
   /** A sample of counters (`all`: every host, from a full read) goes into the state, which is saved. */
-  remember(hosts: readonly CountedHost[], scope: "all" | "some"): void {
+  remember(hosts: readonly CountedHost[], scope: "all" | "some", split?: readonly SplitCount[]): void {
     const counted = hosts.filter((h): h is CountedHost & { key: string } => h.key !== null);
     if (scope === "some" && counted.length === 0) return;
     if (scope === "some" && this.journal(counted)) return;
     this.catchUp();
     const now = this.sys.now();
-    recordSample(this.current(), counted, now, this.settings.usage, scope === "all");
+    recordSample(this.current(), counted, now, this.settings.usage, scope === "all", split);
     this.unpersisted = true;
     this.save(false);
     if (scope === "all") this.rank(counted, now);
@@ -461,7 +461,7 @@ export function withSnapshots(rt: Runtime, report: (line: string) => void): Runt
   const out: Runtime = {
     ...rt,
     floors: () => snaps.floors(),
-    remember: (hosts, scope) => snaps.remember(hosts, scope),
+    remember: (hosts, scope, split) => snaps.remember(hosts, scope, split),
     changing: () => snaps.dropRanking(),
     persist: () => snaps.save(true),
   };

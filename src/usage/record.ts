@@ -16,9 +16,13 @@
  *   starts after the (set) clock is a clock's mistake and is folded back
  *   into the period the clock is in (foldFuture).
  */
-import type { CountedHost } from "../model.ts";
+import type { CountedHost, SplitCount } from "../model.ts";
 import type { HostRecord, Period, State, Usage } from "../snapshot/state.ts";
 import { isSaneTime, periodAt, specText, type PeriodSpec, type ZoneOffset } from "./periods.ts";
+import { addUsage, growth } from "./growth.ts";
+import { splitSample } from "../split/record.ts";
+
+export { addUsage, growth };
 
 export interface UsageSettings {
   spec: PeriodSpec;
@@ -26,13 +30,6 @@ export interface UsageSettings {
   kept: number;
   zone: ZoneOffset;
 }
-
-/** What a counter counted since it read `last` ([bytes, packets]); one lower than then was created anew and counts from zero. */
-export const growth = (cur: { bytes: number; packets: number }, last: [number, number] | undefined): [number, number] => {
-  if (!last) return [cur.bytes, cur.packets];
-  if (cur.bytes < last[0] || cur.packets < last[1]) return [cur.bytes, cur.packets];
-  return [cur.bytes - last[0], cur.packets - last[1]];
-};
 
 /** A host's usage since its last sample: what its counters grew by, each counted from zero if reset. */
 const usageSince = (h: CountedHost, last: HostRecord | undefined): Usage => {
@@ -43,12 +40,6 @@ const usageSince = (h: CountedHost, last: HostRecord | undefined): Usage => {
 
 /** A state with no sample in it yet: its first sample is only a baseline. */
 const isNewState = (s: State) => s.periods.length === 0 && Object.keys(s.hosts).length === 0 && Object.keys(s.held).length === 0;
-
-export function addUsage(into: Record<string, Usage>, key: string, u: Usage): void {
-  if (u.every((x) => x === 0)) return;
-  const t = (into[key] ??= [0, 0, 0, 0]);
-  for (let i = 0; i < 4; i++) t[i]! += u[i]!;
-}
 
 /**
  * A period that begins after `t` was opened by a clock ahead (a bad RTC, a
@@ -70,7 +61,10 @@ function foldFuture(s: State, t: number, set: UsageSettings): void {
     s.periods.push(into);
     s.periods.sort((a, b) => a.start - b.start);
   }
-  for (const p of future) for (const [k, u] of Object.entries(p.hosts)) addUsage(into.hosts, k, u);
+  for (const p of future) {
+    for (const [k, u] of Object.entries(p.hosts)) addUsage(into.hosts, k, u);
+    for (const [k, parts] of Object.entries(p.split ?? {})) for (const [part, u] of Object.entries(parts)) addUsage(((into.split ??= {})[k] ??= {}), part, u);
+  }
   for (const h of Object.values(s.hosts)) h.seen = Math.min(h.seen, t);
 }
 
@@ -99,15 +93,21 @@ function openPeriod(s: State, t: number, set: UsageSettings): Period | undefined
  * otherwise only the hosts given (counters an event just created).
  * Changes `s` in place.
  */
-export function recordSample(s: State, hosts: readonly CountedHost[], t: number, set: UsageSettings, all = true): void {
+export function recordSample(s: State, hosts: readonly CountedHost[], t: number, set: UsageSettings, all = true, split?: readonly SplitCount[]): void {
   const baseline = isNewState(s);
   const period = openPeriod(s, t, set);
   const into = period ? period.hosts : s.held;
+  // Only a full read says whether the split is on (a few hosts' counters an event made do not).
+  const parts = all ? splitSample(s, hosts, split, period, baseline) : undefined;
   for (const h of hosts) {
     const last = s.hosts[h.key];
     if (!baseline) addUsage(into, h.key, usageSince(h, last));
-    s.hosts[h.key] = { name: h.name, rx: [h.rx.bytes, h.rx.packets], tx: [h.tx.bytes, h.tx.packets], seen: Math.max(t, last?.seen ?? t) };
+    const rec: HostRecord = { name: h.name, rx: [h.rx.bytes, h.rx.packets], tx: [h.tx.bytes, h.tx.packets], seen: Math.max(t, last?.seen ?? t) };
+    const p = parts === undefined ? last?.split : parts?.get(h.key);
+    if (p) rec.split = p;
+    s.hosts[h.key] = rec;
   }
+  if (parts === null) for (const r of Object.values(s.hosts)) delete r.split;
   s.time = t;
   if (all) prune(s, new Set(hosts.map((h) => h.key)), set.kept);
 }

@@ -5,7 +5,8 @@
  *
  *   bun test/helpers/udp-send.ts FAMILY DEST PORT COUNT SIZE [BIND]
  *
- * FAMILY is 4 or 6; BIND optionally picks the source address. Each datagram is
+ * FAMILY is 4 or 6; BIND optionally picks the source address, and
+ * VR_SEND_SPORT the source port (default: any). Each datagram is
  * SIZE+28 bytes at L3 over IPv4 and SIZE+48 over IPv6, so SIZE must fit the
  * 1500-byte MTU unfragmented (IPv4 ≤ 1472, IPv6 ≤ 1452).
  *
@@ -91,7 +92,7 @@ const timer = setTimeout(() => {
 let drained: (() => void) | null = null;
 const sock = await Bun.udpSocket({
   hostname: bind ?? (family === 6 ? "::" : "0.0.0.0"),
-  port: 0,
+  port: Number(process.env.VR_SEND_SPORT ?? 0),
   socket: {
     drain() {
       drained?.();

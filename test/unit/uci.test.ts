@@ -45,6 +45,7 @@ describe("parseUci on OpenWrt's /etc/config/dhcp", () => {
       value: ["/etc/hosts.blocklist", "/tmp/hosts.extra"],
       line: 23,
       isList: true,
+      lines: [23, 24],
     });
     expect(pkg.sections[1]!.options.get("ra_flags")?.value).toEqual(["managed-config", "other-config"]);
   });
@@ -138,7 +139,7 @@ describe("parseUci statements", () => {
 
   test("a list after an option of the same name keeps the option's value first", () => {
     const s = one(`config t\noption mac aa\nlist mac bb\nlist mac cc\n`);
-    expect(s.options.get("mac")).toEqual({ value: ["aa", "bb", "cc"], line: 2, isList: true });
+    expect(s.options.get("mac")).toEqual({ value: ["aa", "bb", "cc"], line: 2, isList: true, lines: [2, 3, 4] });
   });
 
   test("an option after a list replaces the list", () => {

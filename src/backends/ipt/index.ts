@@ -8,6 +8,7 @@ import type { Config } from "../../config.ts";
 import { badInput, failure } from "../../errors.ts";
 import type { RunResult, Sys } from "../../sys.ts";
 import type { Backend } from "../backend.ts";
+import type { SplitCount } from "../../model.ts";
 import { chainsFor, PREFIX_RE, type IptFamilyState, type IptState } from "./layout.ts";
 import { planIpt, type IptChange } from "./plan.ts";
 import { joinRender, renderIptables, renderIptablesRemove } from "./render.ts";
@@ -18,6 +19,10 @@ export function createIptBackend(sys: Sys, cfg: Config): Backend<IptState, IptCh
   const families: Family[] = cfg.ipv6 ? [4, 6] : [4];
   if (!PREFIX_RE.test(cfg.table))
     throw badInput(`cannot use option table '${cfg.table}' as a prefix of iptables chain names: over 22 characters`, "choose a shorter option table");
+  // A rule per class and address would make a packet's cost grow with both.
+  if (cfg.breakdown.includes("service"))
+    throw badInput("cannot split hosts' traffic by service with the iptables backend: it would check every class's rule for every packet", "use the nftables backend, or set breakdown to 'family' only");
+  const splitFamilies = cfg.breakdown.includes("family") && families.includes(6);
   const ch = chainsFor(cfg.table);
   const run = iptRunner(sys, cfg);
   const label = (f: Family) => (f === 4 ? "IPv4" : "IPv6");
@@ -45,7 +50,11 @@ export function createIptBackend(sys: Sys, cfg: Config): Backend<IptState, IptCh
     read() {
       const fams: Partial<Record<Family, IptFamilyState>> = {};
       for (const f of families) fams[f] = readFamily(f);
-      return combineFamilies(fams);
+      const state = combineFamilies(fams);
+      // A host's IPv6 is its ip6tables rules' counts: the split's counters are those rules.
+      if (state.read !== "full" || !splitFamilies) return state;
+      const split: SplitCount[] = (fams[6]?.rules ?? []).map((r) => ({ dir: r.dir, handle: `addr:${r.addr}`, part: "ipv6", packets: r.packets, bytes: r.bytes }));
+      return { ...state, split };
     },
     plan: (current, desired, opts) => planIpt(current, desired, opts, families),
     render: (change) => joinRender(renderIptables(change, ch)),

@@ -27,7 +27,7 @@
  * flushes them, and re-adds every rule with the counters just read.
  */
 import type { Family } from "../../addr.ts";
-import type { CountedHost } from "../../model.ts";
+import type { CountedHost, SplitCount } from "../../model.ts";
 
 export interface IptChains {
   hosts: string;
@@ -86,4 +86,4 @@ export interface IptFamilyState {
  */
 export type IptState =
   | { read: "absent" }
-  | { read: "full"; complete: boolean; hosts: CountedHost[]; strays: string[]; families: Partial<Record<Family, IptFamilyState>> };
+  | { read: "full"; complete: boolean; hosts: CountedHost[]; strays: string[]; families: Partial<Record<Family, IptFamilyState>>; split?: SplitCount[] };

@@ -19,9 +19,10 @@ import { netlinkOps, readCountsNetlink, readMapsNetlink, readNamedNetlink, readP
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planFolds, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
+import type { SplitOptions } from "./split.ts";
 
 export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: (message: string) => void = () => {}): Backend<NftState, NftChange> {
-  const o: NftOptions = { table: cfg.table, priority, placement: resolvePlacement(sys, cfg) };
+  const o: NftOptions = { table: cfg.table, priority, placement: resolvePlacement(sys, cfg), split: splitOptionsOf(cfg) };
   const family = FAMILY[o.placement];
   const t = `${family} ${o.table}`;
   const nft = (args: string[], input?: string) => sys.run(cfg.nft, args, input);
@@ -47,7 +48,7 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
       if (/No such file or directory/.test(r.stderr)) return { read: "absent" };
       throw fail(`read table ${FAMILY[p]} ${o.table}`, r);
     }
-    return parseNftJson(r.stdout, o.table, p);
+    return parseNftJson(r.stdout, o.table, p, p === o.placement ? (o.split ?? null) : null);
   };
   let env: PortsEnv | undefined;
   const portsEnv = () => (env ??= loadPortsEnv(sys, cfg, warn));
@@ -194,4 +195,11 @@ export function loadPortsEnv(sys: Sys, cfg: Config, warn: (message: string) => v
  */
 export function nftAvailable(sys: Sys, cfg: Config): boolean {
   return findProgram(sys, cfg.nft) !== null;
+}
+
+/** What of the split the config asks nftables to count; null: none. */
+export function splitOptionsOf(cfg: Pick<Config, "breakdown" | "services">): SplitOptions | null {
+  const family = cfg.breakdown.includes("family");
+  const services = cfg.breakdown.includes("service") ? cfg.services : [];
+  return family || services.length > 0 ? { family, services } : null;
 }

@@ -17,7 +17,8 @@
  *   it (egress); a frame to or from one of the router's own addresses is the
  *   router's own business.
  */
-import { SAFE_NAME, type CountedHost, type HostCounters, type LaidOutHost, type ScopedState } from "../../model.ts";
+import { SAFE_NAME, type CountedHost, type HostCounters, type LaidOutHost, type ScopedState, type SplitCount } from "../../model.ts";
+import type { SplitOptions } from "./split.ts";
 
 export type Placement = "forward" | "ports";
 
@@ -160,7 +161,18 @@ export function carryName(dir: "rx" | "tx", key: string): string {
 export type NftState =
   | { read: "absent" }
   | { read: "layout"; hosts: LaidOutHost[] }
-  | { read: "full"; complete: boolean; hosts: CountedHost[]; strays: string[]; parts: ReadonlyMap<string, KeyParts> }
+  | {
+      read: "full";
+      complete: boolean;
+      hosts: CountedHost[];
+      strays: string[];
+      parts: ReadonlyMap<string, KeyParts>;
+      /** The split's counts (see split.ts), read before the counters; absent where the table has no split sets. */
+      split?: SplitCount[];
+      /** The split's class chains the table has, and whether it has the split's sets. */
+      splitChains?: string[];
+      splitPresent?: boolean;
+    }
   | ScopedState;
 
 /** What `ports` hooks and fills, found on the router at each declare. */
@@ -175,4 +187,6 @@ export interface NftOptions {
   table: string;
   priority: number;
   placement: Placement;
+  /** The per-host split counted (see split.ts); absent or null: none. */
+  split?: SplitOptions | null;
 }

@@ -8,10 +8,12 @@
 import { addressText, parseAddress, parseMac } from "../../addr.ts";
 import { concatBytes } from "../../netlink/message.ts";
 import { ENOENT, NfError, type NfCounter, type NfOp, type NfTables } from "../../netlink/nftables.ts";
-import { familyOf, macOf, SAFE_NAME, sortAddresses, type EventScope, type HostCounters, type ScopedHost } from "../../model.ts";
+import { familyOf, macOf, SAFE_NAME, sortAddresses, type EventScope, type HostCounters, type ScopedHost, type SplitCount } from "../../model.ts";
 
-import { carryName, FAMILY, KEYS_MAP, MAPS, nameKeyBytes, NAMES_MAP, type KeyParts, type NftOptions, type NftState, type Placement } from "./layout.ts";
-import { addParts, hostOfCounters, keyOfComment, layoutOf, stateOf, type MapsShortfall, type TableContents } from "./parse.ts";
+import { endianness } from "node:os";
+import { carryName, DIRS, ETHER_HEADER, FAMILY, KEYS_MAP, MAPS, nameKeyBytes, NAMES_MAP, type KeyParts, type NftOptions, type NftState, type Placement } from "./layout.ts";
+import { addParts, hostOfCounters, keyOfComment, layoutOf, stateOf, withSplit, type MapsShortfall, type TableContents } from "./parse.ts";
+import { KINDS, splitCounts, splitOn, splitSet } from "./split.ts";
 import type { NftChange } from "./plan.ts";
 import { changeSteps, element } from "./render.ts";
 
@@ -228,13 +230,30 @@ export function readTableNetlink(nf: NfTables, o: NftOptions, p: Placement = o.p
   const family = FAMILY[p];
   if (!nf.hasTable(family, o.table)) return { read: "absent" };
   const t: TableContents = { counters: new Map(), addrs: new Map(), maps: new Set(), chains: new Set(nf.names("chains", family, o.table)), named: null };
-  for (const c of nf.counters(family, o.table)) t.counters.set(c.name, c);
   for (const s of nf.names("sets", family, o.table)) t.maps.add(s);
+  // The split before the counters: a packet counted in both between the two reads is then in the totals too.
+  const split = p === o.placement && splitOn(o.split) ? readSplitNetlink(nf, o, t.maps) : undefined;
+  for (const c of nf.counters(family, o.table)) t.counters.set(c.name, c);
   if (t.maps.has(NAMES_MAP)) t.named = new Set(nf.elements(family, o.table, NAMES_MAP).map((e) => e.ref));
   const opts = { ...o, placement: p };
   for (const m of RX_MAPS) if (t.maps.has(m)) elementsOf(nf, opts, m, t.addrs);
   sortedKeys(t.addrs);
-  return stateOf(t, p);
+  return withSplit(stateOf(t, p), t, p, o.split, split);
+}
+
+/** Every split set's counts (see split.ts); a set that is not there has none. */
+function readSplitNetlink(nf: NfTables, o: NftOptions, sets: ReadonlySet<string>): SplitCount[] {
+  const out: SplitCount[] = [];
+  const le = endianness() === "LE";
+  const handles = nf.handles(FAMILY[o.placement], o.table);
+  for (const dir of DIRS)
+    for (const k of KINDS[o.placement]) {
+      const name = splitSet(dir, k);
+      if (!sets.has(name)) continue;
+      const gen = `${handles?.table}.${handles?.sets.get(name)}`;
+      for (const c of splitCounts(dir, k, o.placement, nf.countedElements(FAMILY[o.placement], o.table, name), o.split?.services ?? [], le, ETHER_HEADER)) out.push({ ...c, gen });
+    }
+  return out;
 }
 
 /**

@@ -1,6 +1,8 @@
 /** Reading nft's JSON listings into the backend's state. Pure. */
-import type { CountedHost, HostCounters, LaidOutHost } from "../../model.ts";
-import { CARRY_PREFIX, CHAINS, COMMENT_PREFIX, ETHER_HEADER, FAMILY, KEYS_MAP, mapsOf, NAMES_MAP, type KeyParts, type NftState, type Placement } from "./layout.ts";
+import type { CountedHost, HostCounters, LaidOutHost, SplitCount } from "../../model.ts";
+import { CARRY_PREFIX, CHAINS, COMMENT_PREFIX, DIRS, ETHER_HEADER, FAMILY, KEYS_MAP, mapsOf, NAMES_MAP, type KeyParts, type NftState, type Placement } from "./layout.ts";
+import { parseAddress, parseMac } from "../../addr.ts";
+import { classChain, CLASS_CHAIN, KINDS, partName, splitObjects, splitOn, type HandleKind, type SplitOptions } from "./split.ts";
 
 interface NftJsonCounter {
   name: string;
@@ -46,13 +48,25 @@ export interface TableContents {
  * Parses `nft -j list table <family> <table>`: every host with key and
  * counters, tx counters of `ports` on the IP packet basis.
  */
-export function parseNftJson(text: string, table: string, p: Placement = "forward"): NftState {
+export function parseNftJson(text: string, table: string, p: Placement = "forward", split: SplitOptions | null = null): NftState {
   const t: TableContents = { counters: new Map(), addrs: new Map(), maps: new Set(), chains: new Set(), named: null };
+  const counts: SplitCount[] = [];
   let present = false;
+  let tableHandle = "?";
   for (const obj of objects(text)) {
+    if ("set" in obj) {
+      const st = obj.set as { name: string; table: string; family: string; handle?: number; elem?: unknown[] };
+      if (!ours(st, table, p)) continue;
+      t.maps.add(st.name);
+      if (splitOn(split)) for (const c of splitCountsJson(st.name, st.elem ?? [], p, split)) counts.push({ ...c, gen: `${tableHandle}.${st.handle}` });
+      continue;
+    }
     if ("table" in obj) {
-      const tb = obj.table as { name: string; family: string };
-      if (tb.name === table && tb.family === FAMILY[p]) present = true;
+      const tb = obj.table as { name: string; family: string; handle?: number };
+      if (tb.name === table && tb.family === FAMILY[p]) {
+        present = true;
+        tableHandle = String(tb.handle);
+      }
     } else if ("counter" in obj) {
       const c = obj.counter as NftJsonCounter;
       if (ours(c, table, p)) t.counters.set(c.name, c);
@@ -69,7 +83,27 @@ export function parseNftJson(text: string, table: string, p: Placement = "forwar
       for (const [a, counter] of elements(m)) t.addrs.set(counter, [...(t.addrs.get(counter) ?? []), a]);
     }
   }
-  return present ? stateOf(t, p) : { read: "absent" };
+  return present ? withSplit(stateOf(t, p), t, p, split, splitOn(split) ? counts : undefined) : { read: "absent" };
+}
+
+/** A split set's elements in nft's JSON: `{"elem": {"val": {"concat": [who, id]}, "counter": {…}}}`. */
+function splitCountsJson(set: string, elems: unknown[], p: Placement, split: SplitOptions): SplitCount[] {
+  const m = /^split_(rx|tx)_([m46])$/.exec(set);
+  if (!m) return [];
+  const dir = m[1] as "rx" | "tx";
+  const k = m[2] as HandleKind;
+  const strip = p === "ports" && dir === "tx" ? ETHER_HEADER : 0;
+  const out: SplitCount[] = [];
+  for (const e of elems) {
+    const el = (e as { elem?: { val?: { concat?: unknown[] }; counter?: { packets?: unknown; bytes?: unknown } } }).elem;
+    const [who, id] = el?.val?.concat ?? [];
+    const c = el?.counter;
+    if (typeof who !== "string" || typeof id !== "number" || typeof c?.packets !== "number" || typeof c.bytes !== "number") continue;
+    const handle = k === "m" ? (parseMac(who) ? `mac:${parseMac(who)}` : null) : parseAddress(who) ? `addr:${parseAddress(who)!.text}` : null;
+    if (!handle) continue;
+    out.push({ dir, handle, part: partName(id, split.services), packets: c.packets, bytes: Math.max(0, c.bytes - strip * c.packets) });
+  }
+  return out;
 }
 
 type CounterRead = { packets: number; bytes: number; comment?: string | null };
@@ -139,6 +173,25 @@ export function stateOf(t: TableContents, p: Placement): NftState {
   });
   const complete = CHAINS[p].every((c) => chains.has(c)) && mapsOf(p).every((m) => maps.has(m));
   return { read: "full", complete, hosts, strays: [...counters.keys()].filter((n) => !known.has(n)), parts };
+}
+
+/**
+ * A full read with the split's state: its counts where the split is counted
+ * (`split` given), the class chains the table has, whether it has the
+ * split's sets, and, where the split is on, whether its layout is whole.
+ */
+export function withSplit(s: NftState, t: TableContents, p: Placement, opts: SplitOptions | null | undefined, split: SplitCount[] | undefined): NftState {
+  if (s.read !== "full") return s;
+  const objects = splitObjects(p);
+  const splitPresent = objects.some((o) => o.kind === "set" && t.maps.has(o.name));
+  const splitChains = [...t.chains].filter((c) => CLASS_CHAIN.test(c));
+  let complete = s.complete;
+  if (splitOn(opts)) {
+    const want = objects.filter((o) => o.kind === "set" || opts.services.length > 0);
+    const chains = opts.services.flatMap((c) => DIRS.flatMap((dir) => KINDS[p].map((k) => classChain(dir, k, c.id))));
+    complete &&= want.every((o) => t.maps.has(o.name)) && chains.every((c) => t.chains.has(c));
+  }
+  return { ...s, complete, ...(splitChains.length ? { splitChains } : {}), ...(splitPresent ? { splitPresent } : {}), ...(split ? { split } : {}) };
 }
 
 /** Counters plus a key's parts that no longer count. */

@@ -34,6 +34,9 @@ export interface NftChange {
    * key's carry by a second change once they hold still (planFolds).
    */
   retire: { key: string; name: string }[];
+  /** With a declare: the split's class chains the table has, and whether it has the split's sets (to remove what is no longer wanted). */
+  splitChains?: string[];
+  splitPresent?: boolean;
 }
 
 const zero = (): HostCounters => ({ rx: zeroCounter(), tx: zeroCounter() });
@@ -188,7 +191,10 @@ export function planNft(current: NftState, desired: PlannedHost[], opts: ApplyOp
   const deleteStrays = declare && current.read === "full" ? current.strays.filter((n) => SAFE_STRAY.test(n)) : [];
   const withEnv = declare && placement === "ports" && env ? { env: env() } : {};
   const retire = [...retiring.values()].map(({ key, name }) => ({ key, name }));
-  return { placement, declare, ...withEnv, deleteElements, deleteHosts, deleteStrays, deleteCarries, createHosts, createCarries, addElements, retire };
+  const full = declare && current.read === "full";
+  const splitChains = full ? (current.splitChains ?? []) : [];
+  const splitPresent = full ? (current.splitPresent ?? false) : false;
+  return { placement, declare, ...withEnv, deleteElements, deleteHosts, deleteStrays, deleteCarries, createHosts, createCarries, addElements, retire, splitChains, splitPresent };
 }
 
 /**

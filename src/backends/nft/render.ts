@@ -6,6 +6,7 @@
 import { DEVICE_NAME, SAFE_NAME, type Counter } from "../../model.ts";
 import { carryName, COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, nameKeyText, NAMES_MAP, NAMES_TYPE, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type Placement, type PortsEnv } from "./layout.ts";
 import { SAFE_STRAY, type NftChange } from "./plan.ts";
+import { declareSplitObjects, fillSplit, splitOn, splitRules } from "./split.ts";
 
 // Names and keys are already reduced to these characters; the guards make
 // sure nothing else can ever reach nft syntax.
@@ -46,16 +47,23 @@ export function counted(c: Counter): string {
  * check of its family and one lookup per direction, and never a rule of the
  * other family (IPv4: the check, rx4, tx4; IPv6: the check, rx6, tx6).
  */
-function declareForward(t: string, o: NftOptions, out: string[]): void {
+function declareForward(t: string, o: NftOptions, c: NftChange, out: string[]): void {
   out.push(`table ${t} {`);
   for (const m of MAPS) out.push(`\tmap ${m.name} { type ${m.type} : counter; }`);
   out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
   out.push(`\tmap ${NAMES_MAP} { type ${NAMES_TYPE} : counter; }`);
+  if (splitOn(o.split)) declareSplitObjects("forward", o.split, out);
   out.push(`\tchain forward { type filter hook forward priority ${o.priority}; policy accept; }`);
   out.push("\tchain forward6 { }");
   out.push("}");
   out.push(`flush chain ${t} forward`, `flush chain ${t} forward6`);
+  fillSplit(t, "forward", o.split ?? null, c.splitChains ?? [], c.splitPresent ?? false, out);
   out.push(`add rule ${t} forward meta nfproto ipv6 goto forward6`);
+  // The split's rules (none without it) go before the counters; neither ends the chain.
+  for (const fam of [4, 6] as const) {
+    const chain = fam === 6 ? "forward6" : "forward";
+    for (const dir of ["rx", "tx"] as const) for (const r of splitRules(o.split, dir, fam === 6 ? "6" : "4", fam)) out.push(`add rule ${t} ${chain} ${r}`);
+  }
   for (const m of MAPS) out.push(`add rule ${t} ${m.family === 6 ? "forward6" : "forward"} counter name ${m.match} map @${m.name}`);
 }
 
@@ -65,7 +73,7 @@ function declareForward(t: string, o: NftOptions, out: string[]): void {
  * netdev chain keeps the devices it had: this is how ports that came or went
  * are hooked anew. Counters and maps are separate objects and stay.
  */
-function declarePorts(t: string, o: NftOptions, env: PortsEnv, out: string[]): void {
+function declarePorts(t: string, o: NftOptions, env: PortsEnv, c: NftChange, out: string[]): void {
   if (env.ports.length === 0) throw new Error("no LAN port to count at reached the nft renderer");
   out.push(`table ${t} {`);
   for (const s of PORT_SETS) out.push(`\tset ${s.name} { type ${s.type}; }`);
@@ -73,13 +81,15 @@ function declarePorts(t: string, o: NftOptions, env: PortsEnv, out: string[]): v
   out.push(`\tmap ${KEYS_MAP} { type ether_addr : counter; }`);
   out.push(`\tmap ${TXKEYS_MAP} { type ether_addr : counter; }`);
   out.push(`\tmap ${NAMES_MAP} { type ${NAMES_TYPE} : counter; }`);
-  for (const c of FAMILY_CHAINS.ports) out.push(`\tchain ${c} { }`);
+  if (splitOn(o.split)) declareSplitObjects("ports", o.split, out);
+  for (const ch of FAMILY_CHAINS.ports) out.push(`\tchain ${ch} { }`);
   out.push("}");
   const devices = env.ports.map(device).join(", ");
   for (const c of ["ingress", "egress"]) out.push(`add chain ${t} ${c}`, `delete chain ${t} ${c}`);
   // Gone with the rules that used them (an earlier layout's).
   for (const s of OLD_PORT_SETS) out.push(`add set ${t} ${s.name} { type ${s.type}; }`, `delete set ${t} ${s.name}`);
-  for (const c of FAMILY_CHAINS.ports) out.push(`flush chain ${t} ${c}`);
+  for (const ch of FAMILY_CHAINS.ports) out.push(`flush chain ${t} ${ch}`);
+  fillSplit(t, "ports", o.split ?? null, c.splitChains ?? [], c.splitPresent ?? false, out);
   for (const c of ["ingress", "egress"]) out.push(`add chain ${t} ${c} { type filter hook ${c} devices = { ${devices} } priority ${o.priority}; policy accept; }`);
   // Ingress counts IP that a host sends to the router's MAC, not to one of its
   // own addresses; egress IP that the router sends from its MAC, not from one
@@ -101,7 +111,9 @@ function declarePorts(t: string, o: NftOptions, env: PortsEnv, out: string[]): v
     for (const [fam, ip, own] of [["4", "ip", "own4"], ["6", "ip6", "own6"]] as const) {
       const rule = (r: string) => out.push(`add rule ${t} ${x.to}${fam} ${r}`);
       rule(`${ip} ${x.router} @${own} return`);
+      for (const r of splitRules(o.split, x.dir, "m", Number(fam) as 4 | 6)) rule(r);
       rule(`counter name ether ${x.host} map @${x.keys} accept`);
+      for (const r of splitRules(o.split, x.dir, fam, Number(fam) as 4 | 6)) rule(r);
       rule(`counter name ${ip} ${x.host} map @${x.dir}${fam}`);
     }
   }
@@ -183,8 +195,8 @@ export function renderNft(c: NftChange, o: NftOptions): string {
   if (c.declare) {
     if (o.placement === "ports") {
       if (!c.env) throw new Error("a ports declare without its ports reached the nft renderer");
-      declarePorts(t, o, c.env, out);
-    } else declareForward(t, o, out);
+      declarePorts(t, o, c.env, c, out);
+    } else declareForward(t, o, c, out);
     // Refilled whole, so elements someone added by hand cannot pin a counter.
     for (const m of allMaps) out.push(`flush map ${t} ${m}`);
     // Only one placement counts: the other's table goes (its counts were carried over).

@@ -1,0 +1,197 @@
+/**
+ * The per-host split (option breakdown 'family' 'service') on the virtual
+ * router, both placements: known traffic of each kind, counted at the WAN
+ * host by nft counters of its own (what went on the wire, handshakes and
+ * acknowledgements included), is each part of the client's split exactly;
+ * the parts of each kind add up to the client's totals; LAN to LAN and
+ * traffic to the router count nowhere; the split survives a flush of
+ * iptmon's table and a stop/init.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Status, StatusHost } from "../../src/status.ts";
+import type { Part } from "../../src/split/view.ts";
+import { iptmonBin, iptmonConfig, skipReason, SYS_PATH } from "./harness.ts";
+import { exec, execOk, ROUTER_LAN4, ROUTER_LAN6, VRouter, VROUTER_NEEDS, WAN4, WAN6 } from "./vrouter.ts";
+
+const skip = skipReason("the per-host split", VROUTER_NEEDS);
+const UDP_SEND = resolve(import.meta.dir, "../helpers/udp-send.ts");
+const TCP_FLOW = resolve(import.meta.dir, "../helpers/tcp-flow.ts");
+
+/** Flows the WAN host counts on its own: up is what it receives from the client, down what it sends back. */
+const FLOWS = ["tcp443", "tcp9999", "udp53", "udp443"] as const;
+type Flow = (typeof FLOWS)[number];
+
+/** What the WAN host saw of each flow: its input (the client's upload) and output (the client's download). */
+const WATCH = `table inet splitwatch {
+${FLOWS.map((f) => `  counter ${f}_up { }\n  counter ${f}_down { }`).join("\n")}
+  chain input {
+    type filter hook input priority -20; policy accept;
+    tcp dport 443 counter name "tcp443_up"
+    tcp dport 9999 counter name "tcp9999_up"
+    udp dport 53 counter name "udp53_up" drop
+    udp dport 443 counter name "udp443_up" drop
+  }
+  chain output {
+    type filter hook output priority -20; policy accept;
+    tcp sport 443 counter name "tcp443_down"
+    tcp sport 9999 counter name "tcp9999_down"
+    udp sport 53 counter name "udp53_down"
+    udp sport 443 counter name "udp443_down"
+  }
+}
+`;
+
+type Counts = Record<`${Flow}_${"up" | "down"}`, { packets: number; bytes: number }>;
+
+const zero = (): Part => ({ rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0 });
+const add = (...ps: Part[]): Part => ps.reduce((a, p) => ({ rx_bytes: a.rx_bytes + p.rx_bytes, rx_packets: a.rx_packets + p.rx_packets, tx_bytes: a.tx_bytes + p.tx_bytes, tx_packets: a.tx_packets + p.tx_packets }), zero());
+const sub = (a: Part, b: Part): Part => ({ rx_bytes: a.rx_bytes - b.rx_bytes, rx_packets: a.rx_packets - b.rx_packets, tx_bytes: a.tx_bytes - b.tx_bytes, tx_packets: a.tx_packets - b.tx_packets });
+const totalOf = (h: StatusHost): Part => ({ rx_bytes: h.rx_bytes, rx_packets: h.rx_packets, tx_bytes: h.tx_bytes, tx_packets: h.tx_packets });
+const partOf = (parts: Record<string, Part> | undefined, name: string): Part => parts?.[name] ?? zero();
+
+for (const hook of ["ports", "forward"] as const) {
+  describe.skipIf(skip !== null)(`the per-host split (hook ${hook})`, () => {
+    let vr: VRouter;
+    let dir: string;
+    let conf: string;
+    let BIN: string;
+    const iptmon = (args: string[]) => exec(vr.routerNs, [BIN, ...args], { env: { IPTMON_CONFIG: conf } });
+    const status = (): Status => {
+      const r = iptmon(["status", "--json"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      return JSON.parse(r.stdout) as Status;
+    };
+    const client = () => vr.clients[0]!;
+    const host = (): StatusHost => {
+      const h = status().hosts.find((x) => x.mac === client().mac);
+      if (!h) throw new Error(`no host ${client().mac}`);
+      return h;
+    };
+    const watched = (): Counts => {
+      const out = {} as Counts;
+      const doc = JSON.parse(execOk(vr.wanNs, ["nft", "-j", "list", "counters", "table", "inet", "splitwatch"]).stdout) as { nftables: { counter?: { name: string; packets: number; bytes: number } }[] };
+      for (const o of doc.nftables) if (o.counter) out[o.counter.name as keyof Counts] = { packets: o.counter.packets, bytes: o.counter.bytes };
+      return out;
+    };
+    /** A flow's growth between two readings, as the client's part: up is what it sent (rx), down what it got (tx). */
+    const flowPart = (a: Counts, b: Counts, f: Flow): Part => ({
+      rx_bytes: b[`${f}_up`].bytes - a[`${f}_up`].bytes,
+      rx_packets: b[`${f}_up`].packets - a[`${f}_up`].packets,
+      tx_bytes: b[`${f}_down`].bytes - a[`${f}_down`].bytes,
+      tx_packets: b[`${f}_down`].packets - a[`${f}_down`].packets,
+    });
+    const tcp = (dst: string, port: number, size: number) => {
+      const r = execOk(client().ns, [process.execPath, TCP_FLOW, "send", dst, String(port), String(size)], { env: { PATH: SYS_PATH } });
+      expect(JSON.parse(r.stdout)).toEqual({ sent: size, received: 30_000 });
+    };
+    const udp = (ns: string, family: 4 | 6, dst: string, port: number, count: number, size: number, sport?: number) =>
+      execOk(ns, [process.execPath, UDP_SEND, String(family), dst, String(port), String(count), String(size)], { env: { PATH: SYS_PATH, ...(sport ? { VR_SEND_SPORT: String(sport) } : {}) } });
+    /** Every kind of traffic the test knows: TCP to 443 and to 9999 over IPv4, UDP to 53 and 443 over IPv6, each way. */
+    const traffic = async () => {
+      const c = client();
+      tcp(WAN4, 443, 50_000);
+      tcp(WAN4, 9999, 20_000);
+      udp(c.ns, 6, WAN6, 53, 40, 60);
+      udp(c.ns, 6, WAN6, 443, 30, 1200);
+      // Downloads: from the WAN host's port 53 and 443 to the client's sink.
+      udp(vr.wanNs, 6, c.slaac, 40077, 25, 500, 53);
+      udp(vr.wanNs, 6, c.slaac, 40077, 20, 1300, 443);
+      // The sinks count what arrives; give the last datagrams a moment.
+      await Bun.sleep(300);
+    };
+    /** The client's split grew by exactly the flows' growth, and each kind adds up to its totals. */
+    const expectSplit = (before: StatusHost, after: StatusHost, a: Counts, b: Counts) => {
+      const f = (x: Flow) => flowPart(a, b, x);
+      const g = (kind: "families" | "services", name: string) => sub(partOf(after[kind], name), partOf(before[kind], name));
+      expect(g("services", "web")).toEqual(f("tcp443"));
+      expect(g("services", "other")).toEqual(f("tcp9999"));
+      expect(g("services", "dns")).toEqual(f("udp53"));
+      expect(g("services", "quic")).toEqual(f("udp443"));
+      expect(g("families", "ipv4")).toEqual(add(f("tcp443"), f("tcp9999")));
+      expect(g("families", "ipv6")).toEqual(add(f("udp53"), f("udp443")));
+      expect(sub(totalOf(after), totalOf(before))).toEqual(add(...FLOWS.map(f)));
+      for (const kind of ["families", "services"] as const) expect(add(...Object.values(after[kind] ?? {}))).toEqual(totalOf(after));
+      expect(Object.keys(after.families ?? {})).toEqual(["ipv4", "ipv6"]);
+    };
+
+    beforeAll(async () => {
+      BIN = iptmonBin();
+      dir = mkdtempSync(join(tmpdir(), `iptmon-split-${hook}-`));
+      conf = join(dir, "iptmon.conf");
+      vr = await VRouter.create({ clients: [{ ipv6: true }, { ipv6: true }], dhcpScript: BIN, scriptEnv: { IPTMON_CONFIG: conf }, startDnsmasq: false });
+      writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`, "\tlist breakdown 'family'", "\tlist breakdown 'service'"] }));
+      await vr.startDnsmasq();
+      for (const [i, c] of vr.clients.entries()) await vr.takeLease(c, `split${i + 1}`);
+      for (const c of vr.clients) {
+        const [v6] = await vr.waitForIpv6(c);
+        // The router learns the neighbour, so `forward` knows the address at init (router-local traffic is not counted).
+        execOk(vr.routerNs, ["busybox", "ping", "-6", "-c", "1", "-W", "2", v6!]);
+      }
+      const r = iptmon(["init"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      execOk(vr.wanNs, ["nft", "-f", "-"], { input: WATCH });
+      // The router drops what the test sends to it, as a WAN host's or client's sink does.
+      execOk(vr.routerNs, ["nft", "-f", "-"], { input: "table inet splitsink {\n  chain input {\n    type filter hook input priority -10; policy accept;\n    udp dport 40077 drop\n  }\n}\n" });
+      for (const port of [443, 9999]) vr.spawn(vr.wanNs, [process.execPath, TCP_FLOW, "serve", String(port), "30000"], { env: { PATH: SYS_PATH }, logName: `tcp-${port}` });
+      // Both listening (ports 443 and 9999, in hex in /proc) before the first connection.
+      const listening = () => {
+        const t = execOk(vr.wanNs, ["cat", "/proc/net/tcp6"]).stdout;
+        return t.includes(":01BB 00000000000000000000000000000000:0000 0A") && t.includes(":270F 00000000000000000000000000000000:0000 0A");
+      };
+      for (let i = 0; i < 100 && !listening(); i++) await Bun.sleep(50);
+      expect(listening()).toBe(true);
+    });
+
+    afterAll(() => {
+      vr?.destroy();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("each part is the traffic of its kind, and each kind adds up to the totals", async () => {
+      const before = host();
+      const a = watched();
+      await traffic();
+      const b = watched();
+      const after = host();
+      expectSplit(before, after, a, b);
+      expect(after.services?.unsplit).toBeUndefined();
+    });
+
+    test("LAN to LAN and traffic to the router itself count nowhere", async () => {
+      const before = host();
+      const [c1, c2] = vr.clients;
+      await vr.sendUdp(c1!, c2!, { family: 4, count: 20, size: 400 });
+      await vr.sendUdp(c1!, c2!, { family: 6, count: 20, size: 400, bind: c1!.slaac });
+      udp(c1!.ns, 4, ROUTER_LAN4, 40077, 20, 300);
+      udp(c1!.ns, 6, ROUTER_LAN6, 40077, 20, 300, undefined);
+      await Bun.sleep(200);
+      const after = host();
+      expect(totalOf(after)).toEqual(totalOf(before));
+      expect(after.families).toEqual(before.families!);
+      expect(after.services).toEqual(before.services!);
+    });
+
+    test("a flush of iptmon's table and a stop/init keep every part, and counting goes on exactly", async () => {
+      const family = hook === "ports" ? "netdev" : "inet";
+      for (const restart of [() => execOk(vr.routerNs, ["nft", "delete", "table", family, "iptmon"]), () => expect(iptmon(["stop"]).code).toBe(0)]) {
+        const kept = host();
+        restart();
+        const r = iptmon(["init"]);
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        const back = host();
+        expect(back.families).toEqual(kept.families!);
+        expect(back.services).toEqual(kept.services!);
+        const a = watched();
+        await traffic();
+        const b = watched();
+        expectSplit(back, host(), a, b);
+      }
+    });
+  });
+}
