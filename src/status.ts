@@ -6,7 +6,8 @@ import { macOf, sortHosts, type CountedHost, type HostCounters } from "./model.t
 import { humanBytes } from "./top/format.ts";
 import { busiestFirst, topOf, type Ranking } from "./snapshot/ranking.ts";
 import { growth } from "./usage/growth.ts";
-import { splitView, type SplitView } from "./split/view.ts";
+import { splitView, type By, type SplitView } from "./split/view.ts";
+import { partRows } from "./split/rows.ts";
 import type { State } from "./snapshot/state.ts";
 
 export { humanBytes, topOf };
@@ -280,6 +281,11 @@ function readAllBusiest(rt: Runtime): Status {
   return buildStatus(rt.backend.name, hosts, rt.backend.hook, view, true, counts ? (h) => counts.addresses(h.name) : undefined);
 }
 
+/** The status with a row per host and part of one kind (`--by`). */
+export function statusByPart(s: Status, by: By): Status {
+  return { ...s, hosts: partRows(s.hosts, by, (h, p) => ({ ...h, ...p })) };
+}
+
 /** `status --json`, which the web page polls: one line. */
 export function statusJson(s: Status): string {
   return `${JSON.stringify(s)}\n`;
@@ -298,8 +304,10 @@ export function formatStatus(s: Status): string {
     String(h.tx_packets),
   ]);
   const t = s.totals;
+  // Rows of `--by` are a host's parts: count hosts.
+  const shown = new Set(s.hosts.map((h) => h.key.split("/")[0])).size;
   const total = [
-    s.count === s.hosts.length ? `TOTAL (${s.count} host${s.count === 1 ? "" : "s"})` : `TOTAL (${s.count} hosts, ${s.hosts.length} shown)`,
+    s.count === shown ? `TOTAL (${s.count} host${s.count === 1 ? "" : "s"})` : `TOTAL (${s.count} hosts, ${shown} shown)`,
     "",
     "",
     humanBytes(t.rx_bytes),

@@ -7,6 +7,7 @@ export const topCommand: Command = {
   builder: (y) =>
     y
       .option("interval", { type: "number", default: 2, describe: "seconds between readings" })
+      .option("by", { type: "string", describe: "family or service: a row per host and part (option breakdown)" })
       .option("once", { type: "boolean", describe: "print one sample taken over one interval, then exit" })
       .option("json", { type: "boolean", describe: "one sample as JSON (rates in bits/s: rx_bps upload, tx_bps download)" }),
   async run(args, app) {

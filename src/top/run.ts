@@ -5,7 +5,8 @@
 import type { App } from "../app.ts";
 import type { Args } from "../commands/command.ts";
 import { badInput } from "../errors.ts";
-import { readStatus, type Status } from "../status.ts";
+import { readStatus, statusByPart, type Status } from "../status.ts";
+import { checkBy } from "../split/rows.ts";
 import { computeRates, type Sample, type SortKey } from "./rates.ts";
 import { formatRates, ratesJson, renderScreen } from "./screen.ts";
 
@@ -54,7 +55,8 @@ function sample(read: () => Status): Sample {
 export async function runTop(args: Args, app: App): Promise<number> {
   const interval = parseInterval(args.interval ?? 2);
   const rt = await app.runtime();
-  const read = () => readStatus(rt);
+  const by = checkBy(args.by, rt.cfg.breakdown, rt.cfg.file, "show rates");
+  const read = () => (by ? statusByPart(readStatus(rt), by) : readStatus(rt));
   const first = sample(read); // a broken setup fails here, before the terminal changes
   const tty = process.stdout.isTTY === true && process.stdin.isTTY === true;
   if (args.once || args.json || !tty) {

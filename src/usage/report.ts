@@ -1,6 +1,8 @@
 /** `iptmon usage`: per host, bytes and packets within each period, for people and for scripts. */
 import { macOf } from "../model.ts";
-import type { State, Usage } from "../snapshot/state.ts";
+import type { Period, State, Usage } from "../snapshot/state.ts";
+import { partRows } from "../split/rows.ts";
+import { splitView, type Breakdown, type By, type SplitView } from "../split/view.ts";
 import { humanBytes } from "../top/format.ts";
 import { selectPeriods } from "./record.ts";
 
@@ -14,6 +16,9 @@ export interface UsageHost {
   /** Sent to the host (its download). */
   tx_bytes: number;
   tx_packets: number;
+  /** Where `breakdown` splits usage: by IP family and by service (see src/split/view.ts). */
+  families?: SplitView["families"];
+  services?: SplitView["services"];
 }
 
 export interface UsagePeriod {
@@ -32,9 +37,18 @@ export interface UsageReport {
   unassigned?: UsageHost[];
 }
 
-function hostsOf(s: State, m: Record<string, Usage>): UsageHost[] {
+/** What of the split a report shows: the kinds, and the classes configured now (in order). */
+export interface SplitShown {
+  breakdown: Breakdown;
+  services: readonly string[];
+}
+
+function hostsOf(s: State, m: Record<string, Usage>, shown?: SplitShown, split?: Period["split"]): UsageHost[] {
   return Object.entries(m)
-    .map(([key, u]) => ({ key, name: s.hosts[key]?.name ?? key, mac: macOf(key), rx_bytes: u[0], rx_packets: u[1], tx_bytes: u[2], tx_packets: u[3] }))
+    .map(([key, u]) => {
+      const h: UsageHost = { key, name: s.hosts[key]?.name ?? key, mac: macOf(key), rx_bytes: u[0], rx_packets: u[1], tx_bytes: u[2], tx_packets: u[3] };
+      return shown?.breakdown.length ? { ...h, ...splitView(u, split?.[key], shown.breakdown, shown.services) } : h;
+    })
     .sort((a, b) => b.rx_bytes + b.tx_bytes - (a.rx_bytes + a.tx_bytes) || (a.name < b.name ? -1 : 1));
 }
 
@@ -45,14 +59,20 @@ const sum = (hs: UsageHost[]) => ({
   tx_packets: hs.reduce((a, h) => a + h.tx_packets, 0),
 });
 
-export function buildUsage(s: State, which: string): UsageReport {
+export function buildUsage(s: State, which: string, shown?: SplitShown): UsageReport {
   const last = s.periods.at(-1);
   const periods = selectPeriods(s, which).map((p) => {
-    const hosts = hostsOf(s, p.hosts);
+    const hosts = hostsOf(s, p.hosts, shown, p.split ?? {});
     return { name: p.name, start: p.start, end: p.end, current: p === last, hosts, total: sum(hosts) };
   });
-  const held = hostsOf(s, s.held);
+  const held = hostsOf(s, s.held, shown);
   return held.length > 0 && (which === "current" || which === "all") ? { periods, unassigned: held } : { periods };
+}
+
+/** The report with a row per host and part of one kind (`--by`). */
+export function usageByPart(r: UsageReport, by: By): UsageReport {
+  const rows = (hs: UsageHost[]) => partRows(hs, by, (h, p) => ({ ...h, ...p }));
+  return { periods: r.periods.map((p) => ({ ...p, hosts: rows(p.hosts) })), ...(r.unassigned ? { unassigned: rows(r.unassigned) } : {}) };
 }
 
 const isoDate = (t: number) => new Date(t * 1000).toISOString().slice(0, 16).replace("T", " ");
@@ -62,7 +82,9 @@ export function formatUsage(r: UsageReport): string {
   const table = (hosts: UsageHost[]) => {
     const rows = hosts.map((h) => [h.name, h.mac ?? h.key, humanBytes(h.tx_bytes), humanBytes(h.rx_bytes), humanBytes(h.tx_bytes + h.rx_bytes)]);
     const t = sum(hosts);
-    const all = [head, ...rows, [`TOTAL (${hosts.length} host${hosts.length === 1 ? "" : "s"})`, "", humanBytes(t.tx_bytes), humanBytes(t.rx_bytes), humanBytes(t.tx_bytes + t.rx_bytes)]];
+    // Rows of `--by` are a host's parts: count hosts.
+    const n = new Set(hosts.map((h) => h.key.split("/")[0])).size;
+    const all = [head, ...rows, [`TOTAL (${n} host${n === 1 ? "" : "s"})`, "", humanBytes(t.tx_bytes), humanBytes(t.rx_bytes), humanBytes(t.tx_bytes + t.rx_bytes)]];
     const width = head.map((_, c) => Math.max(...all.map((row) => row[c]!.length)));
     return all.map((row) => row.map((cell, c) => (c >= 2 ? cell.padStart(width[c]!) : cell.padEnd(width[c]!))).join("  ").trimEnd()).join("\n");
   };
