@@ -13,6 +13,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Status, StatusHost } from "../../src/status.ts";
 import type { Part } from "../../src/split/view.ts";
+import type { UsageReport } from "../../src/usage/report.ts";
+import { DEFAULT_SERVICES, serviceId } from "../../src/split/services.ts";
 import { iptmonBin, iptmonConfig, skipReason, SYS_PATH } from "./harness.ts";
 import { exec, execOk, ROUTER_LAN4, ROUTER_LAN6, VRouter, VROUTER_NEEDS, WAN4, WAN6 } from "./vrouter.ts";
 
@@ -45,6 +47,13 @@ ${FLOWS.map((f) => `  counter ${f}_up { }\n  counter ${f}_down { }`).join("\n")}
 `;
 
 type Counts = Record<`${Flow}_${"up" | "down"}`, { packets: number; bytes: number }>;
+
+/** The built-in classes but dns, and `alt` for TCP port 9999. */
+const SERVICES = [
+  ...DEFAULT_SERVICES.filter((c) => c.name !== "dns").map((c) => ["config service", `\toption name '${c.name}'`, ...c.match.map((m) => `\tlist match '${m}'`)].join("\n")),
+  "config service\n\toption name 'alt'\n\tlist match 'tcp/9999'",
+].join("\n\n");
+const serviceHex = (name: string) => serviceId(name).toString(16).padStart(8, "0");
 
 const zero = (): Part => ({ rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0 });
 const add = (...ps: Part[]): Part => ps.reduce((a, p) => ({ rx_bytes: a.rx_bytes + p.rx_bytes, rx_packets: a.rx_packets + p.rx_packets, tx_bytes: a.tx_bytes + p.tx_bytes, tx_packets: a.tx_packets + p.tx_packets }), zero());
@@ -162,6 +171,32 @@ for (const hook of ["ports", "forward"] as const) {
       expect(after.services?.unsplit).toBeUndefined();
     });
 
+    test("usage --json splits the period's usage the same way; metrics has the parts as labelled series promtool accepts; --by makes a row per part", () => {
+      const h = host();
+      const r = iptmon(["usage", "--json"]);
+      expect(r.code).toBe(0);
+      const u = (JSON.parse(r.stdout) as UsageReport).periods.at(-1)!.hosts.find((x) => x.mac === client().mac)!;
+      const used: Part = { rx_bytes: u.rx_bytes, rx_packets: u.rx_packets, tx_bytes: u.tx_bytes, tx_packets: u.tx_packets };
+      // The client counted nothing before this period: its usage is its totals, part by part.
+      expect(used).toEqual(totalOf(h));
+      expect(u.families).toEqual(h.families!);
+      expect(u.services).toEqual(h.services!);
+      const m = iptmon(["metrics"]);
+      expect(m.code).toBe(0);
+      expect(exec(null, ["promtool", "check", "metrics"], { input: m.stdout }).code).toBe(0);
+      for (const [label, parts] of [["family", h.families!], ["service", h.services!]] as const) {
+        const series = [...m.stdout.matchAll(new RegExp(`^iptmon_${label}_rx_bytes_total\\{host="split1",mac="${client().mac}",${label}="([^"]+)"\\} (\\d+)$`, "gm"))];
+        expect(Object.fromEntries(series.map((x) => [x[1], Number(x[2])]))).toEqual(Object.fromEntries(Object.entries(parts).map(([k, p]) => [k, p.rx_bytes])));
+      }
+      const by = iptmon(["status", "--by", "service"]);
+      expect(by.code).toBe(0);
+      for (const part of Object.keys(h.services!)) expect(by.stdout).toContain(`split1/${part} `);
+      expect(iptmon(["usage", "--by", "family"]).stdout).toContain("split1/ipv6 ");
+      const bad = iptmon(["status", "--by", "port"]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain("--by family or --by service");
+    });
+
     test("LAN to LAN and traffic to the router itself count nowhere", async () => {
       const before = host();
       const [c1, c2] = vr.clients;
@@ -192,6 +227,39 @@ for (const hook of ["ports", "forward"] as const) {
         const b = watched();
         expectSplit(back, host(), a, b);
       }
+    });
+
+    test("a change of the service list is one init that keeps every total; turned off, every object of the split goes", async () => {
+      const family = hook === "ports" ? "netdev" : "inet";
+      const objects = () => execOk(vr.routerNs, ["nft", "list", "table", family, "iptmon"]).stdout.split("\n").filter((l) => /svc_|split_/.test(l));
+      const kept = host();
+      // dns goes (its traffic is `other` again), a class for port 9999 comes, counting from now.
+      writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`, "\tlist breakdown 'family'", "\tlist breakdown 'service'"], extra: SERVICES }));
+      let r = iptmon(["init"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const changed = host();
+      expect(totalOf(changed)).toEqual(totalOf(kept));
+      expect(changed.families).toEqual(kept.families!);
+      expect(changed.services!.dns).toBeUndefined();
+      expect(changed.services!.alt).toBeUndefined();
+      expect(changed.services!.other).toEqual(add(kept.services!.other!, kept.services!.dns!));
+      expect(objects().some((l) => l.includes(`_${serviceHex("dns")}`))).toBe(false);
+      const a = watched();
+      await traffic();
+      const b = watched();
+      const after = host();
+      expect(sub(after.services!.alt!, zero())).toEqual(flowPart(a, b, "tcp9999"));
+      expect(sub(after.services!.other!, changed.services!.other!)).toEqual(flowPart(a, b, "udp53"));
+      writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`] }));
+      r = iptmon(["init"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(objects()).toEqual([]);
+      const off = host();
+      expect(totalOf(off)).toEqual(totalOf(after));
+      expect(off.families).toBeUndefined();
+      expect(off.services).toBeUndefined();
     });
   });
 }
