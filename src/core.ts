@@ -32,6 +32,12 @@ export interface Runtime {
   /** Copies the snapshot to persistent storage now (stop: shutdown, upgrade). */
   persist?(): void;
   /**
+   * iptmon's layout is laid out anew where none was (a first start, a
+   * flush): the split's kernel counters start from zero, so what a sample
+   * last saw of them counts for nothing.
+   */
+  splitAnew?(): void;
+  /**
    * The hosts in the kernel are about to change (a change applied, the
    * table removed): what was kept of them for the page's poll is dropped.
    */
@@ -129,12 +135,22 @@ export interface InitResult {
   script: string;
 }
 
+/**
+ * The split's counters of a table that is not there are made anew with it
+ * (nftables tells a set made anew by its handle; an iptables rule has no such
+ * mark, so this is said here).
+ */
+function splitAnewIfAbsent(rt: Runtime, current: KernelState): void {
+  if (current.read === "absent" && rt.cfg.breakdown.length > 0) rt.splitAnew?.();
+}
+
 /** Plans a full rebuild; `mode` says whether to apply it, check it, or only render it. */
 export function runInit(rt: Runtime, mode: "apply" | "check" | "print"): InitResult {
   const go = () => {
     const b = rt.backend;
     const current = b.read("full");
     if (mode === "apply" && current.read === "full") rt.remember?.(current.hosts, "all", current.split);
+    if (mode === "apply") splitAnewIfAbsent(rt, current);
     const hosts = planInit(loadKnowledge(rt), current.read === "absent" ? [] : current.hosts);
     const desired = mustPlanCounters(current, hosts, () => floorsOf(rt, current));
     const change = b.plan(current, desired, { rebuild: true });
@@ -251,6 +267,7 @@ function removesHost(before: readonly LaidOutHost[], after: readonly PlannedHost
 
 /** Everything known, with the event on top, declared anew. */
 function rebuildWith(rt: Runtime, k: Knowledge, current: KernelState, ev: HostEvent, key: string): EventOutcome {
+  splitAnewIfAbsent(rt, current);
   const base = planInit(k, []);
   // Nothing of iptmon's is left to count from: every host starts anew.
   const rebuilt: FullState = { ...EMPTY_STATE, hosts: base.map((h) => ({ ...h, rx: zeroCounter(), tx: zeroCounter() })) };

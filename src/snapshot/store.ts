@@ -362,6 +362,16 @@ export class Snapshots {
     if (text !== this.seen || journal !== this.journalSeen) this.state = undefined;
   }
 
+  /** The split's kernel counters are made anew: what the last sample saw of them goes (see splitSample). */
+  splitAnew(): void {
+    this.catchUp();
+    const s = this.current();
+    if (!s.splitSeen) return;
+    delete s.splitSeen;
+    this.unpersisted = true;
+    this.save(false);
+  }
+
   /** Drops what is remembered of these hosts' totals (all of them: null); usage already counted stays. */
   forget(keys: readonly string[] | null): void {
     const s = this.current();
@@ -464,6 +474,7 @@ export function withSnapshots(rt: Runtime, report: (line: string) => void): Runt
     remember: (hosts, scope, split) => snaps.remember(hosts, scope, split),
     changing: () => snaps.dropRanking(),
     persist: () => snaps.save(true),
+    splitAnew: () => snaps.splitAnew(),
   };
   attached.set(out, snaps);
   return out;

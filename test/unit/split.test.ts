@@ -169,7 +169,7 @@ describe("the parts readers get", () => {
     expect(sum(v.services!)).toEqual(total);
     expect(Object.keys(v.services!)).toEqual(["web", "dns", "other"]);
     expect(splitView(total, undefined, ["family"], []).families).toEqual({ ipv4: { rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0 }, ipv6: { rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0 }, unsplit: { rx_bytes: 1000, rx_packets: 10, tx_bytes: 2000, tx_packets: 20 } });
-    expect(splitView(total, { ipv6: [5000, 1, 0, 0] }, ["family"], []).families!.ipv4.rx_bytes).toBe(0);
+    expect(splitView(total, { ipv6: [5000, 1, 0, 0] }, ["family"], []).families!.ipv4!.rx_bytes).toBe(0);
     expect(splitView(total, {}, [], ["web"])).toEqual({});
   });
 
