@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { ROOT } from "../../scripts/mkipk.ts";
 import { GLOBAL_OPTIONS, parseConfig } from "../../src/config.ts";
 import { DEFAULTS } from "../../src/defaults.ts";
+import { defaultServices } from "../../src/split/services.ts";
 import { main as uci } from "../helpers/fake-uci.ts";
 
 const FILE = join(ROOT, "files/etc/config/iptmon");
@@ -68,6 +69,9 @@ test("with every commented-out example of the example enabled, it still parses w
     ["02:00:00:00:00:0b", null, true],
   ]);
   expect(c.sections.map((s) => s.type)).toEqual(["influxdb", "influxdb", "collectd", "prometheus"]);
+  // The service classes it lists are the built-in ones, so copying them changes nothing.
+  expect(c.services).toEqual(defaultServices());
+  expect(c.breakdown).toEqual(["family", "service"]);
   expect(c.lanSubnets.map((s) => s.text)).toEqual(["192.168.1.0/24", "fd00:1::/64"]);
 });
 
