@@ -243,6 +243,18 @@ for (const { backend, hook, services } of TARGETS) {
       }
     });
 
+    test("reset zeroes the split with the totals, and it counts on from zero", async () => {
+      const r = iptmon(["reset", "split1"]);
+      expect(r.code).toBe(0);
+      const zeroed = host();
+      expect(totalOf(zeroed)).toEqual(zero());
+      for (const kind of ["families", "services"] as const) for (const p of Object.values(zeroed[kind] ?? {})) expect(p).toEqual(zero());
+      const a = watched();
+      await traffic();
+      const b = watched();
+      expectSplit(zeroed, host(), a, b);
+    });
+
     if (!services) test("iptables refuses to split by service: exit 2, nothing applied", () => {
       const before = execOk(vr.routerNs, ["iptables-legacy-save", "-t", "mangle"]).stdout.replace(/^#.*\n/gm, "");
       writeFileSync(conf, iptmonConfig(dir, { backend, leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`, ...breakdown, "\tlist breakdown 'service'"] }));
@@ -257,6 +269,8 @@ for (const { backend, hook, services } of TARGETS) {
       const family = hook === "ports" ? "netdev" : "inet";
       const objects = () => execOk(vr.routerNs, ["nft", "list", "table", family, "iptmon"]).stdout.split("\n").filter((l) => /svc_|split_/.test(l));
       const kept = host();
+      // An element of an address no host has (one that left): init removes it; the hosts' stay.
+      execOk(vr.routerNs, ["nft", "add", "element", family, "iptmon", "split_rx_4", "{ 192.168.77.250 . 0x00000006 }"]);
       // dns goes (its traffic is `other` again), a class for port 9999 comes, counting from now.
       writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`, "\tlist breakdown 'family'", "\tlist breakdown 'service'"], extra: SERVICES }));
       let r = iptmon(["init"]);
@@ -269,6 +283,9 @@ for (const { backend, hook, services } of TARGETS) {
       expect(changed.services!.alt).toBeUndefined();
       expect(changed.services!.other).toEqual(add(kept.services!.other!, kept.services!.dns!));
       expect(objects().some((l) => l.includes(`_${serviceHex("dns")}`))).toBe(false);
+      const elements = execOk(vr.routerNs, ["nft", "list", "set", family, "iptmon", hook === "ports" ? "split_rx_m" : "split_rx_4"]).stdout;
+      expect(elements).not.toContain("192.168.77.250");
+      expect(elements).toContain(hook === "ports" ? client().mac : "192.168.77.");
       const a = watched();
       await traffic();
       const b = watched();

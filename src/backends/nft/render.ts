@@ -58,6 +58,7 @@ function declareForward(t: string, o: NftOptions, c: NftChange, out: string[]): 
   out.push("}");
   out.push(`flush chain ${t} forward`, `flush chain ${t} forward6`);
   fillSplit(t, "forward", o.split ?? null, c.splitChains ?? [], c.splitPresent ?? false, out);
+  deleteSplit(t, o, c, out);
   out.push(`add rule ${t} forward meta nfproto ipv6 goto forward6`);
   // The split's rules (none without it) go before the counters; neither ends the chain.
   for (const fam of [4, 6] as const) {
@@ -90,6 +91,7 @@ function declarePorts(t: string, o: NftOptions, env: PortsEnv, c: NftChange, out
   for (const s of OLD_PORT_SETS) out.push(`add set ${t} ${s.name} { type ${s.type}; }`, `delete set ${t} ${s.name}`);
   for (const ch of FAMILY_CHAINS.ports) out.push(`flush chain ${t} ${ch}`);
   fillSplit(t, "ports", o.split ?? null, c.splitChains ?? [], c.splitPresent ?? false, out);
+  deleteSplit(t, o, c, out);
   for (const c of ["ingress", "egress"]) out.push(`add chain ${t} ${c} { type filter hook ${c} devices = { ${devices} } priority ${o.priority}; policy accept; }`);
   // Ingress counts IP that a host sends to the router's MAC, not to one of its
   // own addresses; egress IP that the router sends from its MAC, not from one
@@ -121,6 +123,20 @@ function declarePorts(t: string, o: NftOptions, env: PortsEnv, c: NftChange, out
   for (const [name, els] of fill) {
     out.push(`flush set ${t} ${name}`);
     if (els.length) out.push(`add element ${t} ${name} { ${els.map(element).join(", ")} }`);
+  }
+}
+
+/** The split's elements of no host's (see plan.ts staleSplit); with the split off its sets go whole. */
+function deleteSplit(t: string, o: NftOptions, c: NftChange, out: string[]): void {
+  if (!splitOn(o.split)) return;
+  for (const d of c.deleteSplit ?? []) {
+    if (!/^split_(rx|tx)_[m46]$/.test(d.set)) throw new Error(`not a split set reached the nft renderer: ${JSON.stringify(d.set)}`);
+    const keys = d.keys.map((k) => {
+      const [who, id] = k.split(" . ");
+      if (!id || !/^0x[0-9a-f]{8}$/.test(id)) throw new Error(`bad split element reached the nft renderer: ${JSON.stringify(k)}`);
+      return `${element(who!)} . ${id}`;
+    });
+    out.push(`delete element ${t} ${d.set} { ${keys.join(", ")} }`);
   }
 }
 

@@ -20,7 +20,7 @@
  */
 import { parseAddress } from "../../addr.ts";
 import type { SplitCount } from "../../model.ts";
-import { IPV6_ID, type ServiceClass } from "../../split/services.ts";
+import { IPV6_ID, serviceId, type ServiceClass } from "../../split/services.ts";
 import { type Dir, type Placement } from "./layout.ts";
 
 export interface SplitOptions {
@@ -162,6 +162,13 @@ function addressOf(b: Uint8Array): string {
 export function partName(id: number, services: readonly ServiceClass[]): string {
   if (id === IPV6_ID) return "ipv6";
   return services.find((c) => c.id === id)?.name ?? `#${hex8(id)}`;
+}
+
+/** The class id of a part name, as partName wrote it. */
+export function partId(part: string): number {
+  if (part === "ipv6") return IPV6_ID;
+  if (/^#[0-9a-f]{8}$/.test(part)) return Number.parseInt(part.slice(1), 16);
+  return serviceId(part);
 }
 
 /** What one split set holds, as the sample takes it: the egress hook's counts lose their Ethernet header. */
