@@ -202,6 +202,9 @@ for (const { backend, hook, services } of TARGETS) {
       expect(by.code).toBe(0);
       for (const part of Object.keys((services ? h.services : h.families)!)) expect(by.stdout).toContain(`split1/${part} `);
       expect(iptmon(["usage", "--by", "family"]).stdout).toContain("split1/ipv6 ");
+      const top = iptmon(["top", "--once", "--json", "--by", "family", "--interval", "0.2"]);
+      expect(top.code).toBe(0);
+      expect((JSON.parse(top.stdout) as { hosts: { name: string }[] }).hosts.map((x) => x.name)).toEqual(expect.arrayContaining(["split1/ipv4", "split1/ipv6"]));
       const bad = iptmon(["status", "--by", "port"]);
       expect(bad.code).toBe(2);
       expect(bad.stderr).toContain("--by family or --by service");
