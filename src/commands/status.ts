@@ -10,7 +10,8 @@ export const statusCommand: Command = {
     busiest: { type: "boolean", describe: "only the 100 busiest hosts this period (count and totals over all); builds on the last sample's ranking where it holds (reads only those hosts), else takes a full sample that leaves one" },
   },
   async run(args, app) {
-    const { formatStatus, readBusiest, readStatus, statusByPart, statusJson } = await import("../status.ts");
+    const { readBusiest, readStatus } = await import("../status.ts");
+    const { formatStatus, statusByPart, statusJson } = await import("../status-format.ts");
     const { checkBy } = await import("../split/rows.ts");
     const rt = await app.runtime();
     const by = checkBy(args.by, rt.cfg.breakdown, rt.cfg.file, "show status");

@@ -5,7 +5,8 @@
 import type { App } from "../app.ts";
 import type { Args } from "../commands/command.ts";
 import { badInput } from "../errors.ts";
-import { readStatus, statusByPart, type Status } from "../status.ts";
+import { readStatus, type Status } from "../status.ts";
+import { statusByPart } from "../status-format.ts";
 import { checkBy } from "../split/rows.ts";
 import { computeRates, type Sample, type SortKey } from "./rates.ts";
 import { formatRates, ratesJson, renderScreen } from "./screen.ts";

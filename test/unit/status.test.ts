@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { CountedHost } from "../../src/model.ts";
-import { buildStatus, BUSIEST, formatStatus, humanBytes, topOf, type UsageView } from "../../src/status.ts";
+import { buildStatus, BUSIEST, humanBytes, topOf, type UsageView } from "../../src/status.ts";
+import { formatStatus } from "../../src/status-format.ts";
 
 const HOSTS: CountedHost[] = [
   { key: "02:00:00:00:00:02", name: "phone", addresses: ["192.168.1.12"], rx: { packets: 3, bytes: 2048 }, tx: { packets: 4, bytes: 1024 } },
