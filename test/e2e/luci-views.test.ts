@@ -10,8 +10,10 @@
  * the router to a WAN namespace. Checked: numbers equal the JSON, rates while
  * the client sends, sorting, filter, "show all" read once, the period picker,
  * CSV (formula cells escaped), hostile names as text, the host page's actions
- * (UCI sections, the real reset), settings, light/dark contrast, a 375 px phone,
- * and the main thread's cost of a refresh at 10, 1,000 and 5,000 hosts.
+ * (UCI sections, the real reset), the split by family and by service (host
+ * page: its totals and each period; usage page: summed over hosts; CSV),
+ * settings, light/dark contrast, a 375 px phone, and the main thread's cost
+ * of a refresh at 10, 1,000 and 5,000 hosts.
  * IPTMON_SCREENSHOTS=1 writes docs/screenshots/luci-*.png.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -23,6 +25,7 @@ import { startStandin, type Standin, type UciSection } from "../helpers/luci-sta
 import { prng } from "../helpers/prng.ts";
 import type { Status, StatusHost } from "../../src/status.ts";
 import type { UsageReport } from "../../src/usage/report.ts";
+import type { Part } from "../../src/split/view.ts";
 
 const skip = skipReason("LuCI views", [...NETNS_NEEDS, "busybox", CHROMIUM]);
 const BIN = skip ? "" : iptmonBin();
@@ -46,7 +49,10 @@ const ip = (i: number) => `10.65.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
 /**
  * A router namespace where iptmon counts `n` hosts (index 0 is the client
  * that sends real traffic), their totals and three past days of usage seeded
- * in the state file the binary restores counters from.
+ * in the state file the binary restores counters from. `split`: the config
+ * splits traffic by family and by service (the built-in classes), and the
+ * state has parts of the totals and of each period's usage for most hosts
+ * (host 1 has none: all of it counted before the split began).
  */
 class Router {
   readonly run = new NetnsRun("lv", { tmpPrefix: "iptmon-luci" });
@@ -56,7 +62,10 @@ class Router {
   readonly conf = join(this.run.tmpDir, "iptmon.conf");
   readonly dir = this.run.tmpDir;
 
-  constructor(readonly n: number) {
+  constructor(
+    readonly n: number,
+    readonly split = false,
+  ) {
     this.run.addNamespaces([this.r, this.c, this.w]);
     this.run.ipBatch(this.r, [
       "link add br-lan type bridge", "link set br-lan up", "addr add 10.65.255.254/16 dev br-lan",
@@ -72,7 +81,8 @@ class Router {
     writeFileSync(this.conf, [
       "config iptmon 'global'", "\toption backend 'nftables'", "\toption hook 'forward'", "\tlist lan_subnet '10.65.0.0/16'", "\toption period 'day'",
       ...["leasefile", "hostsfile", "hostsdir", "dhcp_config", "dnsmasq_confdir"].map((o) => `\toption ${o} '${none}'`),
-      `\toption lockfile '${join(this.dir, "iptmon.lock")}'`, `\toption statefile '${join(this.dir, "state.json")}'`, "",
+      `\toption lockfile '${join(this.dir, "iptmon.lock")}'`, `\toption statefile '${join(this.dir, "state.json")}'`,
+      ...(split ? ["\tlist breakdown 'family'", "\tlist breakdown 'service'"] : []), "",
       ...hosts,
     ].join("\n"));
     // A first init writes the state with the open period; then it gets totals and history, and counters are rebuilt from it.
@@ -91,6 +101,20 @@ class Router {
     s.periods = [3, 2, 1].map((d) => ({ name: `past-${d}`, spec: "day", start: cur.start - d * DAY, end: cur.start - (d - 1) * DAY, hosts: usage(0.8) }));
     for (const p of s.periods) p.name = new Date(p.start * 1000).toISOString().slice(0, 10);
     s.periods.push({ ...cur, hosts: usage(0.5) });
+    if (split) {
+      // Parts of a usage (every field at most its own): IPv6, some classes, and at times what came before the split.
+      const sr = prng(n + 1);
+      const parts = (u: number[]) => {
+        const cut = (f: number) => u.map((x) => Math.floor(x * f));
+        const out: Record<string, number[]> = { ipv6: cut(0.2 + sr() * 0.3), web: cut(0.3 + sr() * 0.2), dns: cut(sr() * 0.05) };
+        if (sr() < 0.5) out.quic = cut(sr() * 0.2);
+        if (sr() < 0.5) out.unsplit = cut(sr() * 0.2);
+        return out;
+      };
+      for (const [key, h] of Object.entries(s.hosts) as [string, { rx: number[]; tx: number[]; split?: Record<string, number[]> }][])
+        if (key !== mac(1)) h.split = parts([...h.rx, ...h.tx]);
+      for (const p of s.periods) p.split = Object.fromEntries(Object.entries(p.hosts as Record<string, number[]>).filter(([k]) => k !== mac(1)).map(([k, u]) => [k, parts(u)]));
+    }
     writeFileSync(statefile, JSON.stringify(s));
     execOk(this.r, ["nft", "delete", "table", "inet", "iptmon"]);
     this.iptmon("init");
@@ -137,7 +161,7 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
   const errors: string[] = [];
   const uci: Record<string, UciSection[]> = {
     iptmon: [
-      { ".name": "global", ".type": "iptmon", ".anonymous": false, enabled: "1", hook: "auto", period: "day", periods_kept: "30", lan_interface: ["br-lan"] },
+      { ".name": "global", ".type": "iptmon", ".anonymous": false, enabled: "1", hook: "auto", period: "day", periods_kept: "30", lan_interface: ["br-lan"], breakdown: ["family", "service"] },
       { ".name": "cfg02", ".type": "prometheus", ".anonymous": true, enabled: "0" },
     ],
   };
@@ -155,7 +179,7 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
   };
 
   beforeAll(async () => {
-    router = new Router(10);
+    router = new Router(10, true);
     standin = startStandin({ exec: execFor(() => router), uci });
     const { chromium } = await import("playwright-core");
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
@@ -313,13 +337,15 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
     await p.close();
   }, 60_000);
 
-  test("hostile host names are text, never markup: table, chart legend, usage, host page", async () => {
+  test("hostile host and part names are text, never markup: table, chart legend, usage, split, host page", async () => {
     // The binary never emits these (its name rules reduce them); a view must be safe without that.
     const hostile = new Map(HOSTILE.map((name, i) => [mac(i), name]));
+    // Service classes too: markup, and a cell that would start a formula in the CSV.
+    const hostilePart = new Map([["web", HOSTILE[0]!], ["dns", HOSTILE[3]!]]);
     const rename = (v: unknown): unknown => {
       if (Array.isArray(v)) return v.map(rename);
       if (v && typeof v === "object") {
-        const o = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rename(x)]));
+        const o = Object.fromEntries(Object.entries(v).map(([k, x]) => [k, k === "services" ? Object.fromEntries(Object.entries(x as object).map(([n, y]) => [hostilePart.get(n) ?? n, y])) : rename(x)]));
         const name = hostile.get(o.key as string);
         return name !== undefined && "name" in o ? { ...o, name } : o;
       }
@@ -361,13 +387,27 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
       const csv = readFileSync((await dl.path())!, "utf8");
       expect(csv).toContain(`"'=HYPERLINK(""http://x"",""y"")"`);
       expect(csv).not.toMatch(/(^|,)"?=/m);
+      // Split by service: the part names are text in the table, and the CSV's part column is escaped as names are.
+      await u.selectOption("#iptmon-split-by", "service");
+      const parts = await u.locator("#iptmon-split-service tr[data-part]").evaluateAll((trs) => trs.map((tr) => [(tr as HTMLElement).dataset.part, tr.children[0]!.textContent]));
+      expect(parts).toContainEqual([HOSTILE[0], HOSTILE[0]]);
+      expect(parts).toContainEqual([HOSTILE[3], HOSTILE[3]]);
+      expect(await u.evaluate(() => ({ pwned: (window as unknown as { __pwned?: number }).__pwned, elements: document.querySelectorAll("#maincontent img, #maincontent script, #maincontent b").length }))).toEqual({ pwned: undefined, elements: 0 });
+      const [ds] = await Promise.all([u.waitForEvent("download"), u.click("#iptmon-csv")]);
+      const split = readFileSync((await ds.path())!, "utf8");
+      expect(split).toMatch(/,"'=HYPERLINK\(""http:\/\/x"",""y""\)",\d+,/);
+      expect(split).not.toMatch(/(^|,)"?=/m);
       await u.close();
 
-      const hp = await open(`admin/status/iptmon_host?key=${encodeURIComponent(mac(1))}`);
-      expect(HOSTILE).toContain((await hp.textContent("#iptmon-host-facts tr:first-child td:last-child"))!);
-      expect(await hp.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
-      expect(await hp.evaluate(() => document.querySelectorAll("#maincontent img, #maincontent b").length)).toBe(0);
-      await hp.close();
+      // A host's name (host 1), and its part names in the split (host 0).
+      for (const key of [mac(1), mac(0)]) {
+        const hp = await open(`admin/status/iptmon_host?key=${encodeURIComponent(key)}`);
+        expect(HOSTILE).toContain((await hp.textContent("#iptmon-host-facts tr:first-child td:last-child"))!);
+        if (key === mac(0)) expect(await hp.locator("#iptmon-split-service tr[data-part] td:first-child").allTextContents()).toEqual(expect.arrayContaining([HOSTILE[0], HOSTILE[3]]));
+        expect(await hp.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+        expect(await hp.evaluate(() => document.querySelectorAll("#maincontent img, #maincontent b").length)).toBe(0);
+        await hp.close();
+      }
     } finally {
       mutate = (_a, out) => out;
     }
@@ -447,11 +487,15 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
     expect(await p.evaluate(() => window.standin.log.notifications.at(-1))).toMatchObject({ cls: "info" });
     const after = (JSON.parse(router.iptmon("status", "--json").stdout) as Status).hosts.find((x) => x.key === key)!;
     expect([after.rx_bytes, after.tx_bytes]).toEqual([0, 0]);
+    // Its split adds up to the zeroed totals: every part is zero.
+    for (const parts of [after.families!, after.services!]) for (const x of Object.values(parts)) expect([x.rx_bytes, x.tx_bytes]).toEqual([0, 0]);
     await p.close();
   }, 60_000);
 
-  test("host: a read-only login gets no actions; a host beyond the busiest is read from the whole list", async () => {
-    const ro = startStandin({ exec: execFor(() => router), uci, readonly: true });
+  test("host: a read-only login gets no actions; without the split, a host beyond the busiest is read from the whole list", async () => {
+    // A config that does not split: the busiest list (which carries no split) is read first.
+    const plain = { iptmon: uci.iptmon!.map((s) => (s[".type"] === "iptmon" ? (Object.fromEntries(Object.entries(s).filter(([k]) => k !== "breakdown")) as UciSection) : s)) };
+    const ro = startStandin({ exec: execFor(() => router), uci: plain, readonly: true });
     // This host is left out of the busiest answer, as one of 5,000 would be.
     mutate = (args, out) => {
       if (!args.includes("--busiest")) return out;
@@ -474,6 +518,104 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
       mutate = (_a, out) => out;
       ro.stop();
     }
+  }, 60_000);
+
+  /** A split table as shown: each part's raw name, label and numbers by column, and its last row (the whole). */
+  const splitTable = (p: Page, by: "family" | "service") =>
+    p.evaluate((by) => {
+      const nums = (tr: Element) => {
+        const v: Record<string, number> = {};
+        for (const td of tr.querySelectorAll<HTMLElement>("td[data-value]")) v[td.dataset.title!] = Number(td.dataset.value);
+        return v as { Download: number; Upload: number; Total: number; Share: number };
+      };
+      const table = document.getElementById(`iptmon-split-${by}`);
+      if (!table) return null;
+      return {
+        rows: [...table.querySelectorAll<HTMLElement>("tr[data-part]")].map((tr) => ({ part: tr.dataset.part!, label: tr.children[0]!.textContent!, ...nums(tr) })),
+        whole: nums(document.getElementById(`iptmon-split-${by}-total`)!),
+      };
+    }, by);
+  type Shown = NonNullable<Awaited<ReturnType<typeof splitTable>>>;
+  const LABELS: Record<string, string> = { ipv4: "IPv4", ipv6: "IPv6", other: "other", unsplit: "before the split began" };
+
+  /** The table shows exactly `parts` (in their order) of `whole`, and they add up to it. */
+  const expectSplit = (shown: Shown, parts: Record<string, Part>, whole: Part) => {
+    const all = whole.rx_bytes + whole.tx_bytes;
+    expect(shown.rows.map((r) => ({ part: r.part, label: r.label, Download: r.Download, Upload: r.Upload, Total: r.Total }))).toEqual(
+      Object.entries(parts).map(([part, x]) => ({ part, label: LABELS[part] ?? part, Download: x.tx_bytes, Upload: x.rx_bytes, Total: x.tx_bytes + x.rx_bytes })),
+    );
+    for (const r of shown.rows) expect(r.Share).toBeCloseTo(all ? r.Total / all : 0, 12);
+    expect(shown.rows.reduce((a, r) => a + r.Download, 0)).toBe(whole.tx_bytes);
+    expect(shown.rows.reduce((a, r) => a + r.Upload, 0)).toBe(whole.rx_bytes);
+    if (all) expect(shown.rows.reduce((a, r) => a + r.Share, 0)).toBeCloseTo(1, 9);
+    expect(shown.whole).toMatchObject({ Download: whole.tx_bytes, Upload: whole.rx_bytes, Total: all });
+  };
+
+  test("host: the split of its totals and of each period's usage, by family and by service, equals the JSON and adds up", async () => {
+    // Host 0 has parts and real traffic (ICMP: IPv4, other); host 1 was counted before the split began.
+    expect(router.ping(20, 500).code).toBe(0);
+    for (const key of [mac(0), mac(1)]) {
+      const p = await open(`admin/status/iptmon_host?key=${encodeURIComponent(key)}`);
+      const h = (JSON.parse(router.iptmon("status", "--json").stdout) as Status).hosts.find((x) => x.key === key)!;
+      const rep = JSON.parse(router.iptmon("usage", "--json", "--period", "all").stdout) as UsageReport;
+      // --busiest carries no split: with the split configured, the whole list is read, once.
+      expect(await p.evaluate(() => window.standin.log.exec.map((e) => e.args.join(" ")).filter((l) => l.startsWith("status")))).toEqual(["status --json"]);
+      expect(h.families && h.services).toBeTruthy();
+      const used = rep.periods.filter((x) => x.hosts.some((y) => y.key === key)).reverse();
+      expect(await p.locator("#iptmon-split-of option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["total", ...used.map((x) => x.name)]);
+      // The totals first, then each period's usage.
+      const of: { id: string; obj: Part & { families?: Record<string, Part>; services?: Record<string, Part> } }[] = [{ id: "total", obj: h }, ...used.map((x) => ({ id: x.name, obj: x.hosts.find((y) => y.key === key)! }))];
+      for (const { id, obj } of of) {
+        await p.selectOption("#iptmon-split-of", id);
+        expect(await p.getAttribute("#iptmon-host-split", "data-of")).toBe(id);
+        expectSplit((await splitTable(p, "family"))!, obj.families!, obj);
+        expectSplit((await splitTable(p, "service"))!, obj.services!, obj);
+      }
+      if (key === mac(1)) expect(Object.keys(h.families!)).toEqual(["ipv4", "ipv6", "unsplit"]);
+      else expect(Object.keys(h.services!)).toEqual(expect.arrayContaining(["web", "dns", "other"]));
+      await p.close();
+    }
+  }, 60_000);
+
+  test("usage: split by family or service sums the period's hosts' parts; the CSV then has a row per host and part", async () => {
+    const rep = JSON.parse(router.iptmon("usage", "--json", "--period", "all").stdout) as UsageReport;
+    const p = await open("admin/status/iptmon_usage");
+    expect(await p.locator("#iptmon-split-by option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(["none", "family", "service"]);
+    expect(await p.isVisible("#iptmon-usage-split")).toBe(false);
+    for (const by of ["family", "service"] as const) {
+      await p.selectOption("#iptmon-split-by", by);
+      for (const [i, per] of rep.periods.entries()) {
+        await p.selectOption("#iptmon-period-picker", String(i));
+        const shown = (await splitTable(p, by))!;
+        const sums: Record<string, Part> = {};
+        for (const h of per.hosts)
+          for (const [part, x] of Object.entries((by === "family" ? h.families : h.services)!)) {
+            const s = (sums[part] ??= { rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0 });
+            for (const f of ["rx_bytes", "rx_packets", "tx_bytes", "tx_packets"] as const) s[f] += x[f];
+          }
+        // Every host's parts keep their order in the table (the config's, then other, then unsplit).
+        const order = shown.rows.map((r) => r.part);
+        for (const h of per.hosts) {
+          const own = Object.keys((by === "family" ? h.families : h.services)!);
+          expect(order.filter((x) => own.includes(x))).toEqual(own);
+        }
+        expectSplit(shown, Object.fromEntries(order.map((x) => [x, sums[x]!])), per.total as Part);
+        expect(order.sort()).toEqual(Object.keys(sums).sort());
+        if (by === "service" && i === 1) {
+          const [dl] = await Promise.all([p.waitForEvent("download"), p.click("#iptmon-csv")]);
+          expect(dl.suggestedFilename()).toBe(`iptmon-usage-${per.name}-by-service.csv`);
+          const lines = readFileSync((await dl.path())!, "utf8").trim().split("\r\n");
+          expect(lines[0]).toBe('"period","start","end","key","name","mac","part","download_bytes","upload_bytes","download_packets","upload_packets"');
+          expect(lines.slice(1)).toEqual(per.hosts.flatMap((h) => Object.entries(h.services!).map(([part, x]) => `"${per.name}",${per.start},${per.end},"${h.key}","${h.name}","${h.mac}","${part}",${x.tx_bytes},${x.rx_bytes},${x.tx_packets},${x.rx_packets}`)));
+        }
+      }
+    }
+    // None again: no split table, and the CSV a row per host.
+    await p.selectOption("#iptmon-split-by", "none");
+    expect(await p.isVisible("#iptmon-usage-split")).toBe(false);
+    const [dl] = await Promise.all([p.waitForEvent("download"), p.click("#iptmon-csv")]);
+    expect(readFileSync((await dl.path())!, "utf8").split("\r\n")[0]).not.toContain('"part"');
+    await p.close();
   }, 60_000);
 
   test("hosts and usage: a login the ACL refuses sees why, not an empty table", async () => {
@@ -512,6 +654,8 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
       for (const [name, path] of views) {
         for (const width of [1100, 375]) {
           const p = await open(path, { width, dark });
+          // The usage page with its split table shown.
+          if (name === "usage") await p.selectOption("#iptmon-split-by", "service");
           if (name === "hosts") {
             // A few readings with traffic between them, so the chart has a line.
             await tick(p);

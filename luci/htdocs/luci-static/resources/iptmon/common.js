@@ -4,12 +4,21 @@
 
 // What the iptmon views share: the command they run, how numbers read (the
 // same rules as the binary's own src/top/format.ts; a unit test compares
-// them), one colour per host key, sorting, CSV, and cells built from text
-// nodes only: host names are whatever a DHCP client sent, so they are never
-// markup. (LuCI's E() sets innerHTML when a child is a bare string; every
-// child here is passed in an array, which E() turns into text nodes.)
+// them), one colour per host key, sorting, CSV, the split's tables, and
+// cells built from text nodes only: host names are whatever a DHCP client
+// sent, and part names whatever the config says, so they are never markup.
+// (LuCI's E() sets innerHTML when a child is a bare string; every child here
+// is passed in an array, which E() turns into text nodes.)
 
 var CMD = '/usr/sbin/iptmon';
+
+// The kinds of split (`list breakdown`) and the field of the JSON that carries each.
+var SPLITS = [ { by: 'family', field: 'families' }, { by: 'service', field: 'services' } ];
+
+function fieldOf(by) {
+	var k = SPLITS.filter(function(x) { return x.by === by; })[0];
+	return k ? k.field : null;
+}
 
 function shown(x) {
 	return Number(x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0));
@@ -65,6 +74,115 @@ return baseclass.extend({
 			return _('no accounting period (periods are kept only when enabled)');
 		var from = this.time(p.start, false), to = this.time(p.end - 1, false);
 		return from === to ? p.name : _('%s (%s to %s)').format(p.name, from, to);
+	},
+
+	/** A share (0 to 1) as a percentage: "12.5 %". */
+	percent: function(v) {
+		return (v * 100).toFixed(1) + ' %';
+	},
+
+	/** The kinds of split (`family`, `service`) any of `objs` (hosts of status or usage) carries, in that order. */
+	splitKinds: function(objs) {
+		return SPLITS.filter(function(k) {
+			return objs.some(function(o) { return o != null && o[k.field] != null && typeof o[k.field] === 'object'; });
+		}).map(function(k) { return k.by; });
+	},
+
+	/** One host's parts of kind `by`, in the JSON's order (the config's classes, then other, then unsplit): [{ name, rx_bytes, rx_packets, tx_bytes, tx_packets }]. */
+	partsOf: function(o, by) {
+		var m = o && fieldOf(by) ? o[fieldOf(by)] : null;
+		if (m == null || typeof m !== 'object')
+			return [];
+		return Object.keys(m).map(function(name) {
+			var p = m[name] || {};
+			return { name: name, rx_bytes: +p.rx_bytes || 0, rx_packets: +p.rx_packets || 0, tx_bytes: +p.tx_bytes || 0, tx_packets: +p.tx_packets || 0 };
+		});
+	},
+
+	/**
+	 * Each part of kind `by` summed over `hosts`. The order keeps every host's
+	 * (each lists only the classes it used, in the config's order, then
+	 * other and unsplit): parts no host orders among themselves come in the
+	 * order they were first seen.
+	 */
+	sumParts: function(hosts, by) {
+		var sums = Object.create(null), seen = [], next = Object.create(null), before = Object.create(null), self = this;
+		hosts.forEach(function(h) {
+			var prev = null;
+			self.partsOf(h, by).forEach(function(p) {
+				var s = sums[p.name];
+				if (!s) {
+					s = sums[p.name] = { name: p.name, rx_bytes: 0, rx_packets: 0, tx_bytes: 0, tx_packets: 0 };
+					seen.push(p.name);
+					next[p.name] = Object.create(null);
+					before[p.name] = 0;
+				}
+				s.rx_bytes += p.rx_bytes;
+				s.rx_packets += p.rx_packets;
+				s.tx_bytes += p.tx_bytes;
+				s.tx_packets += p.tx_packets;
+				if (prev !== null && prev !== p.name && !next[prev][p.name]) {
+					next[prev][p.name] = true;
+					before[p.name]++;
+				}
+				prev = p.name;
+			});
+		});
+		// Kahn's order: a part once every part a host lists before it is out; first seen first.
+		var out = [], done = Object.create(null);
+		while (out.length < seen.length) {
+			var pick = seen.filter(function(n) { return !done[n] && before[n] <= 0; })[0];
+			if (pick == null) // hosts that disagree (not from one config): the first seen of the rest
+				pick = seen.filter(function(n) { return !done[n]; })[0];
+			done[pick] = true;
+			out.push(sums[pick]);
+			for (var n in next[pick])
+				before[n]--;
+		}
+		return out;
+	},
+
+	/** How a part reads: the families by their names, other and unsplit in words, a service class as the config names it (text). */
+	partLabel: function(by, name) {
+		if (name === 'unsplit')
+			return _('before the split began');
+		if (by === 'family' && (name === 'ipv4' || name === 'ipv6'))
+			return name === 'ipv4' ? 'IPv4' : 'IPv6';
+		if (by === 'service' && name === 'other')
+			return _('other');
+		return String(name);
+	},
+
+	/**
+	 * A table of one kind's parts (as partsOf or sumParts give them) of
+	 * `whole` (whose rx/tx bytes they add up to): download, upload, total
+	 * and share of the whole, then a row for the whole.
+	 */
+	splitTable: function(id, by, parts, whole) {
+		var self = this, all = whole.rx_bytes + whole.tx_bytes;
+		var title = by === 'family' ? _('IP family') : _('Service');
+		var hints = {
+			unsplit: _('What iptmon counted before it began to split this traffic'),
+			other: by === 'service' ? _('Traffic of no service class') : null
+		};
+		var row = function(attrs, label, p) {
+			var t = p.rx_bytes + p.tx_bytes, share = all ? t / all : 0;
+			return E('tr', attrs, [
+				E('td', { 'class': 'td', 'data-title': title, 'style': 'overflow-wrap:anywhere' }, [ label ]),
+				self.num(_('Download'), p.tx_bytes, self.bytes(p.tx_bytes)),
+				self.num(_('Upload'), p.rx_bytes, self.bytes(p.rx_bytes)),
+				self.num(_('Total'), t, self.bytes(t)),
+				self.num(_('Share'), share, self.percent(share))
+			]);
+		};
+		return E('table', { 'class': 'table cbi-section-table', 'id': id, 'data-by': by }, [
+			E('tr', { 'class': 'tr table-titles' }, [ title, _('Download'), _('Upload'), _('Total'), _('Share') ].map(function(t) { return E('th', { 'class': 'th' }, [ t ]); }))
+		].concat(parts.map(function(p) {
+			return row({ 'class': 'tr', 'data-part': p.name },
+				E('span', { 'title': Object.prototype.hasOwnProperty.call(hints, p.name) ? hints[p.name] : null }, [ self.partLabel(by, p.name) ]), p);
+		}), [
+			row({ 'class': 'tr', 'id': id + '-total' }, E('strong', {}, [ _('All parts') ]), whole)
+		]));
 	},
 
 	/** One colour per host key, whatever its rank: a hue from a well-mixed hash of the key (FNV-1a, then murmur3's finaliser), so keys a character apart differ. */

@@ -7,10 +7,12 @@
 'require iptmon.common as common';
 
 // One host (reached from the other views' links, `?key=<key>`): its
-// addresses, totals and usage per period, and, for logins with the write
-// grant, rename, exclude and reset, each confirmed first. Rename and exclude
-// are `config host` sections in /etc/config/iptmon, applied by LuCI's
-// Save & Apply (which reloads iptmon); reset zeroes the host's counters now.
+// addresses, totals and usage per period, where the config splits traffic
+// (`list breakdown`) the split of its totals and of each period's usage,
+// and, for logins with the write grant, rename, exclude and reset, each
+// confirmed first. Rename and exclude are `config host` sections in
+// /etc/config/iptmon, applied by LuCI's Save & Apply (which reloads
+// iptmon); reset zeroes the host's counters now.
 
 function keyFromUrl() {
 	var m = /[?&]key=([^&]*)/.exec(window.location.search);
@@ -34,19 +36,30 @@ function findSection(h) {
 	return found;
 }
 
+/** Whether the config splits hosts' traffic (`list breakdown` in `config iptmon`). */
+function splitConfigured() {
+	var on = false;
+	uci.sections('iptmon', 'iptmon', function(s) {
+		var b = s.breakdown;
+		if (Array.isArray(b) ? b.length : b)
+			on = true;
+	});
+	return on;
+}
+
 return view.extend({
 	load: function() {
 		var key = keyFromUrl();
-		// The busiest hosts' list is small; the whole list only when the host is not among them.
-		var status = common.read([ 'status', '--json', '--busiest' ]).then(function(st) {
-			var found = st && Array.isArray(st.hosts) && st.hosts.some(function(h) { return h.key === key; });
-			return found ? st : common.read([ 'status', '--json' ]);
+		var usage = common.read([ 'usage', '--json', '--period', 'all' ]);
+		return L.resolveDefault(uci.load('iptmon'), null).then(function() {
+			// The busiest hosts' list is small, but carries no split: the whole list where the
+			// config splits traffic, or where the host is not among the busiest.
+			var status = splitConfigured() ? common.read([ 'status', '--json' ]) : common.read([ 'status', '--json', '--busiest' ]).then(function(st) {
+				var found = st && Array.isArray(st.hosts) && st.hosts.some(function(h) { return h.key === key; });
+				return found ? st : common.read([ 'status', '--json' ]);
+			});
+			return Promise.all([ status, usage ]);
 		});
-		return Promise.all([
-			status,
-			common.read([ 'usage', '--json', '--period', 'all' ]),
-			L.resolveDefault(uci.load('iptmon'), null)
-		]);
 	},
 
 	/** Sets options on the host's section (made when missing), saves them for Save & Apply, or applies now. */
@@ -165,6 +178,32 @@ return view.extend({
 		]);
 	},
 
+	/** The split of one choice of `splits` (the totals, or a period's usage): a table per kind it carries. */
+	renderSplit: function(of) {
+		return E('div', { 'id': 'iptmon-host-split', 'data-of': of.id }, common.splitKinds([ of.obj ]).map(function(by) {
+			return E('div', {}, [
+				E('h4', {}, [ by === 'family' ? _('By IP family') : _('By service') ]),
+				E('div', { 'style': 'overflow-x:auto' }, [ common.splitTable('iptmon-split-' + by, by, common.partsOf(of.obj, by), of.obj) ])
+			]);
+		}));
+	},
+
+	/** The split's section: what to show it of (the totals, a period), and its tables; none where nothing is split. */
+	renderSplits: function(splits) {
+		if (!splits.length)
+			return '';
+		var self = this, node = E('div', {}, [ this.renderSplit(splits[0]) ]);
+		var picker = E('select', { 'class': 'cbi-input-select', 'id': 'iptmon-split-of', 'style': 'max-width:100%',
+			'change': function(ev) { dom.content(node, [ self.renderSplit(splits[ev.target.selectedIndex]) ]); } },
+			splits.map(function(x) { return E('option', { 'value': x.id }, [ x.label ]); }));
+		return E('div', { 'class': 'cbi-section' }, [
+			E('h3', {}, [ _('Split') ]),
+			E('div', { 'class': 'cbi-section-descr' }, [ _('The host\'s traffic in parts, which add up to all of it. Services are told by the remote side\'s protocol and port.') ]),
+			E('div', { 'style': 'display:flex;flex-wrap:wrap;gap:.5em;align-items:center' }, [ E('label', { 'for': 'iptmon-split-of' }, [ _('Split of') ]), picker ]),
+			node
+		]);
+	},
+
 	render: function(data) {
 		var key = keyFromUrl(), st = data[0], usage = data[1], self = this;
 		var h = key && st && Array.isArray(st.hosts) ? st.hosts.filter(function(x) { return x.key === key; })[0] : null;
@@ -176,7 +215,15 @@ return view.extend({
 		((usage && usage.periods) || []).forEach(function(p) {
 			var u = p.hosts.filter(function(x) { return x.key === key; })[0];
 			if (u)
-				rows.push({ period: p, rx_bytes: u.rx_bytes, tx_bytes: u.tx_bytes });
+				rows.push({ period: p, host: u, rx_bytes: u.rx_bytes, tx_bytes: u.tx_bytes });
+		});
+		// What the split is shown of: the totals, then each period's usage, newest first.
+		var splits = [];
+		if (common.splitKinds([ h ]).length)
+			splits.push({ id: 'total', label: _('Totals'), obj: h });
+		rows.slice().reverse().forEach(function(r) {
+			if (common.splitKinds([ r.host ]).length)
+				splits.push({ id: r.period.name, label: common.period(r.period) + (r.period.current ? ' \u2014 ' + _('open') : ''), obj: r.host });
 		});
 		var perm = L.hasViewPermission();
 		var writable = perm === true;
@@ -208,6 +255,7 @@ return view.extend({
 					action('iptmon-reset', _('Reset counters…'), this.handleResetHost, true)
 				])
 			]),
+			this.renderSplits(splits),
 			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Usage per period') ]), this.renderPeriods(rows) ])
 		]);
 	},

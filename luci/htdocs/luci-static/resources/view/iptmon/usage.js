@@ -6,7 +6,8 @@
 
 // Status -> Traffic usage (iptmon): each host's usage in every kept
 // accounting period (`iptmon usage --json --period all`), its share of the
-// period's total, and the period as CSV or JSON.
+// period's total, where the config splits traffic the period's parts by IP
+// family or by service over all hosts, and the period as CSV or JSON.
 
 var BARS = 10;
 
@@ -23,7 +24,7 @@ return view.extend({
 			{ id: 'up', title: _('Upload'), num: true, get: function(h) { return h.rx_bytes; }, fmt: common.bytes },
 			{ id: 'total', title: _('Total'), num: true, get: function(h) { return h.rx_bytes + h.tx_bytes; }, fmt: common.bytes },
 			{ id: 'share', title: _('Share'), num: true, get: function(h) { return all ? (h.rx_bytes + h.tx_bytes) / all : 0; },
-				fmt: function(v) { return (v * 100).toFixed(1) + ' %'; } }
+				fmt: common.percent }
 		];
 	},
 
@@ -44,7 +45,7 @@ return view.extend({
 				E('span', { 'style': 'flex:1 1 auto;min-width:0' }, [
 					E('span', { 'style': 'display:block;height:.9em;border-radius:2px;min-width:1px;width:' + (share * 100).toFixed(2) + '%;background:' + color }, [])
 				]),
-				E('span', { 'style': 'flex:0 0 auto;font-variant-numeric:tabular-nums' }, [ (share * 100).toFixed(1) + ' %' ])
+				E('span', { 'style': 'flex:0 0 auto;font-variant-numeric:tabular-nums' }, [ common.percent(share) ])
 			]);
 		};
 		var bars = top.map(function(h) { return bar(h.key, String(h.name), h.rx_bytes + h.tx_bytes, common.color(h.key)); });
@@ -78,14 +79,30 @@ return view.extend({
 		].concat(rows));
 	},
 
+	/** The period's parts of kind `by` over all hosts, each part's share of the period's total. */
+	renderSplit: function(p, by) {
+		return E('div', { 'id': 'iptmon-usage-split' }, [
+			E('h3', {}, [ by === 'family' ? _('The period\'s traffic by IP family') : _('The period\'s traffic by service') ]),
+			E('div', { 'style': 'overflow-x:auto' }, [ common.splitTable('iptmon-split-' + by, by, common.sumParts(p.hosts, by), p.total) ])
+		]);
+	},
+
 	period: function() {
 		return this.report.periods[this.index];
 	},
 
-	csv: function(p) {
-		var rows = [ [ 'period', 'start', 'end', 'key', 'name', 'mac', 'download_bytes', 'upload_bytes', 'download_packets', 'upload_packets' ] ];
+	/** A row per host; split `by` a kind, a row per host and part (the column part names it). */
+	csv: function(p, by) {
+		var split = by === 'family' || by === 'service';
+		var rows = [ [ 'period', 'start', 'end', 'key', 'name', 'mac' ].concat(split ? [ 'part' ] : [], [ 'download_bytes', 'upload_bytes', 'download_packets', 'upload_packets' ]) ];
 		p.hosts.forEach(function(h) {
-			rows.push([ p.name, p.start, p.end, h.key, h.name, h.mac || '', h.tx_bytes, h.rx_bytes, h.tx_packets, h.rx_packets ]);
+			var head = [ p.name, p.start, p.end, h.key, h.name, h.mac || '' ];
+			var parts = split ? common.partsOf(h, by) : [];
+			if (!parts.length)
+				parts = [ { name: '', rx_bytes: h.rx_bytes, rx_packets: h.rx_packets, tx_bytes: h.tx_bytes, tx_packets: h.tx_packets } ];
+			parts.forEach(function(x) {
+				rows.push(head.concat(split ? [ x.name ] : [], [ x.tx_bytes, x.rx_bytes, x.tx_packets, x.rx_packets ]));
+			});
 		});
 		return common.csv(rows);
 	},
@@ -93,6 +110,8 @@ return view.extend({
 	refresh: function() {
 		var p = this.period();
 		dom.content(this.descNode, [ p.current ? _('%s, the open period: it grows until it ends.').format(common.period(p)) : common.period(p) ]);
+		dom.content(this.splitNode, this.by === 'none' ? [] : [ this.renderSplit(p, this.by) ]);
+		this.splitNode.style.display = this.by === 'none' ? 'none' : '';
 		dom.content(this.sharesNode, [ this.renderShares(p) ]);
 		dom.content(this.tableNode, [ this.renderTable(p) ]);
 	},
@@ -107,6 +126,10 @@ return view.extend({
 		this.report = report;
 		this.index = report.periods.length - 1;
 		this.sort = { col: 'total', desc: true };
+		// The kinds of split the hosts carry (the config's `list breakdown`); none shown until one is picked.
+		var kinds = common.splitKinds(report.periods.reduce(function(all, p) { return all.concat(p.hosts); }, []));
+		this.by = 'none';
+		this.splitNode = E('div', { 'class': 'cbi-section', 'style': 'display:none' }, []);
 		this.descNode = E('p', { 'id': 'iptmon-usage-period' }, []);
 		this.sharesNode = E('div', {}, []);
 		this.tableNode = E('div', { 'style': 'overflow-x:auto' }, []);
@@ -116,6 +139,13 @@ return view.extend({
 				return E('option', { 'value': String(i), 'selected': i === self.index ? 'selected' : null },
 					[ common.period(p) + (p.current ? ' \u2014 ' + _('open') : '') ]);
 			}).reverse());
+		var byPicker = kinds.length ? [
+			E('label', { 'for': 'iptmon-split-by' }, [ _('Split by') ]),
+			E('select', { 'class': 'cbi-input-select', 'id': 'iptmon-split-by', 'change': function(ev) { self.by = ev.target.value; self.refresh(); } },
+				[ E('option', { 'value': 'none' }, [ _('none') ]) ].concat(kinds.map(function(by) {
+					return E('option', { 'value': by }, [ by === 'family' ? _('IP family') : _('service') ]);
+				})))
+		] : [];
 		var stamp = function() { return 'iptmon-usage-' + self.period().name; };
 		var root = E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Traffic usage') ]),
@@ -123,12 +153,14 @@ return view.extend({
 			E('div', { 'class': 'cbi-section' }, [
 				E('div', { 'style': 'display:flex;flex-wrap:wrap;gap:.5em;align-items:center' }, [
 					E('label', { 'for': 'iptmon-period-picker' }, [ _('Period') ]),
-					picker,
-					E('button', { 'class': 'cbi-button', 'id': 'iptmon-csv', 'click': function() { common.download(stamp() + '.csv', 'text/csv', self.csv(self.period())); } }, [ _('Download CSV') ]),
+					picker
+				].concat(byPicker, [
+					E('button', { 'class': 'cbi-button', 'id': 'iptmon-csv', 'click': function() { common.download(stamp() + (self.by === 'none' ? '' : '-by-' + self.by) + '.csv', 'text/csv', self.csv(self.period(), self.by)); } }, [ _('Download CSV') ]),
 					E('button', { 'class': 'cbi-button', 'id': 'iptmon-json', 'click': function() { common.download(stamp() + '.json', 'application/json', JSON.stringify(self.period(), null, 1) + '\n'); } }, [ _('Download JSON') ])
-				]),
+				])),
 				this.descNode
 			]),
+			this.splitNode,
 			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Shares of the period\'s traffic') ]), this.sharesNode ]),
 			E('div', { 'class': 'cbi-section' }, [ this.tableNode ]),
 			Array.isArray(report.unassigned) && report.unassigned.length
