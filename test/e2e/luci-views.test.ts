@@ -640,6 +640,8 @@ describe.skipIf(skip !== null)("iptmon's LuCI views in Chromium, on the real bin
     // 'enabled' appears twice (iptmon's and the export's); the export's is off in this config.
     expect(await p.locator("[data-option=enabled]").evaluateAll((els) => els.map((e) => (e as HTMLInputElement).checked))).toEqual([true, false]);
     expect(await p.textContent("[data-type=prometheus] .cbi-section-descr")).toContain("without a login");
+    // The split this config turns on, as the form shows it.
+    expect(await p.locator("[data-option=breakdown] option[selected]").evaluateAll((els) => els.map((e) => (e as HTMLOptionElement).value))).toEqual(["family", "service"]);
     await p.close();
   }, 60_000);
 

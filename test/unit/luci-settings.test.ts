@@ -47,6 +47,8 @@ function declared(): Declared[] {
     ListValue: cls("ListValue"),
     Value: cls("Value"),
     DynamicList: cls("DynamicList"),
+    MultiValue: cls("MultiValue"),
+    GridSection: cls("GridSection"),
   };
   const view = { extend: (o: { render(): unknown }) => o };
   const text = readFileSync(VIEW, "utf8");
@@ -72,10 +74,17 @@ function luciType(expr: string, v: string): boolean {
 
 /** What the form can submit: a checkbox only 0 or 1, a list only its choices, a text field what its checks pass. */
 const luciAccepts = (d: Declared, v: string) =>
-  d.cls === "Flag" ? v === "0" || v === "1" : d.cls === "ListValue" ? d.values.includes(v) : (d.datatype ? luciType(d.datatype, v) : true) && (d.validate ? d.validate("x", v) === true : true);
+  d.cls === "Flag" ? v === "0" || v === "1" : d.cls === "ListValue" || d.cls === "MultiValue" ? d.values.includes(v) : (d.datatype ? luciType(d.datatype, v) : true) && (d.validate ? d.validate("x", v) === true : true);
 
 function binaryAccepts(section: string, d: Declared, v: string): boolean {
-  const line = d.cls === "DynamicList" ? `\tlist ${d.name} '${v}'` : `\toption ${d.name} '${v}'`;
+  const list = d.cls === "DynamicList" || d.cls === "MultiValue";
+  const line = list ? `\tlist ${d.name} '${v}'` : `\toption ${d.name} '${v}'`;
+  if (section === "service") {
+    // A class needs both: the other one given a value the binary takes. The form writes only names the binary keeps as they are.
+    const other = d.name === "name" ? "\tlist match 'tcp/1'" : "\toption name 'x'";
+    const cfg = parseConfig(`config service\n${line}\n${other}\n`, "/etc/config/iptmon");
+    return cfg.warnings.length === 0;
+  }
   const cfg = parseConfig(`config ${section}\n${line}\n`, "/etc/config/iptmon");
   // The global section throws on a bad value; an exporter section is skipped with a warning.
   return section === "iptmon" || !cfg.warnings.some((w) => w.includes("section skipped"));
@@ -89,8 +98,11 @@ function accepts(section: string, d: Declared, v: string): boolean {
   }
 }
 
+/** `config service` is read by src/split/services.ts, not by a spec table: its two options, as a spec would say them. */
+const SERVICE_SPEC: Record<string, { kind: string; list?: boolean }> = { name: { kind: "string" }, match: { kind: "string", list: true } };
+
 const specOf = (d: Declared) =>
-  (d.section === "iptmon" ? (GLOBAL_OPTIONS as Record<string, { kind: string; list?: boolean; choices?: readonly string[]; min?: number; max?: number; default?: unknown }>)[d.name]
+  d.section === "service" ? SERVICE_SPEC[d.name] : (d.section === "iptmon" ? (GLOBAL_OPTIONS as Record<string, { kind: string; list?: boolean; choices?: readonly string[]; min?: number; max?: number; default?: unknown }>)[d.name]
     : (SECTION_SPECS as unknown as Record<string, Record<string, { kind: string; list?: boolean; default?: unknown; choices?: readonly string[]; min?: number; max?: number }>>)[d.section]?.[d.name]);
 
 /** Values to try on an option: its edges, its neighbours, and things that are wrong in common ways. */
@@ -100,6 +112,8 @@ const SAMPLES = [
   "192.168.1.0/24", "192.168.1.1", "10.0.0.0/8", "10.0.0.0/33", "256.1.1.1/24", "1.2.3/24", "fd00::/64", "fd00::1", "2001:db8::/129", "zz::/64",
   "/etc/iptmon", "/mnt/usb/iptmon", "relative/dir",
   "auto", "ports", "forward", "month", "week", "day", "year", "on", "off", "true",
+  "family", "service", "other", "Other", "ipv6", "unsplit", "web", "dns-tls", "we b", "<b>", "x".repeat(63),
+  "tcp/443", "udp/53", "tcp/8000-8999", "tcp/0", "tcp/65535", "tcp/65536", "tcp/9-1", "icmp/1", "tcp:443", "TCP/443", "tcp/1-2-3",
 ];
 
 describe("settings.js against src/config.ts", () => {
@@ -107,23 +121,23 @@ describe("settings.js against src/config.ts", () => {
 
   test("it offers the options the LuCI app is for, each of them known to the binary", () => {
     const global = opts.filter((d) => d.section === "iptmon").map((d) => d.name);
-    expect(global.sort()).toEqual(["enabled", "hook", "lan_interface", "lan_subnet", "network", "period", "period_start", "periods_kept", "persist_dir", "persist_interval"]);
-    expect(opts.filter((d) => d.section !== "iptmon").map((d) => `${d.section}.${d.name}`)).toEqual(["prometheus.enabled"]);
+    expect(global.sort()).toEqual(["breakdown", "enabled", "hook", "lan_interface", "lan_subnet", "network", "period", "period_start", "periods_kept", "persist_dir", "persist_interval"]);
+    expect(opts.filter((d) => d.section !== "iptmon").map((d) => `${d.section}.${d.name}`)).toEqual(["service.name", "service.match", "prometheus.enabled"]);
     for (const d of opts) expect(specOf(d), `${d.section}.${d.name}`).toBeDefined();
   });
 
   test("lists are lists, flags are booleans, choices and defaults are the binary's", () => {
     for (const d of opts) {
       const spec = specOf(d)!;
-      expect({ name: d.name, list: d.cls === "DynamicList" }).toEqual({ name: d.name, list: spec.list === true });
+      expect({ name: d.name, list: d.cls === "DynamicList" || d.cls === "MultiValue" }).toEqual({ name: d.name, list: spec.list === true });
       if (d.cls === "Flag") {
         expect(spec.kind).toBe("bool");
         expect({ name: d.name, default: d.default }).toEqual({ name: d.name, default: spec.default ? "1" : "0" });
       }
       if (spec.choices) {
-        expect(d.cls).toBe("ListValue");
+        expect(d.cls).toBe(spec.list ? "MultiValue" : "ListValue");
         expect({ name: d.name, values: d.values }).toEqual({ name: d.name, values: [...spec.choices] });
-        expect(d.default).toBe(spec.default as string);
+        if (!spec.list) expect(d.default).toBe(spec.default as string);
       }
       if (spec.kind === "int") {
         const m = /range\((\d+),(\d+)\)/.exec(d.datatype ?? "");

@@ -293,6 +293,12 @@
 					return E('option', { 'value': c[0], 'selected': (cur == null ? self.default : cur) === c[0] ? '' : null }, [ c[1] ]);
 				}));
 			}
+			else if (this.kind === 'multi') {
+				var on = Array.isArray(cur) ? cur : (cur ? String(cur).split(/\s+/) : []);
+				input = E('select', { 'id': id, 'class': 'cbi-input-select', 'multiple': '' }, this.choices.map(function (c) {
+					return E('option', { 'value': c[0], 'selected': on.indexOf(c[0]) >= 0 ? '' : null }, [ c[1] ]);
+				}));
+			}
 			else if (this.kind === 'dynlist')
 				input = E('textarea', { 'id': id, 'class': 'cbi-input-textarea', 'rows': '2', 'placeholder': this.placeholder || null }, [ (cur || []).join('\n') ]);
 			else
@@ -308,6 +314,7 @@
 	var ListValue = AbstractValue.extend({ kind: 'list' });
 	var Value = AbstractValue.extend({ kind: 'value' });
 	var DynamicList = AbstractValue.extend({ kind: 'dynlist' });
+	var MultiValue = AbstractValue.extend({ kind: 'multi' });
 
 	var TypedSection = Class.extend({
 		__init__: function (map, type, title, description) { this.map = map; this.sectiontype = type; this.title = title; this.description = description; this.children = []; this.tabs = []; },
@@ -316,6 +323,8 @@
 		taboption: function (tab, cls, name, title, description) { var o = this.option(cls, name, title, description); o.tab = tab; return o; }
 	});
 	var NamedSection = TypedSection;
+	// A grid is a typed section laid out as a table; the stand-in lists its sections as the others.
+	var GridSection = TypedSection;
 
 	var FormMap = Class.extend({
 		__init__: function (config, title, description) { this.config = config; this.title = title; this.description = description; this.children = []; },
@@ -340,7 +349,7 @@
 		}
 	});
 
-	var form = { Map: FormMap, TypedSection: TypedSection, NamedSection: NamedSection, Flag: Flag, ListValue: ListValue, Value: Value, DynamicList: DynamicList, checkType: checkType };
+	var form = { Map: FormMap, TypedSection: TypedSection, NamedSection: NamedSection, GridSection: GridSection, Flag: Flag, ListValue: ListValue, Value: Value, DynamicList: DynamicList, MultiValue: MultiValue, checkType: checkType };
 
 	/* ---------------------------------------------------------------- view, loader */
 

@@ -2,8 +2,9 @@
 'require view';
 'require form';
 
-// Services -> iptmon: the `config iptmon` section and the HTTP export's
-// opt-in (`config prometheus`) of /etc/config/iptmon. Every range, choice and
+// Services -> iptmon: the `config iptmon` section, the service classes
+// (`config service`) and the HTTP export's opt-in (`config prometheus`) of
+// /etc/config/iptmon. Every range, choice and
 // name rule here is the binary's own (src/config.ts, GLOBAL_OPTIONS);
 // test/unit/luci-settings.test.ts fails when the two drift apart.
 
@@ -14,6 +15,20 @@ var NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 // address/prefix (a bare address is a /32 or /128), IPv4 or IPv6.
 var SUBNET4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
 var SUBNET6 = /^[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(\/(12[0-8]|1[01]\d|[1-9]?\d))?$/;
+
+// A service class's name and one `list match` (src/split/services.ts); names
+// iptmon gives parts itself are not classes'.
+// (the binary would clean '.' and '-' off either end, with a warning).
+var SERVICE_NAME = /^[A-Za-z0-9_]([A-Za-z0-9._-]{0,61}[A-Za-z0-9_])?$/;
+var RESERVED = ['other', 'unsplit', 'ipv4', 'ipv6'];
+var MATCH = /^(tcp|udp)\/([0-9]{1,5})(-([0-9]{1,5}))?$/;
+
+function portRange(value) {
+	var m = MATCH.exec(value);
+	if (!m) return null;
+	var lo = +m[2], hi = m[4] == null ? lo : +m[4];
+	return lo >= 1 && hi <= 65535 && lo <= hi ? [lo, hi] : null;
+}
 
 function matching(re, what) {
 	return function(sid, value) {
@@ -35,6 +50,7 @@ return view.extend({
 		s.tab('general', _('General'));
 		s.tab('periods', _('Usage periods'));
 		s.tab('lan', _('LAN scope'));
+		s.tab('split', _('Split'));
 
 		o = s.taboption('general', form.Flag, 'enabled', _('Enabled'), _('Count every LAN host\'s traffic.'));
 		o.default = '1';
@@ -82,6 +98,30 @@ return view.extend({
 		o = s.taboption('lan', form.DynamicList, 'lan_subnet', _('LAN subnets'), _('Subnets whose hosts are counted, as address/prefix. Given alone, they replace the br-lan default.'));
 		o.validate = function(sid, value) {
 			return value == null || value === '' || SUBNET4.test(value) || SUBNET6.test(value) ? true : _('A subnet as address/prefix, e.g. 192.168.1.0/24');
+		};
+
+		o = s.taboption('split', form.MultiValue, 'breakdown', _('Split each host\'s traffic'),
+			_('By IP family (IPv4, IPv6) and/or by service (the classes below), counted by the kernel. Each packet of a split host costs a little more (see BENCHMARKS.md).'));
+		o.value('family', _('IP family'));
+		o.value('service', _('service'));
+
+		s = m.section(form.GridSection, 'service', _('Service classes'),
+			_('A class per kind of traffic, told by the remote side\'s protocol and port. Without any, iptmon uses its built-in list (web, quic, dns, dns-tls, mail, ssh, vpn, ntp, streaming, calls, games, p2p). Traffic of no class is "other".'));
+		s.anonymous = true;
+		s.addremove = true;
+		s.sortable = true;
+
+		o = s.option(form.Value, 'name', _('Name'));
+		o.rmempty = false;
+		o.validate = function(sid, value) {
+			if (!SERVICE_NAME.test(value || '')) return _('Letters, digits, _ . -, at most 63 characters, not beginning or ending with . or -');
+			return RESERVED.indexOf(value.toLowerCase()) < 0 ? true : _('iptmon names that part itself');
+		};
+
+		o = s.option(form.DynamicList, 'match', _('Protocol/port'), _('tcp/PORT, udp/PORT or tcp/LOW-HIGH, e.g. tcp/443 or udp/27000-27100.'));
+		o.rmempty = false;
+		o.validate = function(sid, value) {
+			return value == null || value === '' || portRange(value) ? true : _('tcp/PORT, udp/PORT or a range tcp/LOW-HIGH');
 		};
 
 		s = m.section(form.TypedSection, 'prometheus', _('HTTP export'),
