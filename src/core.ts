@@ -345,7 +345,10 @@ export function readHosts(rt: Runtime): FullState["hosts"] {
   const read = () => {
     const s = rt.backend.read("full");
     if (s.read !== "full") return [];
-    rt.remember?.(s.hosts, "all", s.split);
+    if (rt.remember) {
+      rt.remember(s.hosts, "all", s.split);
+      rt.backend.pruneSplit?.(s);
+    }
     return s.hosts;
   };
   return rt.remember ? withLock(rt, read) : read();

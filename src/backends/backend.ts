@@ -41,6 +41,12 @@ export interface Backend<S extends KernelState = KernelState, C = unknown> {
    * backend, or the table as it is, cannot tell them that way.
    */
   readScope?(scope: EventScope): S | null;
+  /**
+   * Right after a full read that a sample took, under the same lock: removes
+   * the split's counters of no host's (they count nothing more, and the
+   * sample took their last counts), so they do not pile up between inits.
+   */
+  pruneSplit?(state: S): void;
   /** Pure: the objects that bring the kernel from `current` to `desired`. */
   plan(current: S, desired: PlannedHost[], opts: ApplyOptions): C;
   /** Pure: the input(s) that carry out a change, for `print`. */

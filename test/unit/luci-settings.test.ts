@@ -99,7 +99,7 @@ function accepts(section: string, d: Declared, v: string): boolean {
 }
 
 /** `config service` is read by src/split/services.ts, not by a spec table: its two options, as a spec would say them. */
-const SERVICE_SPEC: Record<string, { kind: string; list?: boolean }> = { name: { kind: "string" }, match: { kind: "string", list: true } };
+const SERVICE_SPEC: Record<string, { kind: string; list?: boolean; choices?: readonly string[]; default?: unknown; min?: number; max?: number }> = { name: { kind: "string" }, match: { kind: "string", list: true } };
 
 const specOf = (d: Declared) =>
   d.section === "service" ? SERVICE_SPEC[d.name] : (d.section === "iptmon" ? (GLOBAL_OPTIONS as Record<string, { kind: string; list?: boolean; choices?: readonly string[]; min?: number; max?: number; default?: unknown }>)[d.name]

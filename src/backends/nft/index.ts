@@ -13,13 +13,14 @@ import { parseLinks, parseOwnAddresses, type Link } from "../../sources/iflink.t
 import { runIp } from "../../sources/load.ts";
 import { resolveLan } from "../../sources/netifd.ts";
 import { FAMILY, type NftOptions, type NftState, type Placement, type PortsEnv } from "./layout.ts";
-import { NfError } from "../../netlink/nftables.ts";
+import { NfError, type NfOp } from "../../netlink/nftables.ts";
 import { waitForPacketsInFlight } from "../../netlink/socket.ts";
 import { netlinkOps, readCountsNetlink, readMapsNetlink, readNamedNetlink, readPartsNetlink, readScopeNetlink, readTableNetlink } from "./netlink.ts";
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planFolds, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
-import type { SplitOptions } from "./split.ts";
+import { splitKeyBytes, splitOn, staleSplit, type SplitOptions } from "./split.ts";
+import { endianness } from "node:os";
 
 export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: (message: string) => void = () => {}): Backend<NftState, NftChange> {
   const o: NftOptions = { table: cfg.table, priority, placement: resolvePlacement(sys, cfg), split: splitOptionsOf(cfg) };
@@ -83,6 +84,24 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
       // Its lookups run during planning: their failures read as the read's.
       const { nameTaken, ownerKey } = s;
       return { ...s, nameTaken: (n) => viaNetlink(verb, () => nameTaken(n)), ownerKey: (a) => viaNetlink(verb, () => ownerKey(a)) };
+    },
+    pruneSplit(state) {
+      if (state.read !== "full" || !state.split?.length || !splitOn(o.split)) return;
+      const stale = staleSplit(state.split, state.hosts);
+      if (stale.length === 0) return;
+      const nl = netlink();
+      if (nl) {
+        const le = endianness() === "LE";
+        const ops: NfOp[] = stale.map((d) => ({ op: "delete-elements", set: d.set, keys: d.keys.map((k) => splitKeyBytes(k, le)) }));
+        return viaNetlink(`remove stale elements of table ${t}`, () => nl.commit(family, o.table, ops));
+      }
+      const safe = (k: string) => {
+        if (!/^[0-9a-fA-F:.]{2,45} \. 0x[0-9a-f]{8}$/.test(k)) throw new Error(`unsafe split element reached nft: ${JSON.stringify(k)}`);
+        return k;
+      };
+      const lines = stale.map((d) => `delete element ${t} ${d.set} { ${d.keys.map(safe).join(", ")} }`);
+      const r = nft(["-f", "-"], `${lines.join("\n")}\n`);
+      if (r.code !== 0) throw fail(`remove stale elements of table ${t}`, r);
     },
     plan: (current, desired, opts) => planNft(current, desired, opts, o.placement, portsEnv),
     render: (change) => renderNft(change, o),

@@ -3,8 +3,8 @@
  * (and from what numbers), which map elements move. Pure; the renderer only
  * writes this down.
  */
-import { familyOf, macOf, zeroCounter, type CountedHost, type HostCounters, type PlannedHost, type SplitCount } from "../../model.ts";
-import { hex8, partId, splitSet } from "./split.ts";
+import { familyOf, macOf, zeroCounter, type CountedHost, type HostCounters, type PlannedHost } from "../../model.ts";
+import { staleSplit } from "./split.ts";
 import type { ApplyOptions } from "../backend.ts";
 import { ETHER_HEADER, NAMES_MAP, TXKEYS_MAP, type AddrMap, type KeyMap, type KeyParts, type NameMap, type NftState, type Placement, type PortsEnv } from "./layout.ts";
 import { addParts } from "./parse.ts";
@@ -40,32 +40,6 @@ export interface NftChange {
   splitPresent?: boolean;
   /** With a declare: the split's elements of no host's (an address or a host gone), counted for the last time by the read this change follows. */
   deleteSplit?: { set: string; keys: string[] }[];
-}
-
-/**
- * The split's elements whose MAC or address no host has, now or after the
- * change: the datapath adds to them no more (the same guards as the hosts'
- * counters), and the read before this change took their last counts, so they
- * go rather than fill the sets (an IPv6 privacy address is new every day).
- */
-function staleSplit(counts: readonly SplitCount[], hosts: readonly { key: string | null; addresses: string[] }[]): { set: string; keys: string[] }[] {
-  const owned = new Set<string>();
-  for (const h of hosts) {
-    const mac = h.key === null ? null : macOf(h.key);
-    if (mac) owned.add(`mac:${mac}`);
-    for (const a of h.addresses) owned.add(`addr:${a}`);
-  }
-  const bySet = new Map<string, Set<string>>();
-  for (const c of counts) {
-    if (owned.has(c.handle)) continue;
-    const who = c.handle.slice(c.handle.indexOf(":") + 1);
-    const kind = c.handle.startsWith("mac:") ? "m" : who.includes(":") ? "6" : "4";
-    const set = splitSet(c.dir, kind);
-    let keys = bySet.get(set);
-    if (!keys) bySet.set(set, (keys = new Set()));
-    keys.add(`${who} . 0x${hex8(partId(c.part))}`);
-  }
-  return [...bySet].map(([set, keys]) => ({ set, keys: [...keys] }));
 }
 
 const zero = (): HostCounters => ({ rx: zeroCounter(), tx: zeroCounter() });

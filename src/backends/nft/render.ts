@@ -126,7 +126,7 @@ function declarePorts(t: string, o: NftOptions, env: PortsEnv, c: NftChange, out
   }
 }
 
-/** The split's elements of no host's (see plan.ts staleSplit); with the split off its sets go whole. */
+/** The split's elements of no host's (see split.ts staleSplit); with the split off its sets go whole. */
 function deleteSplit(t: string, o: NftOptions, c: NftChange, out: string[]): void {
   if (!splitOn(o.split)) return;
   for (const d of c.deleteSplit ?? []) {

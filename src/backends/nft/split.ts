@@ -18,8 +18,8 @@
  * the sample (see src/split/record.ts). Nothing here is restored: a flushed
  * set starts again from zero, and the sample sees its counters go back.
  */
-import { parseAddress } from "../../addr.ts";
-import type { SplitCount } from "../../model.ts";
+import { parseAddress, parseMac } from "../../addr.ts";
+import { macOf, type SplitCount } from "../../model.ts";
 import { IPV6_ID, serviceId, type ServiceClass } from "../../split/services.ts";
 import { type Dir, type Placement } from "./layout.ts";
 
@@ -162,6 +162,47 @@ function addressOf(b: Uint8Array): string {
 export function partName(id: number, services: readonly ServiceClass[]): string {
   if (id === IPV6_ID) return "ipv6";
   return services.find((c) => c.id === id)?.name ?? `#${hex8(id)}`;
+}
+
+/** An element's key as the kernel has it, from `<MAC or address> . 0x<id>` (see decodeSplitKey). */
+export function splitKeyBytes(text: string, littleEndian: boolean): Uint8Array {
+  const [who, id] = text.split(" . ");
+  if (!who || !id || !/^0x[0-9a-f]{8}$/.test(id)) throw new Error(`not a split element: ${JSON.stringify(text)}`);
+  const mac = parseMac(who);
+  const addr = mac ? null : parseAddress(who);
+  if (!mac && !addr) throw new Error(`not a split element: ${JSON.stringify(text)}`);
+  const head = mac ? Uint8Array.from([...mac.split(":").map((h) => Number.parseInt(h, 16)), 0, 0]) : addr!.bytes;
+  const out = new Uint8Array(head.length + 4);
+  out.set(head);
+  new DataView(out.buffer).setUint32(head.length, Number.parseInt(id.slice(2), 16), littleEndian);
+  return out;
+}
+
+/**
+ * The split's elements whose MAC or address no host has, now or after the
+ * change: the datapath adds to them no more (the same guards as the hosts'
+ * counters), and the read before (a change's, a sample's) took their last
+ * counts, so they go rather than fill the sets (an IPv6 privacy address is
+ * new every day).
+ */
+export function staleSplit(counts: readonly SplitCount[], hosts: readonly { key: string | null; addresses: string[] }[]): { set: string; keys: string[] }[] {
+  const owned = new Set<string>();
+  for (const h of hosts) {
+    const mac = h.key === null ? null : macOf(h.key);
+    if (mac) owned.add(`mac:${mac}`);
+    for (const a of h.addresses) owned.add(`addr:${a}`);
+  }
+  const bySet = new Map<string, Set<string>>();
+  for (const c of counts) {
+    if (owned.has(c.handle)) continue;
+    const who = c.handle.slice(c.handle.indexOf(":") + 1);
+    const kind = c.handle.startsWith("mac:") ? "m" : who.includes(":") ? "6" : "4";
+    const set = splitSet(c.dir, kind);
+    let keys = bySet.get(set);
+    if (!keys) bySet.set(set, (keys = new Set()));
+    keys.add(`${who} . 0x${hex8(partId(c.part))}`);
+  }
+  return [...bySet].map(([set, keys]) => ({ set, keys: [...keys] }));
 }
 
 /** The class id of a part name, as partName wrote it. */
