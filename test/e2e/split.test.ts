@@ -8,7 +8,7 @@
  * iptmon's table and a stop/init.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Status, StatusHost } from "../../src/status.ts";
@@ -71,6 +71,9 @@ const TARGETS = [
 for (const { backend, hook, services } of TARGETS) {
   describe.skipIf(skip !== null)(`the per-host split (${backend}, hook ${hook})`, () => {
     const breakdown = ["\tlist breakdown 'family'", ...(services ? ["\tlist breakdown 'service'"] : [])];
+    /** The config: this target's backend and hook, a copy on "flash", and these lines (default: this target's split). */
+    const configure = (lines: readonly string[] = breakdown, extra = "") =>
+      writeFileSync(conf, iptmonConfig(dir, { backend, leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`, `\toption persist_dir '${join(dir, "flash")}'`, ...lines], extra }));
     let vr: VRouter;
     let dir: string;
     let conf: string;
@@ -141,8 +144,9 @@ for (const { backend, hook, services } of TARGETS) {
       BIN = iptmonBin();
       dir = mkdtempSync(join(tmpdir(), `iptmon-split-${hook}-`));
       conf = join(dir, "iptmon.conf");
+      mkdirSync(join(dir, "flash"));
       vr = await VRouter.create({ clients: [{ ipv6: true }, { ipv6: true }], dhcpScript: BIN, scriptEnv: { IPTMON_CONFIG: conf }, startDnsmasq: false });
-      writeFileSync(conf, iptmonConfig(dir, { backend, leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`, ...breakdown] }));
+      configure();
       await vr.startDnsmasq();
       for (const [i, c] of vr.clients.entries()) await vr.takeLease(c, `split${i + 1}`);
       for (const c of vr.clients) {
@@ -224,7 +228,7 @@ for (const { backend, hook, services } of TARGETS) {
       expect(after.services).toEqual(before.services!);
     });
 
-    test("a flush of iptmon's table and a stop/init keep every part, and counting goes on exactly", async () => {
+    test("a flush of iptmon's table, a stop/init and a reboot with persist_dir keep every part, and counting goes on exactly", async () => {
       const family = hook === "ports" ? "netdev" : "inet";
       // What a firewall restart does to iptables' mangle table; nftables' flush of iptmon's table.
       const flush = () => {
@@ -232,7 +236,12 @@ for (const { backend, hook, services } of TARGETS) {
         else for (const t of ["iptables-legacy", "ip6tables-legacy"]) for (const op of ["-F", "-X"]) execOk(vr.routerNs, [t, "-t", "mangle", op]);
       };
       // After each, more traffic than each counter of the split had counted in all (a counter made anew must not look like one that went on).
-      for (const [restart, times] of [[flush, 4], [() => expect(iptmon(["stop"]).code).toBe(0), 12]] as const) {
+      // A reboot: stopped (the copy on flash written), RAM and kernel gone.
+      const reboot = () => {
+        expect(iptmon(["stop"]).code).toBe(0);
+        for (const f of readdirSync(dir)) if (f.startsWith("state.json")) rmSync(join(dir, f), { force: true });
+      };
+      for (const [restart, times] of [[flush, 4], [() => expect(iptmon(["stop"]).code).toBe(0), 12], [reboot, 40]] as const) {
         const kept = host();
         restart();
         const r = iptmon(["init"]);
@@ -260,12 +269,12 @@ for (const { backend, hook, services } of TARGETS) {
 
     if (!services) test("iptables refuses to split by service: exit 2, nothing applied", () => {
       const before = execOk(vr.routerNs, ["iptables-legacy-save", "-t", "mangle"]).stdout.replace(/^#.*\n/gm, "");
-      writeFileSync(conf, iptmonConfig(dir, { backend, leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`, ...breakdown, "\tlist breakdown 'service'"] }));
+      configure([...breakdown, "\tlist breakdown 'service'"]);
       const r = iptmon(["init"]);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain("cannot split hosts' traffic by service with the iptables backend");
       expect(execOk(vr.routerNs, ["iptables-legacy-save", "-t", "mangle"]).stdout.replace(/^#.*\n/gm, "")).toBe(before);
-      writeFileSync(conf, iptmonConfig(dir, { backend, leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`, ...breakdown] }));
+      configure();
     });
 
     if (services) test("a change of the service list is one init that keeps every total; turned off, every object of the split goes", async () => {
@@ -282,7 +291,7 @@ for (const { backend, hook, services } of TARGETS) {
       expect(splitSet()).toContain(hook === "ports" ? client().mac : "192.168.77.");
       stale();
       // dns goes (its traffic is `other` again), a class for port 9999 comes, counting from now.
-      writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`, "\tlist breakdown 'family'", "\tlist breakdown 'service'"], extra: SERVICES }));
+      configure(breakdown, SERVICES);
       let r = iptmon(["init"]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
@@ -301,7 +310,7 @@ for (const { backend, hook, services } of TARGETS) {
       const after = host();
       expect(sub(after.services!.alt!, zero())).toEqual(flowPart(a, b, "tcp9999"));
       expect(sub(after.services!.other!, changed.services!.other!)).toEqual(flowPart(a, b, "udp53"));
-      writeFileSync(conf, iptmonConfig(dir, { backend: "nftables", leasefile: vr.leaseFile, options: [`\toption hook '${hook}'`] }));
+      configure([]);
       r = iptmon(["init"]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
