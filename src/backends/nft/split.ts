@@ -15,8 +15,11 @@
  *
  * The elements count from when the kernel made them; what they grew by
  * between two samples is given to the host that has that MAC or address at
- * the sample (see src/split/record.ts). Nothing here is restored: a flushed
- * set starts again from zero, and the sample sees its counters go back.
+ * the sample (see src/split/record.ts). Nothing here is restored: a set
+ * flushed with its table is made anew with a new handle, which tells the
+ * sample its counters start from zero (SplitCount.gen). An element of no
+ * host's counts nothing more, and goes after the sample that took its last
+ * counts (staleSplit).
  */
 import { parseAddress, parseMac } from "../../addr.ts";
 import { macOf, type SplitCount } from "../../model.ts";
