@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { machine, ROOT } from "./common.ts";
-import { benchDatapath, datapathTable } from "./datapath.ts";
+import { benchDatapath, DATAPATH_NOTES, datapathTable } from "./datapath.ts";
 import { benchEvents, eventsTables } from "./events.ts";
 import { benchImports, importsTable } from "./imports.ts";
 import { benchPoll, POLL_STATE, pollTable } from "./poll.ts";
@@ -50,6 +50,8 @@ try {
     const rows = await benchDatapath(dir, dpSizes, dpReps, dpMs, log, cmp ? { bin: cmp, label: process.env.BENCH_COMPARE_LABEL ?? "(compared build)" } : undefined);
     const table = [
       `### Datapath (${dpReps} repeats of ${dpMs / 1000} s per test, placements taking turns)`,
+      "",
+      DATAPATH_NOTES,
       "",
       datapathTable(rows),
       "",
