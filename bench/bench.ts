@@ -4,15 +4,17 @@
  * measured in the same run. Prints the tables and writes them into
  * BENCHMARKS.md between the `bench:begin` and `bench:end` markers.
  *
- *   bun bench/bench.ts [--quick] [--no-write] [--only datapath|events|poll|imports]
- *   BENCH_SIZES="10 1000 4000 5000" BENCH_DATAPATH_SIZES="10 4000" BENCH_REPS=15
+ *   bun bench/bench.ts [--quick] [--no-write] [--only datapath|events|split-events|poll|imports]
+ *   BENCH_SIZES="10 1000 4000 5000" BENCH_DATAPATH_SIZES="10 4000" BENCH_SPLIT_SIZES="10 4000" BENCH_REPS=15
+ *
+ * `events` includes the split's event bench; `split-events` runs only that.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { machine, ROOT } from "./common.ts";
 import { benchDatapath, DATAPATH_NOTES, datapathTable } from "./datapath.ts";
-import { benchEvents, eventsTables } from "./events.ts";
+import { benchEvents, benchSplitEvents, eventsTables, SPLIT_CLASSES, splitEventsTable } from "./events.ts";
 import { benchImports, importsTable } from "./imports.ts";
 import { benchPoll, POLL_STATE, pollTable } from "./poll.ts";
 
@@ -22,6 +24,7 @@ const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const nums = (v: string | undefined, d: number[]) => (v ? v.split(/[\s,]+/).map(Number).filter((n) => n > 0) : d);
 const sizes = nums(process.env.BENCH_SIZES, quick ? [10, 1000] : [10, 1000, 4000, 5000]);
 const dpSizes = nums(process.env.BENCH_DATAPATH_SIZES, quick ? [10] : [10, 4000]);
+const splitSizes = nums(process.env.BENCH_SPLIT_SIZES, quick ? [10] : [10, 4000]);
 const reps = Number(process.env.BENCH_REPS) || (quick ? 5 : 15);
 const dpReps = Number(process.env.BENCH_DATAPATH_REPS) || (quick ? 1 : 12);
 const dpMs = Number(process.env.BENCH_DATAPATH_MS) || (quick ? 1000 : 700);
@@ -63,6 +66,12 @@ try {
     log(`events: ${sizes.join(", ")} hosts, ${reps} repeats, placements ${placements.join(", ")}`);
     const { rows, big } = benchEvents(dir, sizes, placements, reps, log);
     const table = [`### Events, init, status (${reps} repeats; init ${Math.max(3, reps >> 2)})`, "", eventsTables(rows, big)];
+    console.log(table.join("\n"));
+    parts.push(...table);
+  }
+  if (only === null || only === "events" || only === "split-events") {
+    log(`split events: ${splitSizes.join(", ")} hosts, ${reps} pairs, placements ${placements.join(", ")}`);
+    const table = [`### Events with the split: ${SPLIT_CLASSES} service classes against none (${reps} pairs; init and status ${Math.max(5, reps >> 1)})`, "", splitEventsTable(benchSplitEvents(dir, splitSizes, placements, reps, log)), ""];
     console.log(table.join("\n"));
     parts.push(...table);
   }
