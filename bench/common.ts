@@ -94,14 +94,24 @@ export async function waitFor(what: string, cond: () => boolean, ms = 10000): Pr
   }
 }
 
+/** The benchmarks' IPv6 prefixes (/64) for a LAN `lan` ("10.66" → fd00:10:66::) and for the WAN link. */
+export const lan6 = (lan: string) => `fd00:${lan.replace(".", ":")}:`;
+export const WAN6 = "fd00:198:18:";
+
 /**
  * The benchmarks' router: namespaces R (a `br-lan` bridge with C's veth
  * `lan1` as its port, `wan` to W, forwarding on), C (the client, `eth0`) and
  * W (the WAN host, routing `<lan>.0.0/16` back, and a `sink` table that
- * counts and drops UDP to port 40100). `lan` is the LAN's first two octets.
+ * counts and drops UDP to port `sinkPort`, 40100 unless told). `lan` is the
+ * LAN's first two octets. With `ipv6`, the same again over IPv6: R has
+ * `<lan6>:ffff` on br-lan and `<WAN6>:1` on wan, W `<WAN6>:2`, forwarding
+ * on, no duplicate address detection anywhere (nothing waits for it); the
+ * client's IPv6 address is its caller's to add.
  */
-export function buildBenchRouter(R: string, C: string, W: string, lan: string): void {
+export function buildBenchRouter(R: string, C: string, W: string, lan: string, o: { sinkPort?: number; ipv6?: boolean } = {}): void {
   for (const ns of [R, C, W]) sh(["ip", "netns", "add", ns]);
+  // Links made (or moved) here after this have no duplicate address detection: their link-local address is usable at once.
+  if (o.ipv6) for (const ns of [R, C, W]) inNs(ns, ["sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"]);
   sh(["ip", "-n", R, "link", "add", "br-lan", "type", "bridge"]);
   sh(["ip", "-n", R, "link", "add", "lan1", "type", "veth", "peer", "name", "eth0", "netns", C]);
   sh(["ip", "-n", R, "link", "add", "wan", "type", "veth", "peer", "name", "eth0", "netns", W]);
@@ -112,5 +122,13 @@ export function buildBenchRouter(R: string, C: string, W: string, lan: string): 
   sh(["ip", "-n", W, "addr", "add", "198.18.0.2/24", "dev", "eth0"]);
   sh(["ip", "-n", W, "route", "add", `${lan}.0.0/16`, "via", "198.18.0.1"]);
   inNs(R, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-  inNs(W, ["nft", "add table inet sink; add counter inet sink in; add chain inet sink input { type filter hook input priority 0; udp dport 40100 counter name in drop; }"]);
+  if (o.ipv6) {
+    sh(["ip", "-n", R, "addr", "add", `${lan6(lan)}:ffff/64`, "dev", "br-lan", "nodad"]);
+    sh(["ip", "-n", R, "addr", "add", `${WAN6}:1/64`, "dev", "wan", "nodad"]);
+    sh(["ip", "-n", W, "addr", "add", `${WAN6}:2/64`, "dev", "eth0", "nodad"]);
+    sh(["ip", "-n", W, "-6", "route", "add", `${lan6(lan)}:/64`, "via", `${WAN6}:1`]);
+    inNs(R, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+  }
+  const port = o.sinkPort ?? 40100;
+  inNs(W, ["nft", `add table inet sink; add counter inet sink in; add chain inet sink input { type filter hook input priority 0; udp dport ${port} counter name in drop; }`]);
 }

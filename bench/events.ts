@@ -9,7 +9,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, buildLikeIptmon, inNs, peakRss, sh, SUFFIX, timeRuns, type Sample } from "./common.ts";
+import { BIN, buildLikeIptmon, inNs, peakRss, sh, summarise, SUFFIX, timeOnce, timeRuns, type Sample } from "./common.ts";
 
 export interface EventRow {
   placement: string;
@@ -40,7 +40,8 @@ export interface BigSourceRow {
 const mac = (i: number) => `02:${[i >> 24, i >> 16, i >> 8, i].map((b) => (b & 255).toString(16).padStart(2, "0")).join(":")}:01`;
 const ip = (i: number) => `10.64.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
-function config(dir: string, name: string, placement: string, leasefile: string, hostsfile = `${dir}/none`): Record<string, string> {
+/** `extra`: more `config iptmon` options (tab-indented lines), and sections after it. */
+function config(dir: string, name: string, placement: string, leasefile: string, hostsfile = `${dir}/none`, extra: { options?: string[]; sections?: string[] } = {}): Record<string, string> {
   const f = join(dir, `ev-${name}.conf`);
   writeFileSync(
     f,
@@ -55,7 +56,9 @@ function config(dir: string, name: string, placement: string, leasefile: string,
       `\toption lockfile '${dir}/ev.lock'`,
       // One per config: iptmon's snapshot remembers every host it saw, and reads it at each event.
       `\toption statefile '${dir}/ev-state-${name}.json'`,
+      ...(extra.options ?? []),
       "",
+      ...(extra.sections ?? []),
     ].join("\n"),
   );
   return { IPTMON_CONFIG: f };
@@ -166,6 +169,123 @@ export function benchEvents(dir: string, sizes: number[], placements: string[], 
     Bun.spawnSync(["ip", "netns", "del", ns]);
   }
   return { rows, big };
+}
+
+/** What the split's event bench times, in this order. */
+const SPLIT_OPS = [
+  ["init", "init (empty table)"],
+  ["add", "add (new host)"],
+  ["addKnown", "add (known MAC, new address)"],
+  ["del", "del"],
+  ["status", "status --json"],
+] as const;
+type SplitOp = (typeof SPLIT_OPS)[number][0];
+
+export interface SplitEventRow {
+  placement: string;
+  hosts: number;
+  op: SplitOp;
+  off: Sample;
+  on: Sample;
+  /** on ÷ off, each pair timed back to back. */
+  ratio: Sample;
+}
+
+/** How many classes the split's event bench configures. */
+export const SPLIT_CLASSES = 30;
+
+/**
+ * `config service` sections: `svc1` … `svc<k>`, each its own TCP and UDP
+ * port (20001 …), none overlapping.
+ */
+export function serviceSections(k: number): string[] {
+  return Array.from({ length: k }, (_, i) => ["config service", `\toption name 'svc${i + 1}'`, `\tlist match 'tcp/${20001 + i}'`, `\tlist match 'udp/${20001 + i}'`, ""]).flat();
+}
+
+/**
+ * The split's cost to an event: the same events at N hosts on two tables in
+ * one namespace, one without the split (no `breakdown`, no classes) and one
+ * with `breakdown` family and service and SPLIT_CLASSES classes, timed in
+ * pairs back to back (which goes first alternates), so a busy moment of the
+ * machine slows both. The split adds no per-host object (its sets fill from
+ * the datapath), so an event should cost the same; init declares the
+ * classes' chains and verdict maps, status reads the (here empty) sets.
+ */
+export function benchSplitEvents(dir: string, sizes: number[], placements: string[], reps: number, log: (s: string) => void): SplitEventRow[] {
+  const ns = `iptmonb${SUFFIX}s`;
+  const rows: SplitEventRow[] = [];
+  const run = (argv: string[], env: Record<string, string> = {}) => inNs(ns, argv, env);
+  /** `k` pairs; `setup` untimed before each. */
+  const paired = (k: number, off: (i: number) => void, on: (i: number) => void, setup?: (i: number) => void) => {
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < k; i++) {
+      setup?.(i);
+      if (i % 2 === 0) a.push(timeOnce(() => off(i))), b.push(timeOnce(() => on(i)));
+      else b.push(timeOnce(() => on(i))), a.push(timeOnce(() => off(i)));
+    }
+    return { off: summarise(a), on: summarise(b), ratio: summarise(b.map((v, i) => v / a[i]!)) };
+  };
+  try {
+    sh(["ip", "netns", "add", ns]);
+    run(["ip", "link", "add", "br-lan", "type", "bridge"]);
+    run(["ip", "link", "add", "lan1", "type", "veth", "peer", "name", "lan1p"]);
+    run(["ip", "link", "set", "lan1", "master", "br-lan"]);
+    for (const d of ["br-lan", "lan1", "lan1p", "lo"]) run(["ip", "link", "set", d, "up"]);
+    run(["ip", "addr", "add", "10.64.255.254/16", "dev", "br-lan"]);
+    for (const placement of placements) {
+      for (const n of sizes) {
+        const leasefile = join(dir, `split-leases-${n}`);
+        writeFileSync(leasefile, `${Array.from({ length: n }, (_, i) => `0 ${mac(i + 1)} ${ip(i + 1)} host${i + 1} *`).join("\n")}\n`);
+        const offEnv = config(dir, `split-off-${placement}-${n}`, placement, leasefile, undefined, { options: ["\toption table 'iptmonoff'"] });
+        const onEnv = config(dir, `split-on-${placement}-${n}`, placement, leasefile, undefined, {
+          options: ["\toption table 'iptmonsplit'", "\tlist breakdown 'family'", "\tlist breakdown 'service'"],
+          sections: serviceSections(SPLIT_CLASSES),
+        });
+        const off = (args: string[]) => run([BIN, ...args], offEnv);
+        const on = (args: string[]) => run([BIN, ...args], onEnv);
+        const both = (args: string[]) => (off(args), on(args));
+        both(["stop"]);
+        const t: Record<SplitOp, ReturnType<typeof paired>> = {} as never;
+        t.init = paired(Math.max(5, reps >> 1), () => off(["init"]), () => on(["init"]), () => both(["stop"]));
+        // The split's table is the one asked for: its classes' chains, one per class, direction and kind of host.
+        const family = placement === "ports" ? "netdev" : "inet";
+        const chains = (run(["nft", "list", "table", family, "iptmonsplit"]).match(/chain svc_/g) ?? []).length;
+        const want = SPLIT_CLASSES * 2 * (placement === "ports" ? 3 : 2);
+        if (chains !== want) throw new Error(`${placement}: the split's table has ${chains} class chains, not ${want}`);
+        if (/chain svc_|split_/.test(run(["nft", "list", "table", family, "iptmonoff"]))) throw new Error(`${placement}: the table without the split has its objects`);
+        const extra = 1 << 20;
+        t.add = paired(reps, (i) => off(["add", mac(extra + i), ip(n + 1 + i), `new${i}`]), (i) => on(["add", mac(extra + i), ip(n + 1 + i), `new${i}`]));
+        t.addKnown = paired(reps, (i) => off(["add", mac(1 + (i % n)), ip(n + 1 + reps + i)]), (i) => on(["add", mac(1 + (i % n)), ip(n + 1 + reps + i)]));
+        t.del = paired(reps, (i) => off(["del", mac(extra + i), ip(n + 1 + i)]), (i) => on(["del", mac(extra + i), ip(n + 1 + i)]));
+        t.status = paired(Math.max(5, reps >> 1), () => off(["status", "--json"]), () => on(["status", "--json"]));
+        for (const e of [off, on]) {
+          const hosts = JSON.parse(e(["status", "--json"])).hosts.length;
+          if (hosts !== n) throw new Error(`${placement}: expected ${n} hosts, status shows ${hosts}`);
+        }
+        for (const [op] of SPLIT_OPS) rows.push({ placement, hosts: n, op, ...t[op] });
+        log(`  split events ${placement} ${n} hosts: ${SPLIT_OPS.map(([op]) => `${op} ${t[op].off.median.toFixed(1)} → ${t[op].on.median.toFixed(1)} ms (${t[op].ratio.median.toFixed(2)})`).join(", ")}`);
+        both(["stop"]);
+      }
+    }
+  } finally {
+    Bun.spawnSync(["ip", "netns", "del", ns]);
+  }
+  return rows;
+}
+
+export function splitEventsTable(rows: SplitEventRow[]): string {
+  const out = [
+    `Times are median / min in ms. Split off: no \`breakdown\`, no \`config service\`; split on: \`list breakdown 'family'\` and \`'service'\` with ${SPLIT_CLASSES} \`config service\` sections (each its own TCP and UDP port, 60 port matches). The two are separate tables in one namespace with the same hosts, and each operation is timed on both back to back; on ÷ off is the median (range) of those pairs.`,
+    "",
+    "| placement | hosts | operation | split off | split on, 30 classes | on ÷ off, paired |",
+    "|---|---:|---|---:|---:|---:|",
+  ];
+  for (const r of rows) {
+    const label = SPLIT_OPS.find(([op]) => op === r.op)![1];
+    out.push(`| ${r.placement} | ${r.hosts} | ${label} | ${ms(r.off)} | ${ms(r.on)} | ${r.ratio.median.toFixed(2)} (${r.ratio.min.toFixed(2)}–${r.ratio.max.toFixed(2)}) |`);
+  }
+  return out.join("\n");
 }
 
 const ms = (s: Sample) => `${s.median >= 100 ? s.median.toFixed(0) : s.median.toFixed(1)} / ${s.min >= 100 ? s.min.toFixed(0) : s.min.toFixed(1)}`;
