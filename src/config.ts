@@ -168,7 +168,7 @@ export interface Config extends GlobalOptions {
   hosts: HostConfig[];
   /** The exporters' sections (`config influxdb`, …), in file order. */
   sections: ExporterSection[];
-  /** Service classes: the `config service` sections, or the built-in ones where there are none. */
+  /** Service classes: the `config service` sections, or the built-in ones where there are none and `breakdown` has `service` (else none). */
   services: ServiceClass[];
   warnings: string[];
 }
@@ -295,7 +295,8 @@ export function parseConfig(text: string, file: string, present = true): Config 
   // Subnets given alone replace the br-lan default; both given add up.
   if (!global.has("lan_interface") && typed.lanSubnets.length > 0) typed.lanInterfaces = [];
   // A bad class is an error, not a skipped section: the split would shift under the owner's feet.
-  const services = serviceSections.length ? readServices(file, serviceSections, warnings) : defaultServices();
+  // The built-in ones are checked only where they are used (a process that reads no split pays nothing).
+  const services = serviceSections.length ? readServices(file, serviceSections, warnings) : typed.breakdown.includes("service") ? defaultServices() : [];
   return { ...typed, file, present, options: global, hosts, sections, services, warnings };
 }
 

@@ -26,10 +26,11 @@ const refused = (body: string): UserError => {
 
 describe("config service", () => {
   test("the built-in classes are valid, disjoint, and apply where the config has none", () => {
-    const c = parseConfig("config iptmon\n", FILE);
+    expect(parseConfig("config iptmon\n", FILE).services).toEqual([]);
+    const c = svc("");
     expect(c.services.map((s) => s.name)).toEqual(DEFAULT_SERVICES.map((s) => s.name));
     expect(c.services).toEqual(defaultServices());
-    expect(c.breakdown).toEqual([]);
+    expect(c.breakdown).toEqual(["service"]);
     for (const name of ["web", "quic", "dns", "dns-tls", "mail", "ssh", "vpn", "ntp", "streaming", "games"]) expect(c.services.some((s) => s.name === name)).toBe(true);
   });
 
