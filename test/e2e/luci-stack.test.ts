@@ -58,7 +58,8 @@
  * Bootstrap and BootstrapDark, a setting saved in the form reaching
  * /etc/config/iptmon and `iptmon` itself, and the one-host page (from the
  * table's link) whose Reset runs `iptmon reset -- KEY` under the ACL's write
- * grant. Screenshots go to artifacts/luci/.
+ * grant, and the host page's split once `list breakdown` is set. Screenshots
+ * go to artifacts/luci/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -115,6 +116,7 @@ interface StatusHost {
   mac: string | null;
   rx_bytes: number;
   tx_bytes: number;
+  families?: Record<string, { rx_bytes: number; tx_bytes: number }>;
 }
 
 describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
@@ -514,6 +516,20 @@ describe.skipIf(skip !== null)("luci-app-iptmon on OpenWrt's web stack", () => {
     const after = status().hosts.find((x) => x.key === h.key)!;
     expect([after.rx_bytes, after.tx_bytes]).toEqual([0, 0]);
     await p.screenshot({ path: join(ARTIFACTS, "host-reset.png"), fullPage: true });
+    await p.close();
+  }, 60_000);
+
+  test("the split, turned on with uci, shows on the one-host page: its parts equal `status --json`'s and add up to the totals", async () => {
+    runRoot(["/usr/bin/uci", "batch"], "add_list iptmon.main.breakdown='family'\ncommit iptmon\n");
+    runRoot(["/usr/sbin/iptmon", "init"]);
+    const h = status().hosts.find((x) => x.name === NAMES[0])!;
+    const parts = h.families!;
+    expect(Object.values(parts).reduce((a, x) => a + x.rx_bytes + x.tx_bytes, 0)).toBe(h.rx_bytes + h.tx_bytes);
+    const p = await open(`${LUCI}/admin/status/iptmon_host?key=${encodeURIComponent(h.key)}`, "host (split)");
+    await p.locator("#iptmon-split-family").waitFor({ timeout: 20_000 });
+    const rows = await p.evaluate(() => [...document.querySelectorAll<HTMLElement>("#iptmon-split-family tr[data-part]")].map((tr) => tr.dataset.part));
+    expect(rows).toEqual(Object.keys(parts));
+    await p.screenshot({ path: join(ARTIFACTS, "host-split.png"), fullPage: true });
     await p.close();
   }, 60_000);
 
