@@ -5,6 +5,7 @@ import { UserError } from "../../src/errors.ts";
 import type { CountedHost, SplitCount } from "../../src/model.ts";
 import { decodeSplitKey, partName, splitCounts } from "../../src/backends/nft/split.ts";
 import { listCountedElements } from "../../src/netlink/nftables.ts";
+import { parseNftJson } from "../../src/backends/nft/parse.ts";
 import { emptyState, parseState, serializeState, type State } from "../../src/snapshot/state.ts";
 import { splitSample } from "../../src/split/record.ts";
 import { checkBy, partRows } from "../../src/split/rows.ts";
@@ -213,6 +214,24 @@ describe("the split's kernel counters", () => {
     const key = Uint8Array.from([2, 0, 0, 0, 0, 1, 0, 0, 6, 0, 0, 0]);
     expect(splitCounts("tx", "m", "ports", [{ key, packets: 2, bytes: 228 }], [], true, 14)).toEqual([{ dir: "tx", handle: "mac:02:00:00:00:00:01", part: "ipv6", packets: 2, bytes: 200 }]);
     expect(splitCounts("tx", "4", "forward", [{ key: Uint8Array.from([10, 0, 0, 1, 6, 0, 0, 0]), packets: 2, bytes: 228 }], [], true, 14)[0]!.bytes).toBe(228);
+  });
+
+  test("nft's JSON listing: the split sets' elements with their counters, the egress header taken off, each set's making told by the table's and set's handles", () => {
+    const web = defaultServices().find((c) => c.name === "web")!;
+    const json = JSON.stringify({
+      nftables: [
+        { table: { family: "netdev", name: "iptmon", handle: 7 } },
+        { set: { family: "netdev", name: "split_tx_m", table: "iptmon", handle: 12, type: ["ether_addr", "mark"], elem: [{ elem: { val: { concat: ["02:00:00:00:00:01", web.id] }, counter: { packets: 2, bytes: 228 } } }] } },
+        { set: { family: "netdev", name: "split_rx_6", table: "iptmon", handle: 13, type: ["ipv6_addr", "mark"], elem: [{ elem: { val: { concat: ["fd00::10", 6] }, counter: { packets: 1, bytes: 100 } } }, { elem: { val: "junk" } }] } },
+        { set: { family: "netdev", name: "split_rx_4", table: "other", handle: 14, elem: [{ elem: { val: { concat: ["10.0.0.1", 6] }, counter: { packets: 1, bytes: 1 } } }] } },
+      ],
+    });
+    const st = parseNftJson(json, "iptmon", "ports", { family: true, services: defaultServices() });
+    expect(st.read).toBe("full");
+    expect(st.read === "full" ? st.split : null).toEqual([
+      { dir: "tx", handle: "mac:02:00:00:00:00:01", part: "web", packets: 2, bytes: 200, gen: "7.12" },
+      { dir: "rx", handle: "addr:fd00::10", part: "ipv6", packets: 1, bytes: 100, gen: "7.13" },
+    ]);
   });
 
   test("a dump's elements: the key and a counter, sent as one expression or as a list of them", () => {

@@ -96,7 +96,8 @@ function splitCountsJson(set: string, elems: unknown[], p: Placement, split: Spl
   const out: SplitCount[] = [];
   for (const e of elems) {
     const el = (e as { elem?: { val?: { concat?: unknown[] }; counter?: { packets?: unknown; bytes?: unknown } } }).elem;
-    const [who, id] = el?.val?.concat ?? [];
+    const cat = el?.val?.concat;
+    const [who, id] = Array.isArray(cat) ? cat : [];
     const c = el?.counter;
     if (typeof who !== "string" || typeof id !== "number" || typeof c?.packets !== "number" || typeof c.bytes !== "number") continue;
     const handle = k === "m" ? (parseMac(who) ? `mac:${parseMac(who)}` : null) : parseAddress(who) ? `addr:${parseAddress(who)!.text}` : null;
