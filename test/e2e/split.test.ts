@@ -185,6 +185,17 @@ for (const { backend, hook, services } of TARGETS) {
       expect(after.services?.unsplit).toBeUndefined();
     });
 
+    if (backend === "nftables")
+      test("read through nft's JSON listing (no netlink), the split is the same, and a sample through either goes on from the other's", () => {
+        const viaNetlink = host();
+        const r = exec(vr.routerNs, [BIN, "status", "--json"], { env: { IPTMON_CONFIG: conf, IPTMON_NETLINK: "0" } });
+        expect(r.stderr).toBe("");
+        const viaJson = (JSON.parse(r.stdout) as Status).hosts.find((x) => x.mac === client().mac)!;
+        expect({ t: totalOf(viaJson), f: viaJson.families, s: viaJson.services }).toEqual({ t: totalOf(viaNetlink), f: viaNetlink.families, s: viaNetlink.services });
+        const again = host();
+        expect({ f: again.families, s: again.services }).toEqual({ f: viaNetlink.families, s: viaNetlink.services });
+      });
+
     test("usage --json splits the period's usage the same way; metrics has the parts as labelled series promtool accepts; --by makes a row per part", () => {
       const h = host();
       const r = iptmon(["usage", "--json"]);
