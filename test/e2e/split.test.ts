@@ -16,7 +16,7 @@ import type { Part } from "../../src/split/view.ts";
 import type { UsageReport } from "../../src/usage/report.ts";
 import { DEFAULT_SERVICES, serviceId } from "../../src/split/services.ts";
 import { iptmonBin, iptmonConfig, skipReason, SYS_PATH } from "./harness.ts";
-import { exec, execOk, ROUTER_LAN4, ROUTER_LAN6, VRouter, VROUTER_NEEDS, WAN4, WAN6 } from "./vrouter.ts";
+import { exec, execOk, ROUTER_LAN4, ROUTER_LAN6, VRouter, VROUTER_NEEDS, WAN4, WAN6, waitFor } from "./vrouter.ts";
 
 const skip = skipReason("the per-host split", VROUTER_NEEDS);
 const UDP_SEND = resolve(import.meta.dir, "../helpers/udp-send.ts");
@@ -157,6 +157,10 @@ for (const { backend, hook, services } of TARGETS) {
       const r = iptmon(["init"]);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
+      // Both ways between the client and the WAN host before any measured traffic: the first datagrams
+      // of a path must not wait on neighbour discovery (or an address's duplicate check) and be dropped.
+      for (const [ns, dst] of [[client().ns, WAN6], [client().ns, WAN4], [vr.wanNs, client().slaac]] as const)
+        await waitFor(() => exec(ns, ["busybox", "ping", "-c", "1", "-W", "1", dst]).code === 0 || undefined, `ping ${dst} from ${ns}`, 10_000, 100);
       execOk(vr.wanNs, ["nft", "-f", "-"], { input: WATCH });
       // The router drops what the test sends to it, as a WAN host's or client's sink does.
       execOk(vr.routerNs, ["nft", "-f", "-"], { input: "table inet splitsink {\n  chain input {\n    type filter hook input priority -10; policy accept;\n    udp dport 40077 drop\n  }\n}\n" });
