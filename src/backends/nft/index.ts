@@ -19,7 +19,7 @@ import { netlinkOps, readCountsNetlink, readMapsNetlink, readNamedNetlink, readP
 import { parseNftJson, parseNftMapsJson } from "./parse.ts";
 import { nftChangeIsEmpty, planFolds, planNft, type NftChange } from "./plan.ts";
 import { renderNft } from "./render.ts";
-import { splitKeyBytes, splitOn, staleSplit, type SplitOptions } from "./split.ts";
+import { splitKeyBytes, splitKeyText, splitOn, staleSplit, type SplitOptions } from "./split.ts";
 import { endianness } from "node:os";
 
 export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: (message: string) => void = () => {}): Backend<NftState, NftChange> {
@@ -95,11 +95,7 @@ export function createNftBackend(sys: Sys, cfg: Config, priority: number, warn: 
         const ops: NfOp[] = stale.map((d) => ({ op: "delete-elements", set: d.set, keys: d.keys.map((k) => splitKeyBytes(k, le)) }));
         return viaNetlink(`remove stale elements of table ${t}`, () => nl.commit(family, o.table, ops));
       }
-      const safe = (k: string) => {
-        if (!/^[0-9a-fA-F:.]{2,45} \. 0x[0-9a-f]{8}$/.test(k)) throw new Error(`unsafe split element reached nft: ${JSON.stringify(k)}`);
-        return k;
-      };
-      const lines = stale.map((d) => `delete element ${t} ${d.set} { ${d.keys.map(safe).join(", ")} }`);
+      const lines = stale.map((d) => `delete element ${t} ${d.set} { ${d.keys.map(splitKeyText).join(", ")} }`);
       const r = nft(["-f", "-"], `${lines.join("\n")}\n`);
       if (r.code !== 0) throw fail(`remove stale elements of table ${t}`, r);
     },

@@ -6,7 +6,7 @@
 import { DEVICE_NAME, SAFE_NAME, type Counter } from "../../model.ts";
 import { carryName, COMMENT_PREFIX, FAMILY, KEYS_MAP, FAMILY_CHAINS, MAPS, mapsOf, nameKeyText, NAMES_MAP, NAMES_TYPE, OLD_PORT_SETS, PORT_SETS, TXKEYS_MAP, type NftOptions, type Placement, type PortsEnv } from "./layout.ts";
 import { SAFE_STRAY, type NftChange } from "./plan.ts";
-import { declareSplitObjects, fillSplit, splitOn, splitRules } from "./split.ts";
+import { declareSplitObjects, fillSplit, splitKeyText, splitOn, splitRules } from "./split.ts";
 
 // Names and keys are already reduced to these characters; the guards make
 // sure nothing else can ever reach nft syntax.
@@ -131,12 +131,7 @@ function deleteSplit(t: string, o: NftOptions, c: NftChange, out: string[]): voi
   if (!splitOn(o.split)) return;
   for (const d of c.deleteSplit ?? []) {
     if (!/^split_(rx|tx)_[m46]$/.test(d.set)) throw new Error(`not a split set reached the nft renderer: ${JSON.stringify(d.set)}`);
-    const keys = d.keys.map((k) => {
-      const [who, id] = k.split(" . ");
-      if (!id || !/^0x[0-9a-f]{8}$/.test(id)) throw new Error(`bad split element reached the nft renderer: ${JSON.stringify(k)}`);
-      return `${element(who!)} . ${id}`;
-    });
-    out.push(`delete element ${t} ${d.set} { ${keys.join(", ")} }`);
+    out.push(`delete element ${t} ${d.set} { ${d.keys.map(splitKeyText).join(", ")} }`);
   }
 }
 

@@ -167,6 +167,12 @@ export function partName(id: number, services: readonly ServiceClass[]): string 
   return services.find((c) => c.id === id)?.name ?? `#${hex8(id)}`;
 }
 
+/** An element's key as nft writes it, `<MAC or address> . 0x<id>`, checked before it reaches nft syntax. */
+export function splitKeyText(k: string): string {
+  if (!/^[0-9a-fA-F:.]{2,45} \. 0x[0-9a-f]{8}$/.test(k)) throw new Error(`unsafe split element reached nft: ${JSON.stringify(k)}`);
+  return k;
+}
+
 /** An element's key as the kernel has it, from `<MAC or address> . 0x<id>` (see decodeSplitKey). */
 export function splitKeyBytes(text: string, littleEndian: boolean): Uint8Array {
   const [who, id] = text.split(" . ");
