@@ -64,6 +64,15 @@ function config(dir: string, name: string, placement: string, leasefile: string,
   return { IPTMON_CONFIG: f };
 }
 
+/** The namespace's LAN the events name: br-lan with one port and the router's address. */
+function buildLan(run: (argv: string[]) => unknown): void {
+  run(["ip", "link", "add", "br-lan", "type", "bridge"]);
+  run(["ip", "link", "add", "lan1", "type", "veth", "peer", "name", "lan1p"]);
+  run(["ip", "link", "set", "lan1", "master", "br-lan"]);
+  for (const d of ["br-lan", "lan1", "lan1p", "lo"]) run(["ip", "link", "set", d, "up"]);
+  run(["ip", "addr", "add", "10.64.255.254/16", "dev", "br-lan"]);
+}
+
 export function benchEvents(dir: string, sizes: number[], placements: string[], reps: number, log: (s: string) => void): { rows: EventRow[]; big: BigSourceRow[] } {
   const ns = `iptmonb${SUFFIX}e`;
   const rows: EventRow[] = [];
@@ -71,11 +80,7 @@ export function benchEvents(dir: string, sizes: number[], placements: string[], 
   const run = (argv: string[], env: Record<string, string> = {}, input?: string) => inNs(ns, argv, env, input);
   try {
     sh(["ip", "netns", "add", ns]);
-    run(["ip", "link", "add", "br-lan", "type", "bridge"]);
-    run(["ip", "link", "add", "lan1", "type", "veth", "peer", "name", "lan1p"]);
-    run(["ip", "link", "set", "lan1", "master", "br-lan"]);
-    for (const d of ["br-lan", "lan1", "lan1p", "lo"]) run(["ip", "link", "set", d, "up"]);
-    run(["ip", "addr", "add", "10.64.255.254/16", "dev", "br-lan"]);
+    buildLan(run);
     const hello = join(dir, "hello.ts");
     writeFileSync(hello, 'console.log("hello")\n');
     buildLikeIptmon(hello, join(dir, "hello"));
@@ -228,11 +233,7 @@ export function benchSplitEvents(dir: string, sizes: number[], placements: strin
   };
   try {
     sh(["ip", "netns", "add", ns]);
-    run(["ip", "link", "add", "br-lan", "type", "bridge"]);
-    run(["ip", "link", "add", "lan1", "type", "veth", "peer", "name", "lan1p"]);
-    run(["ip", "link", "set", "lan1", "master", "br-lan"]);
-    for (const d of ["br-lan", "lan1", "lan1p", "lo"]) run(["ip", "link", "set", d, "up"]);
-    run(["ip", "addr", "add", "10.64.255.254/16", "dev", "br-lan"]);
+    buildLan(run);
     for (const placement of placements) {
       for (const n of sizes) {
         const leasefile = join(dir, `split-leases-${n}`);
