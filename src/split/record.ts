@@ -20,13 +20,19 @@ import type { Period, State, Usage } from "../snapshot/state.ts";
 import { addUsage, growth } from "../usage/growth.ts";
 import { UNSPLIT } from "./services.ts";
 
-/** The owner of each handle a host has: its key, its MAC (a MAC host's key) and its addresses. */
-function owners(hosts: readonly CountedHost[]): Map<string, string> {
-  const out = new Map<string, string>();
+/**
+ * The owner of each handle a host has (see SplitCount): its key, its MAC (a
+ * MAC host's key) and its addresses. A host whose key a read does not say
+ * owns its addresses only.
+ */
+export function splitOwners(hosts: readonly { key: string | null; addresses: readonly string[] }[]): Map<string, string | null> {
+  const out = new Map<string, string | null>();
   for (const h of hosts) {
-    out.set(`key:${h.key}`, h.key);
-    const mac = macOf(h.key);
-    if (mac) out.set(`mac:${mac}`, h.key);
+    if (h.key !== null) {
+      out.set(`key:${h.key}`, h.key);
+      const mac = macOf(h.key);
+      if (mac) out.set(`mac:${mac}`, h.key);
+    }
     for (const a of h.addresses) out.set(`addr:${a}`, h.key);
   }
   return out;
@@ -47,7 +53,7 @@ export function splitSample(s: State, hosts: readonly CountedHost[], counts: rea
     delete s.splitSeen;
     return null;
   }
-  const owner = owners(hosts);
+  const owner = splitOwners(hosts);
   const seen = s.splitSeen ?? {};
   const nowSeen: Record<string, [number, number]> = {};
   const grown = new Map<string, Record<string, Usage>>();
@@ -57,7 +63,7 @@ export function splitSample(s: State, hosts: readonly CountedHost[], counts: rea
     nowSeen[id] = [c.bytes, c.packets];
     const key = owner.get(c.handle);
     // A class no longer configured: watched (its counts must not look new if it comes back), given to no one.
-    if (key === undefined || c.part.startsWith("#") || (g[0] === 0 && g[1] === 0)) continue;
+    if (key === undefined || key === null || c.part.startsWith("#") || (g[0] === 0 && g[1] === 0)) continue;
     let parts = grown.get(key);
     if (!parts) grown.set(key, (parts = {}));
     addUsage(parts, c.part, oneWay(c.dir, g));

@@ -22,7 +22,8 @@
  * counts (staleSplit).
  */
 import { parseAddress, parseMac } from "../../addr.ts";
-import { macOf, type SplitCount } from "../../model.ts";
+import type { SplitCount } from "../../model.ts";
+import { splitOwners } from "../../split/record.ts";
 import { IPV6_ID, serviceId, type ServiceClass } from "../../split/services.ts";
 import { type Dir, type Placement } from "./layout.ts";
 
@@ -195,12 +196,7 @@ export function splitKeyBytes(text: string, littleEndian: boolean): Uint8Array {
  * new every day).
  */
 export function staleSplit(counts: readonly SplitCount[], hosts: readonly { key: string | null; addresses: string[] }[]): { set: string; keys: string[] }[] {
-  const owned = new Set<string>();
-  for (const h of hosts) {
-    const mac = h.key === null ? null : macOf(h.key);
-    if (mac) owned.add(`mac:${mac}`);
-    for (const a of h.addresses) owned.add(`addr:${a}`);
-  }
+  const owned = splitOwners(hosts);
   const bySet = new Map<string, Set<string>>();
   for (const c of counts) {
     if (owned.has(c.handle)) continue;
