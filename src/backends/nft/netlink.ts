@@ -228,11 +228,14 @@ export function readNamedNetlink(nf: NfTables, o: NftOptions, hosts: readonly { 
 /** What `nft -j list table` gives: every host with its counters, and whether the layout is whole. */
 export function readTableNetlink(nf: NfTables, o: NftOptions, p: Placement = o.placement): NftState {
   const family = FAMILY[p];
-  if (!nf.hasTable(family, o.table)) return { read: "absent" };
+  // Where the split is counted, its sets' handles tell each one's making (readSplitNetlink): one listing gives the table, the sets' names and their handles.
+  const splitting = p === o.placement && splitOn(o.split);
+  const handles = splitting ? nf.handles(family, o.table) : null;
+  if (splitting ? handles === null : !nf.hasTable(family, o.table)) return { read: "absent" };
   const t: TableContents = { counters: new Map(), addrs: new Map(), maps: new Set(), chains: new Set(nf.names("chains", family, o.table)), named: null };
-  for (const s of nf.names("sets", family, o.table)) t.maps.add(s);
+  for (const s of handles ? handles.sets.keys() : nf.names("sets", family, o.table)) t.maps.add(s);
   // The split before the counters: a packet counted in both between the two reads is then in the totals too.
-  const split = p === o.placement && splitOn(o.split) ? readSplitNetlink(nf, o, t.maps) : undefined;
+  const split = handles ? readSplitNetlink(nf, o, handles) : undefined;
   for (const c of nf.counters(family, o.table)) t.counters.set(c.name, c);
   if (t.maps.has(NAMES_MAP)) t.named = new Set(nf.elements(family, o.table, NAMES_MAP).map((e) => e.ref));
   const opts = { ...o, placement: p };
@@ -242,15 +245,15 @@ export function readTableNetlink(nf: NfTables, o: NftOptions, p: Placement = o.p
 }
 
 /** Every split set's counts (see split.ts); a set that is not there has none. */
-function readSplitNetlink(nf: NfTables, o: NftOptions, sets: ReadonlySet<string>): SplitCount[] {
+function readSplitNetlink(nf: NfTables, o: NftOptions, handles: { table: string; sets: ReadonlyMap<string, string> }): SplitCount[] {
   const out: SplitCount[] = [];
   const le = endianness() === "LE";
-  const handles = nf.handles(FAMILY[o.placement], o.table);
   for (const dir of DIRS)
     for (const k of KINDS[o.placement]) {
       const name = splitSet(dir, k);
-      if (!sets.has(name)) continue;
-      const gen = `${handles?.table}.${handles?.sets.get(name)}`;
+      const set = handles.sets.get(name);
+      if (set === undefined) continue;
+      const gen = `${handles.table}.${set}`;
       for (const c of splitCounts(dir, k, o.placement, nf.countedElements(FAMILY[o.placement], o.table, name), o.split?.services ?? [], le, ETHER_HEADER)) out.push({ ...c, gen });
     }
   return out;
